@@ -1,0 +1,13 @@
+//! Profiles as OCI artifacts bound to image digests.
+//!
+//! Only the media types live here for now; the registry client, signing and
+//! verification arrive with the OCI and signing work (see DESIGN.md, "Artifact").
+
+/// `artifactType` of a profile artifact and media type of its canonical profile layer.
+pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";
+
+/// Media type of the OCI empty descriptor used as the artifact's config.
+pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
+
+/// Media type of the tar+gzip layer holding the `Profile` Kubernetes object.
+pub const PROFILE_TARBALL_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

@@ -1,0 +1,305 @@
+//! The rules a parsed profile must keep, beyond what its types already enforce.
+//! Every problem names the field path, so `imprint validate` can point at it.
+
+use std::fmt;
+
+use crate::names::{CAPABILITY_NAMES, is_syscall_name};
+use crate::pattern;
+use crate::profile::{API_VERSION, Completeness, KIND, Peer, Profile};
+
+/// Most entries one behaviour set may hold. Learned profiles are bounded far below
+/// this; the bound stops a hostile document from costing unbounded work downstream.
+pub const MAX_ENTRIES_PER_SET: usize = 100_000;
+
+/// Longest DNS name (RFC 1035).
+const MAX_DNS_LEN: usize = 253;
+
+/// One problem: the field path and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidationIssue {
+    /// Field path such as `opens[2].path`.
+    pub path: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ValidationIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+struct Issues(Vec<ValidationIssue>);
+
+impl Issues {
+    fn push(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(ValidationIssue {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Whether `digest` is `sha256:<64 lower hex>` or `sha512:<128 lower hex>`.
+pub fn is_digest(digest: &str) -> bool {
+    let (algo, hex) = match digest.split_once(':') {
+        Some(parts) => parts,
+        None => return false,
+    };
+    let want = match algo {
+        "sha256" => 64,
+        "sha512" => 128,
+        _ => return false,
+    };
+    hex.len() == want
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Checks a DNS name pattern: labels of `[a-z0-9_-]`, or `*` for any one label.
+pub fn check_dns_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty DNS name".into());
+    }
+    if name.len() > MAX_DNS_LEN {
+        return Err(format!(
+            "DNS name is {} bytes, more than {MAX_DNS_LEN}",
+            name.len()
+        ));
+    }
+    if name.ends_with('.') {
+        return Err("write the DNS name without the trailing dot".into());
+    }
+    for label in name.split('.') {
+        if label == "*" {
+            continue;
+        }
+        if label.is_empty() || label.len() > 63 {
+            return Err(format!("label {label:?} must be 1 to 63 bytes"));
+        }
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            return Err(format!(
+                "label {label:?} may hold only lower-case letters, digits, '-' and '_', or be '*'"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks an address range: it must parse and have no host bits set.
+pub fn check_cidr(cidr: &str) -> Result<(), String> {
+    let net: ipnet::IpNet = cidr
+        .parse()
+        .map_err(|_| format!("{cidr:?} is not an address range such as 10.0.0.0/8"))?;
+    if net.trunc() != net {
+        return Err(format!("host bits are set; did you mean {}?", net.trunc()));
+    }
+    Ok(())
+}
+
+/// Checks a profile and returns every problem found (none means valid).
+pub fn validate(profile: &Profile) -> Vec<ValidationIssue> {
+    let mut issues = Issues(Vec::new());
+    if profile.api_version != API_VERSION {
+        issues.push(
+            "apiVersion",
+            format!("must be {API_VERSION}, not {:?}", profile.api_version),
+        );
+    }
+    if profile.kind != KIND {
+        issues.push("kind", format!("must be {KIND}, not {:?}", profile.kind));
+    }
+    if !is_digest(&profile.image.digest) {
+        issues.push(
+            "image.digest",
+            format!(
+                "{:?} is not a digest such as sha256:<64 hex digits>",
+                profile.image.digest
+            ),
+        );
+    }
+    if let Some(platform) = &profile.image.platform {
+        let parts: Vec<&str> = platform.split('/').collect();
+        let ok = (2..=3).contains(&parts.len())
+            && parts.iter().all(|p| {
+                !p.is_empty()
+                    && p.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            });
+        if !ok {
+            issues.push(
+                "image.platform",
+                format!("{platform:?} is not os/arch[/variant], such as linux/amd64"),
+            );
+        }
+    }
+    let learning = &profile.learning;
+    if let (Some(start), Some(end)) = (learning.start, learning.end)
+        && start > end
+    {
+        issues.push("learning.end", format!("{end} is before start {start}"));
+    }
+    if !learning.truncated.is_empty() && learning.completeness == Completeness::Complete {
+        issues.push(
+            "learning.completeness",
+            "a truncated profile cannot be complete",
+        );
+    }
+
+    check_size(&mut issues, "execs", profile.execs.len());
+    for (i, exec) in profile.execs.iter().enumerate() {
+        if let Err(e) = pattern::parse(&exec.path) {
+            issues.push(format!("execs[{i}].path"), format!("{:?}: {e}", exec.path));
+        }
+        for (j, arg) in exec.args.iter().flatten().enumerate() {
+            if arg.contains('\0') {
+                issues.push(format!("execs[{i}].args[{j}]"), "NUL byte in argument");
+            }
+        }
+    }
+    check_size(&mut issues, "opens", profile.opens.len());
+    for (i, open) in profile.opens.iter().enumerate() {
+        if let Err(e) = pattern::parse(&open.path) {
+            issues.push(format!("opens[{i}].path"), format!("{:?}: {e}", open.path));
+        }
+    }
+    check_size(&mut issues, "syscalls", profile.syscalls.len());
+    for (i, name) in profile.syscalls.iter().enumerate() {
+        if !is_syscall_name(name) {
+            issues.push(
+                format!("syscalls[{i}]"),
+                format!("{name:?} is not a syscall name (lower-case letters, digits, '_')"),
+            );
+        }
+    }
+    for (i, name) in profile.capabilities.iter().enumerate() {
+        if !CAPABILITY_NAMES.contains(&name.as_str()) {
+            issues.push(
+                format!("capabilities[{i}]"),
+                format!(
+                    "{name:?} is not a capability name; write it upper-case without CAP_, such as NET_ADMIN"
+                ),
+            );
+        }
+    }
+    for (dir, peers) in [
+        ("network.egress", &profile.network.egress),
+        ("network.ingress", &profile.network.ingress),
+    ] {
+        check_size(&mut issues, dir, peers.len());
+        for (i, peer) in peers.iter().enumerate() {
+            check_peer(&mut issues, &format!("{dir}[{i}]"), peer);
+        }
+    }
+    issues.0
+}
+
+fn check_size(issues: &mut Issues, path: &str, len: usize) {
+    if len > MAX_ENTRIES_PER_SET {
+        issues.push(
+            path,
+            format!("{len} entries, more than the limit of {MAX_ENTRIES_PER_SET}"),
+        );
+    }
+}
+
+fn check_peer(issues: &mut Issues, path: &str, peer: &Peer) {
+    if peer.dns.is_some() && peer.cidr.is_some() {
+        issues.push(path, "give either dns or cidr, not both");
+    }
+    if let Some(dns) = &peer.dns
+        && let Err(e) = check_dns_name(dns)
+    {
+        issues.push(format!("{path}.dns"), format!("{dns:?}: {e}"));
+    }
+    if let Some(cidr) = &peer.cidr
+        && let Err(e) = check_cidr(cidr)
+    {
+        issues.push(format!("{path}.cidr"), e);
+    }
+    if peer.port == Some(0) {
+        issues.push(
+            format!("{path}.port"),
+            "port 0 is not a port; omit it for any port",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Exec, Open};
+
+    const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn a_fresh_profile_is_valid() {
+        assert!(validate(&Profile::new(DIGEST)).is_empty());
+    }
+
+    #[test]
+    fn problems_name_their_field() {
+        let mut p = Profile::new("sha256:short");
+        p.opens.push(Open {
+            path: "/ok".into(),
+            flags: Default::default(),
+        });
+        p.opens.push(Open {
+            path: "/lib/lib*.so".into(),
+            flags: Default::default(),
+        });
+        p.execs.push(Exec {
+            path: "bin/sh".into(),
+            args: None,
+        });
+        p.capabilities.push("CAP_SYS_ADMIN".into());
+        p.syscalls.push("Open".into());
+        p.network.egress.push(Peer {
+            dns: Some("Example.com.".into()),
+            cidr: Some("10.0.0.1/8".into()),
+            port: Some(0),
+            protocol: None,
+        });
+        let paths: Vec<String> = validate(&p).into_iter().map(|i| i.path).collect();
+        assert_eq!(
+            paths,
+            [
+                "image.digest",
+                "execs[0].path",
+                "opens[1].path",
+                "syscalls[0]",
+                "capabilities[0]",
+                "network.egress[0]",
+                "network.egress[0].dns",
+                "network.egress[0].cidr",
+                "network.egress[0].port",
+            ]
+        );
+    }
+
+    #[test]
+    fn dns_and_cidr_rules() {
+        assert!(check_dns_name("*.example.com").is_ok());
+        assert!(check_dns_name("api.*.example.com").is_ok());
+        assert!(check_dns_name("a..b").is_err());
+        assert!(check_dns_name("ex ample.com").is_err());
+        assert!(check_cidr("10.0.0.0/8").is_ok());
+        assert!(check_cidr("2001:db8::1/128").is_ok());
+        assert_eq!(
+            check_cidr("10.1.2.3/8").unwrap_err(),
+            "host bits are set; did you mean 10.0.0.0/8?"
+        );
+        assert!(check_cidr("10.0.0.1").is_err());
+    }
+
+    #[test]
+    fn digests() {
+        assert!(is_digest(DIGEST));
+        assert!(!is_digest(&DIGEST.to_uppercase()));
+        assert!(!is_digest("md5:abc"));
+    }
+}
