@@ -5,6 +5,7 @@
 //! many patterns into one segment trie, so a lookup costs the path's depth, not the
 //! number of patterns.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use rustc_hash::FxHashMap;
@@ -115,8 +116,9 @@ pub fn matches(pattern: &str, path: &str) -> bool {
 }
 
 /// Lexically normalises an absolute path: collapses `//`, drops `.`, resolves `..`,
-/// and removes a trailing slash. `None` for a relative path or a NUL byte.
-pub fn normalize_path(path: &str) -> Option<String> {
+/// and removes a trailing slash. Borrows when the path is already clean (the common
+/// case on a hot path). `None` for a relative path or a NUL byte.
+pub fn normalize_path(path: &str) -> Option<Cow<'_, str>> {
     if !path.starts_with('/') || path.contains('\0') {
         return None;
     }
@@ -127,7 +129,7 @@ pub fn normalize_path(path: &str) -> Option<String> {
         && !path.ends_with("/..")
         && (path.len() == 1 || !path.ends_with('/'));
     if clean {
-        return Some(path.to_string());
+        return Some(Cow::Borrowed(path));
     }
     let mut parts: Vec<&str> = Vec::new();
     for seg in path.split('/') {
@@ -147,7 +149,7 @@ pub fn normalize_path(path: &str) -> Option<String> {
     if out.is_empty() {
         out.push('/');
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 #[derive(Debug, Default, Clone)]
