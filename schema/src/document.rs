@@ -158,19 +158,29 @@ pub fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
             })?;
             Ok(value)
         }
-        Format::Yaml => serde_saphyr::from_str::<T>(text).map_err(|e| {
-            let position = e.location().and_then(|l| {
-                (l.line() > 0).then(|| Position {
-                    line: l.line() as usize,
-                    column: l.column() as usize,
+        Format::Yaml => {
+            let yaml_error = |e: serde_saphyr::Error, field: Option<String>| {
+                let position = e.location().and_then(|l| {
+                    (l.line() > 0).then(|| Position {
+                        line: l.line() as usize,
+                        column: l.column() as usize,
+                    })
+                });
+                DocumentError::Syntax {
+                    position,
+                    field,
+                    message: yaml_message(&e),
+                }
+            };
+            let mut field = None;
+            serde_saphyr::with_deserializer_from_str(text, |de| {
+                serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
+                    field = field_path(e.path());
+                    e.into_inner()
                 })
-            });
-            DocumentError::Syntax {
-                position,
-                field: None,
-                message: yaml_message(&e),
-            }
-        }),
+            })
+            .map_err(|e| yaml_error(e, field))
+        }
     }
 }
 
@@ -201,14 +211,19 @@ fn strip_json_location(message: &str) -> String {
 }
 
 fn yaml_message(e: &serde_saphyr::Error) -> String {
-    // The rendered error can carry a source snippet over several lines; keep the
-    // first line, the position is reported separately.
+    // The rendered error can carry a source snippet over several lines and repeats
+    // the position, which is reported separately: keep the first line's message.
     let text = e.to_string();
-    let first = text.lines().next().unwrap_or("").trim();
-    let first = match first.find(" at line ") {
-        Some(i) => &first[..i],
-        None => first,
-    };
+    let mut first = text.lines().next().unwrap_or("").trim();
+    first = first.strip_prefix("error: ").unwrap_or(first);
+    if first.starts_with("line ")
+        && let Some(i) = first.find(": ")
+    {
+        first = &first[i + 2..];
+    }
+    if let Some(i) = first.find(" at line ") {
+        first = &first[..i];
+    }
     first.to_string()
 }
 
