@@ -6,14 +6,15 @@
 //! and also early ("compaction") when an image's raw open paths pass a bound, so a
 //! workload that creates millions of temp files cannot exhaust memory.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use imprint_schema::names::{OpenFlags, is_syscall_name, normalize_capability};
-use imprint_schema::pattern::{PatternSet, normalize_path};
+use imprint_schema::pattern::{MAX_PATTERN_LEN, PatternSet, normalize_path};
 use imprint_schema::profile::{Category, Completeness, Exec, Open, Peer, Profile, Protocol};
-use imprint_schema::validate::check_dns_name;
+use imprint_schema::validate::{check_dns_name, is_digest};
 use jiff::{SignedDuration, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
@@ -157,10 +158,15 @@ impl Learner {
         let limits = &self.config.limits;
         let image = match self.images.get_mut(event.image_digest.as_str()) {
             Some(image) => image,
-            None => self
-                .images
-                .entry(event.image_digest.as_str().into())
-                .or_default(),
+            None => {
+                if !is_digest(&event.image_digest) {
+                    self.stats.unusable += 1;
+                    return;
+                }
+                self.images
+                    .entry(event.image_digest.as_str().into())
+                    .or_default()
+            }
         };
         if image.start.is_none_or(|s| event.time < s) {
             image.start = Some(event.time);
@@ -381,9 +387,12 @@ fn observe_exec(
     argv: &[String],
     stats: &mut LearnerStats,
 ) -> bool {
-    let Some(path) = normalize_path(path) else {
+    let Some(path) = learnable_path(path) else {
         return false;
     };
+    if argv.iter().any(|a| a.contains('\0')) {
+        return false;
+    }
     if !image.execs.contains_key(path.as_ref()) {
         if image.execs.len() >= limits.max_execs {
             image.truncated.insert(Category::Execs);
@@ -428,7 +437,7 @@ fn observe_open(
         *known |= flags;
         return true;
     }
-    let Some(path) = normalize_path(path) else {
+    let Some(path) = learnable_path(path) else {
         return false;
     };
     if let Some(known) = table.exact.get_mut(path.as_ref()) {
@@ -461,6 +470,25 @@ fn observe_open(
     }
     table.exact.insert(path.as_ref().into(), flags);
     true
+}
+
+/// Turns an observed path into a literal pattern: normalised, and with any segment
+/// that contains `*` (a legal file-name character) widened to `*`, which still
+/// matches it. `None` when the path cannot be a pattern (relative, NUL, too long).
+fn learnable_path(path: &str) -> Option<Cow<'_, str>> {
+    let path = normalize_path(path)?;
+    if path.len() > MAX_PATTERN_LEN {
+        return None;
+    }
+    if !path.contains('*') {
+        return Some(path);
+    }
+    let widened: Vec<&str> = path
+        .split('/')
+        .skip(1)
+        .map(|seg| if seg.contains('*') { "*" } else { seg })
+        .collect();
+    Some(Cow::Owned(format!("/{}", widened.join("/"))))
 }
 
 /// Collapses the raw open paths early: the patterns replace the paths they cover,

@@ -191,3 +191,20 @@ fn many_peers_on_a_port_become_any_peer() {
     let ingress = &l.profiles()[0].network.ingress;
     assert_eq!(ingress, &vec![Peer { dns: None, cidr: None, port: Some(8080), protocol: Some(Protocol::Tcp) }]);
 }
+
+#[test]
+fn odd_but_legal_paths_stay_valid_patterns() {
+    let mut l = Learner::new(LearnerConfig::default());
+    l.observe(&at(0, "c1", IMG, open("/tmp/a*b/c", &["O_RDONLY"])));
+    l.observe(&at(0, "c1", IMG, exec("/opt/**/run", &["run"])));
+    l.observe(&at(0, "c1", IMG, open(&format!("/{}", "x".repeat(5000)), &["O_RDONLY"])));
+    l.observe(&at(0, "c1", IMG, exec("/bin/echo", &["echo", "a\0b"])));
+    l.observe(&at(0, "c1", "latest", open("/etc/hosts", &["O_RDONLY"])));
+    assert_eq!(l.stats().unusable, 3);
+    let profiles = l.profiles();
+    assert_eq!(profiles.len(), 1);
+    let p = &profiles[0];
+    assert_eq!(p.opens[0].path, "/tmp/*/c");
+    assert_eq!(p.execs[0].path, "/opt/*/run");
+    assert!(imprint_schema::validate(p).is_empty(), "{:?}", imprint_schema::validate(p));
+}
