@@ -15,8 +15,8 @@ use crate::files::{
     render_profile, write_atomic, write_output,
 };
 use crate::{
-    DiffArgs, DiffFormat, DigestArgs, ExportSeccompArgs, ImportKubescapeArgs, LearnArgs,
-    MergeArgs, PatchArgs, ReportFormat, SchemaDocument, SeccompAction, ValidateArgs,
+    DiffArgs, DiffFormat, DigestArgs, ExportSeccompArgs, ImportKubescapeArgs, LearnArgs, MergeArgs,
+    PatchArgs, ReportFormat, SchemaDocument, SeccompAction, ValidateArgs,
 };
 
 /// File name for a digest's profile: `sha256-<hex>.yaml`, as OCI fallback tags spell it.
@@ -51,8 +51,8 @@ pub fn learn(args: LearnArgs) -> CmdResult {
         let reader: Box<dyn std::io::BufRead> = if path == Path::new("-") {
             Box::new(std::io::stdin().lock())
         } else {
-            let file = fs::File::open(path)
-                .with_context(|| format!("cannot open {}", path.display()))?;
+            let file =
+                fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
             Box::new(BufReader::with_capacity(1 << 16, file))
         };
         for event in EventReader::new(reader) {
@@ -67,9 +67,14 @@ pub fn learn(args: LearnArgs) -> CmdResult {
                     }
                 }
                 Err(e @ imprint_engine::event::EventError::Io { .. }) => {
-                    return Err(anyhow::Error::new(e).context(path.display().to_string()).into());
+                    return Err(anyhow::Error::new(e)
+                        .context(path.display().to_string())
+                        .into());
                 }
-                Err(e) if args.skip_invalid && !matches!(e, imprint_engine::event::EventError::LineTooLong { .. }) => {
+                Err(e)
+                    if args.skip_invalid
+                        && !matches!(e, imprint_engine::event::EventError::LineTooLong { .. }) =>
+                {
                     eprintln!("imprint: skipped {}: {e}", path.display());
                     skipped += 1;
                 }
@@ -87,13 +92,17 @@ pub fn learn(args: LearnArgs) -> CmdResult {
             Some(d) => format!("no events for image {d}"),
             None => "no events".to_string(),
         };
-        return Err(Failure::invalid(anyhow::anyhow!("{what}: nothing to learn")));
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "{what}: nothing to learn"
+        )));
     }
     fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let format: Format = args.format.into();
     for profile in &profiles {
-        let path = args.out.join(profile_file_name(&profile.image.digest, format));
+        let path = args
+            .out
+            .join(profile_file_name(&profile.image.digest, format));
         write_atomic(&path, render_profile(profile, format).as_bytes())?;
         let l = &profile.learning;
         let completeness = match l.completeness {
@@ -204,12 +213,20 @@ pub fn diff(args: DiffArgs) -> CmdResult {
 pub fn patch(args: PatchArgs) -> CmdResult {
     let profile = load_profile(&args.profile)?;
     let bytes = read_bounded(&args.patch, DEFAULT_MAX_DOCUMENT_BYTES)?;
-    let patch: json_patch::Patch = serde_json::from_slice(&bytes)
-        .map_err(|e| Failure::invalid(anyhow::anyhow!("{}: not an RFC 6902 patch: {e}", args.patch.display())))?;
-    let patched = imprint_schema::diff::apply_patch(&profile, &patch)
-        .map_err(|e| Failure::invalid(anyhow::Error::new(e).context(args.patch.display().to_string())))?;
+    let patch: json_patch::Patch = serde_json::from_slice(&bytes).map_err(|e| {
+        Failure::invalid(anyhow::anyhow!(
+            "{}: not an RFC 6902 patch: {e}",
+            args.patch.display()
+        ))
+    })?;
+    let patched = imprint_schema::diff::apply_patch(&profile, &patch).map_err(|e| {
+        Failure::invalid(anyhow::Error::new(e).context(args.patch.display().to_string()))
+    })?;
     let format = output_format(args.format.map(Into::into), args.out.as_deref());
-    write_output(args.out.as_deref(), render_profile(&patched, format).as_bytes())?;
+    write_output(
+        args.out.as_deref(),
+        render_profile(&patched, format).as_bytes(),
+    )?;
     Ok(EXIT_OK)
 }
 
@@ -234,26 +251,40 @@ pub fn import_kubescape(args: ImportKubescapeArgs) -> CmdResult {
         image_digest: args.image_digest.clone(),
         container: args.container.clone(),
     };
-    let imported = import(&bytes, &options)
-        .map_err(|e| Failure::invalid(anyhow::Error::new(e).context(args.file.display().to_string())))?;
+    let imported = import(&bytes, &options).map_err(|e| {
+        Failure::invalid(anyhow::Error::new(e).context(args.file.display().to_string()))
+    })?;
     for item in &imported {
         for w in &item.warnings {
-            eprintln!("imprint: warning: {}: container {}: {w}", args.file.display(), item.container);
+            eprintln!(
+                "imprint: warning: {}: container {}: {w}",
+                args.file.display(),
+                item.container
+            );
         }
     }
     let single = imported.len() == 1 && !args.out.is_dir();
     if single {
         let format = output_format(args.format.map(Into::into), Some(&args.out));
-        write_output(Some(&args.out), render_profile(&imported[0].profile, format).as_bytes())?;
+        write_output(
+            Some(&args.out),
+            render_profile(&imported[0].profile, format).as_bytes(),
+        )?;
         eprintln!("imprint: wrote {}", args.out.display());
     } else {
         let format: Format = args.format.map(Into::into).unwrap_or(Format::Yaml);
         fs::create_dir_all(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
         for item in &imported {
-            let path = args.out.join(profile_file_name(&item.profile.image.digest, format));
+            let path = args
+                .out
+                .join(profile_file_name(&item.profile.image.digest, format));
             write_atomic(&path, render_profile(&item.profile, format).as_bytes())?;
-            eprintln!("imprint: wrote {} (container {})", path.display(), item.container);
+            eprintln!(
+                "imprint: wrote {} (container {})",
+                path.display(),
+                item.container
+            );
         }
     }
     Ok(EXIT_OK)
@@ -282,7 +313,11 @@ pub fn digest(args: DigestArgs) -> CmdResult {
     let mut out = String::new();
     for path in &args.files {
         let profile = load_profile(path)?;
-        out.push_str(&format!("{}  {}\n", imprint_schema::digest(&profile), path.display()));
+        out.push_str(&format!(
+            "{}  {}\n",
+            imprint_schema::digest(&profile),
+            path.display()
+        ));
     }
     write_output(None, out.as_bytes())?;
     Ok(EXIT_OK)

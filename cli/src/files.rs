@@ -93,8 +93,8 @@ pub fn read_bounded(path: &Path, limit: usize) -> anyhow::Result<Vec<u8>> {
 /// Reads and validates a profile. Bad content is [`Failure::invalid`] (exit 1);
 /// a missing or unreadable file is an I/O error (exit 2).
 pub fn load_profile(path: &Path) -> Result<Profile, Failure> {
-    let bytes = read_bounded(path, imprint_schema::document::DEFAULT_MAX_DOCUMENT_BYTES)
-        .map_err(|e| {
+    let bytes =
+        read_bounded(path, imprint_schema::document::DEFAULT_MAX_DOCUMENT_BYTES).map_err(|e| {
             if e.downcast_ref::<DocumentError>().is_some() {
                 Failure::invalid(e)
             } else {
@@ -107,10 +107,12 @@ pub fn load_profile(path: &Path) -> Result<Profile, Failure> {
 
 /// The output format for a profile: from the flag, else the file extension, else YAML.
 pub fn output_format(flag: Option<Format>, path: Option<&Path>) -> Format {
-    flag.unwrap_or_else(|| match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-        Some("json") => Format::Json,
-        _ => Format::Yaml,
-    })
+    flag.unwrap_or_else(
+        || match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+            Some("json") => Format::Json,
+            _ => Format::Yaml,
+        },
+    )
 }
 
 /// Renders a profile in a format.

@@ -265,7 +265,12 @@ fn main() -> ExitCode {
         Command::Digest(args) => commands::digest(args),
         Command::Schema { document } => commands::schema(document),
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "imprint", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "imprint",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
     };

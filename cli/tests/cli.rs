@@ -62,20 +62,33 @@ fn learn_writes_one_profile_per_image_digest() {
     let profile =
         imprint_schema::parse_profile(&std::fs::read(&web).unwrap()).expect("valid profile");
     assert_eq!(profile.image.digest, WEB);
-    assert_eq!(profile.learning.completeness, imprint_schema::Completeness::Complete);
+    assert_eq!(
+        profile.learning.completeness,
+        imprint_schema::Completeness::Complete
+    );
     assert_eq!(profile.learning.observed_containers, 2);
     let opens: Vec<&str> = profile.opens.iter().map(|o| o.path.as_str()).collect();
     assert!(opens.contains(&"/proc/*/stat"), "{opens:?}");
     assert!(opens.contains(&"/tmp/*"), "{opens:?}");
     assert!(profile.execs.iter().any(|e| e.path == "/usr/bin/gzip"
-        && e.args.as_deref() == Some(&["-9".to_string(), "/var/log/shop/access.log".to_string()][..])));
+        && e.args.as_deref()
+            == Some(&["-9".to_string(), "/var/log/shop/access.log".to_string()][..])));
     assert!(profile.dns_names().contains("payments.example.com"));
     // The busy client port collapsed to "any peer".
-    assert!(profile.network.ingress.iter().any(|p| p.cidr.is_none() && p.port == Some(8080)));
+    assert!(
+        profile
+            .network
+            .ingress
+            .iter()
+            .any(|p| p.cidr.is_none() && p.port == Some(8080))
+    );
 
     let side = dir.path().join(format!("{}.yaml", SIDE.replace(':', "-")));
     let side = imprint_schema::parse_profile(&std::fs::read(side).unwrap()).unwrap();
-    assert_eq!(side.learning.completeness, imprint_schema::Completeness::Partial);
+    assert_eq!(
+        side.learning.completeness,
+        imprint_schema::Completeness::Partial
+    );
 }
 
 #[test]
@@ -84,7 +97,15 @@ fn learn_filters_by_image_digest_and_is_deterministic() {
     let b = tempfile::tempdir().unwrap();
     for dir in [a.path(), b.path()] {
         let out = imprint(&[
-            &"learn", &"--events", &demo("events.jsonl"), &"--image-digest", &SIDE, &"-o", &dir, &"--format", &"json",
+            &"learn",
+            &"--events",
+            &demo("events.jsonl"),
+            &"--image-digest",
+            &SIDE,
+            &"-o",
+            &dir,
+            &"--format",
+            &"json",
         ]);
         assert_exit(&out, 0);
     }
@@ -95,10 +116,20 @@ fn learn_filters_by_image_digest_and_is_deterministic() {
         std::fs::read(b.path().join(&name)).unwrap()
     );
     let out = imprint(&[
-        &"learn", &"--events", &demo("events.jsonl"), &"--image-digest", &format!("sha256:{}", "0".repeat(64)), &"-o", &a.path(),
+        &"learn",
+        &"--events",
+        &demo("events.jsonl"),
+        &"--image-digest",
+        &format!("sha256:{}", "0".repeat(64)),
+        &"-o",
+        &a.path(),
     ]);
     assert_exit(&out, 1);
-    assert!(text(&out.stderr).contains("no events for image sha256:000"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no events for image sha256:000"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -116,9 +147,20 @@ fn learn_reports_the_line_of_a_bad_event_and_writes_nothing() {
     assert!(err.contains("events.jsonl: line 21, column"), "{err}");
     assert!(!out_dir.exists(), "nothing is written on error");
 
-    let out = imprint(&[&"learn", &"--events", &events, &"-o", &out_dir, &"--skip-invalid"]);
+    let out = imprint(&[
+        &"learn",
+        &"--events",
+        &events,
+        &"-o",
+        &out_dir,
+        &"--skip-invalid",
+    ]);
     assert_exit(&out, 0);
-    assert!(text(&out.stderr).contains("1 invalid lines skipped"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("1 invalid lines skipped"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -126,18 +168,35 @@ fn learn_refuses_a_huge_line_without_reading_it_all() {
     let dir = tempfile::tempdir().unwrap();
     let events = dir.path().join("huge.jsonl");
     // A sparse 1 GiB file: one "line" of NUL bytes.
-    std::fs::File::create(&events).unwrap().set_len(1 << 30).unwrap();
+    std::fs::File::create(&events)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
     let out = imprint(&[&"learn", &"--events", &events, &"-o", &dir.path().join("o")]);
     assert_exit(&out, 1);
-    assert!(text(&out.stderr).contains("line 1: longer than 1048576 bytes"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("line 1: longer than 1048576 bytes"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn learn_reports_missing_files_as_io_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let out = imprint(&[&"learn", &"--events", &dir.path().join("absent.jsonl"), &"-o", &dir.path()]);
+    let out = imprint(&[
+        &"learn",
+        &"--events",
+        &dir.path().join("absent.jsonl"),
+        &"-o",
+        &dir.path(),
+    ]);
     assert_exit(&out, 2);
-    assert!(text(&out.stderr).contains("cannot open"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot open"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -160,8 +219,16 @@ fn validate_exit_codes_and_messages() {
     assert_eq!(report[0]["valid"], true);
     assert_eq!(report[1]["valid"], false);
     let problems: Vec<String> = serde_json::from_value(report[1]["problems"].clone()).unwrap();
-    assert!(problems.iter().any(|p| p.starts_with("opens[") && p.contains("/proc/*.stat")), "{problems:?}");
-    assert!(problems.iter().any(|p| p.starts_with("capabilities[0]")), "{problems:?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("opens[") && p.contains("/proc/*.stat")),
+        "{problems:?}"
+    );
+    assert!(
+        problems.iter().any(|p| p.starts_with("capabilities[0]")),
+        "{problems:?}"
+    );
 }
 
 #[test]
@@ -180,14 +247,25 @@ fn validate_bad_documents() {
         std::fs::write(&path, bytes).unwrap();
         let out = imprint(&[&"validate", &path]);
         assert_exit(&out, 1);
-        assert!(text(&out.stdout).contains(needle), "{name}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains(needle),
+            "{name}: {}",
+            text(&out.stdout)
+        );
     }
     // 1 GiB (sparse): refused by size before reading.
     let huge = dir.path().join("huge.yaml");
-    std::fs::File::create(&huge).unwrap().set_len(1 << 30).unwrap();
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
     let out = imprint(&[&"validate", &huge]);
     assert_exit(&out, 1);
-    assert!(text(&out.stdout).contains("more than the limit of 16777216 bytes"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("more than the limit of 16777216 bytes"),
+        "{}",
+        text(&out.stdout)
+    );
     // Missing file: I/O error.
     let out = imprint(&[&"validate", &dir.path().join("absent.yaml")]);
     assert_exit(&out, 2);
@@ -198,7 +276,13 @@ fn diff_formats_and_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     let new = learn_demo(dir.path());
     let old_dir = dir.path().join("old");
-    let out = imprint(&[&"learn", &"--events", &demo("baseline-events.jsonl"), &"-o", &old_dir]);
+    let out = imprint(&[
+        &"learn",
+        &"--events",
+        &demo("baseline-events.jsonl"),
+        &"-o",
+        &old_dir,
+    ]);
     assert_exit(&out, 0);
     let old = std::fs::read_dir(&old_dir)
         .unwrap()
@@ -213,15 +297,29 @@ fn diff_formats_and_exit_codes() {
     let out = imprint(&[&"diff", &old, &new]);
     assert_exit(&out, 1);
     let d = text(&out.stdout);
-    assert!(d.contains("+      dns: payments.example.com") || d.contains("+  - dns: payments.example.com") || d.contains("payments.example.com"), "{d}");
-    assert!(d.lines().any(|l| l.starts_with('+') && l.contains("payments.example.com")), "{d}");
+    assert!(
+        d.contains("+      dns: payments.example.com")
+            || d.contains("+  - dns: payments.example.com")
+            || d.contains("payments.example.com"),
+        "{d}"
+    );
+    assert!(
+        d.lines()
+            .any(|l| l.starts_with('+') && l.contains("payments.example.com")),
+        "{d}"
+    );
 
     let out = imprint(&[&"diff", &old, &new, &"--format", &"json"]);
     assert_exit(&out, 1);
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["metadataChanged"], true);
-    let added = summary["changes"]["network.egress"]["added"].as_array().unwrap();
-    assert!(added.iter().any(|p| p["dns"] == "payments.example.com"), "{added:?}");
+    let added = summary["changes"]["network.egress"]["added"]
+        .as_array()
+        .unwrap();
+    assert!(
+        added.iter().any(|p| p["dns"] == "payments.example.com"),
+        "{added:?}"
+    );
 
     // patch: diff --format patch, then apply it, gives the new profile back.
     let out = imprint(&[&"diff", &old, &new, &"--format", &"patch"]);
@@ -240,8 +338,14 @@ fn patch_refuses_bad_patches() {
     let dir = tempfile::tempdir().unwrap();
     let web = learn_demo(dir.path());
     let cases = [
-        (r#"[{"op":"test","path":"/kind","value":"Other"}]"#, "patch operation 0 (test) failed"),
-        (r#"[{"op":"add","path":"/opens/-","value":{"path":"x","flags":[]}}]"#, "path must be absolute"),
+        (
+            r#"[{"op":"test","path":"/kind","value":"Other"}]"#,
+            "patch operation 0 (test) failed",
+        ),
+        (
+            r#"[{"op":"add","path":"/opens/-","value":{"path":"x","flags":[]}}]"#,
+            "path must be absolute",
+        ),
         (r#"{"op":"add"}"#, "not an RFC 6902 patch"),
     ];
     for (patch, needle) in cases {
@@ -265,9 +369,20 @@ fn merge_combines_runs_of_one_image() {
     for (i, part) in [first, second].iter().enumerate() {
         let f = dir.path().join(format!("part{i}.jsonl"));
         std::fs::write(&f, part.join("\n")).unwrap();
-        let out = imprint(&[&"learn", &"--events", &f, &"--image-digest", &WEB, &"-o", &dir.path().join(format!("p{i}"))]);
+        let out = imprint(&[
+            &"learn",
+            &"--events",
+            &f,
+            &"--image-digest",
+            &WEB,
+            &"-o",
+            &dir.path().join(format!("p{i}")),
+        ]);
         assert_exit(&out, 0);
-        files.push(dir.path().join(format!("p{i}/{}.yaml", WEB.replace(':', "-"))));
+        files.push(
+            dir.path()
+                .join(format!("p{i}/{}.yaml", WEB.replace(':', "-"))),
+        );
     }
     let merged = dir.path().join("merged.json");
     let out = imprint(&[&"merge", &files[0], &files[1], &"-o", &merged]);
@@ -276,14 +391,38 @@ fn merge_combines_runs_of_one_image() {
     let a = imprint_schema::parse_profile(&std::fs::read(&files[0]).unwrap()).unwrap();
     let b = imprint_schema::parse_profile(&std::fs::read(&files[1]).unwrap()).unwrap();
     assert_eq!(m, imprint_schema::merge(&a, &b).unwrap());
-    assert!(std::fs::read(&merged).unwrap().starts_with(b"{"), "json by extension");
+    assert!(
+        std::fs::read(&merged).unwrap().starts_with(b"{"),
+        "json by extension"
+    );
 
     let other = dir.path().join("side");
-    assert_exit(&imprint(&[&"learn", &"--events", &demo("events.jsonl"), &"--image-digest", &SIDE, &"-o", &other]), 0);
+    assert_exit(
+        &imprint(&[
+            &"learn",
+            &"--events",
+            &demo("events.jsonl"),
+            &"--image-digest",
+            &SIDE,
+            &"-o",
+            &other,
+        ]),
+        0,
+    );
     let side = other.join(format!("{}.yaml", SIDE.replace(':', "-")));
-    let out = imprint(&[&"merge", &files[0], &side, &"-o", &dir.path().join("x.yaml")]);
+    let out = imprint(&[
+        &"merge",
+        &files[0],
+        &side,
+        &"-o",
+        &dir.path().join("x.yaml"),
+    ]);
     assert_exit(&out, 1);
-    assert!(text(&out.stderr).contains("image digests differ"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("image digests differ"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -304,7 +443,18 @@ fn digest_is_stable_across_formats() {
     let dir = tempfile::tempdir().unwrap();
     let web = learn_demo(dir.path());
     let json_dir = dir.path().join("json");
-    assert_exit(&imprint(&[&"learn", &"--events", &demo("events.jsonl"), &"-o", &json_dir, &"--format", &"json"]), 0);
+    assert_exit(
+        &imprint(&[
+            &"learn",
+            &"--events",
+            &demo("events.jsonl"),
+            &"-o",
+            &json_dir,
+            &"--format",
+            &"json",
+        ]),
+        0,
+    );
     let web_json = json_dir.join(format!("{}.json", WEB.replace(':', "-")));
     let a = text(&imprint(&[&"digest", &web]).stdout);
     let b = text(&imprint(&[&"digest", &web_json]).stdout);
@@ -342,6 +492,148 @@ fn help_completions_schema_and_usage_errors() {
     // Usage errors exit 2.
     assert_exit(&imprint(&[&"frobnicate"]), 2);
     assert_exit(&imprint(&[&"learn", &"-o", &"x"]), 2);
-    assert_exit(&imprint(&[&"learn", &"--events", &"x", &"-o", &"y", &"--learning-period", &"soon"]), 2);
+    assert_exit(
+        &imprint(&[
+            &"learn",
+            &"--events",
+            &"x",
+            &"-o",
+            &"y",
+            &"--learning-period",
+            &"soon",
+        ]),
+        2,
+    );
     assert_exit(&imprint(&[&"merge", &"only-one.yaml", &"-o", &"x"]), 2);
+}
+
+fn kubescape(rel: &str) -> Option<PathBuf> {
+    let p = repo().join("../shared/corpora/kubescape").join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!(
+            "skipped: {} absent (../shared is not beside the checkout)",
+            p.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn import_kubescape_real_profiles() {
+    let Some(nginx) =
+        kubescape("node-agent/pre-containerprofile/mocks/testdata/nginx_applicationprofiles.json")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("nginx.yaml");
+    let out = imprint(&[&"import", &"kubescape", &nginx, &"-o", &out_file]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("--image-digest"),
+        "{}",
+        text(&out.stderr)
+    );
+    let digest = format!("sha256:{}", "d".repeat(64));
+    let out = imprint(&[
+        &"import",
+        &"kubescape",
+        &nginx,
+        &"--image-digest",
+        &digest,
+        &"-o",
+        &out_file,
+    ]);
+    assert_exit(&out, 0);
+    let p = imprint_schema::parse_profile(&std::fs::read(&out_file).unwrap()).unwrap();
+    assert!(!p.syscalls.is_empty());
+    assert!(
+        p.execs.iter().any(|e| e.path.contains("nginx")),
+        "{:?}",
+        p.execs
+    );
+    assert_exit(&imprint(&[&"validate", &out_file]), 0);
+    // And it exports to seccomp.
+    assert_exit(&imprint(&[&"export", &"seccomp", &out_file]), 0);
+
+    // A ContainerProfile without an imageID needs --image-digest.
+    let Some(cp) =
+        kubescape("node-agent/head/tests/resources/network-wildcards/10-dns-leading-wildcard.yaml")
+    else {
+        return;
+    };
+    let out = imprint(&[
+        &"import",
+        &"kubescape",
+        &cp,
+        &"-o",
+        &dir.path().join("cp.yaml"),
+    ]);
+    if out.status.code() == Some(1) {
+        assert!(
+            text(&out.stderr).contains("digest"),
+            "{}",
+            text(&out.stderr)
+        );
+        let digest = format!("sha256:{}", "c".repeat(64));
+        let out = imprint(&[
+            &"import",
+            &"kubescape",
+            &cp,
+            &"--image-digest",
+            &digest,
+            &"-o",
+            &dir.path().join("cp.yaml"),
+        ]);
+        assert_exit(&out, 0);
+    } else {
+        assert_exit(&out, 0);
+    }
+    let p =
+        imprint_schema::parse_profile(&std::fs::read(dir.path().join("cp.yaml")).unwrap()).unwrap();
+    assert!(
+        p.network
+            .egress
+            .iter()
+            .any(|e| e.dns.as_deref().is_some_and(|d| d.starts_with("*."))),
+        "{:?}",
+        p.network
+    );
+}
+
+#[test]
+fn import_kubescape_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "v2.yaml",
+            "apiVersion: spdx.softwarecomposition.kubescape.io/v2\nkind: ApplicationProfile\n",
+            "v2",
+        ),
+        (
+            "pod.yaml",
+            "apiVersion: spdx.softwarecomposition.kubescape.io/v1beta1\nkind: Pod\n",
+            "Pod",
+        ),
+        (
+            "cut.json",
+            "{\"apiVersion\":\"spdx.softwarecomposition.kubescape.io/v1beta1\",\"kind\":",
+            "EOF",
+        ),
+    ];
+    for (name, content, needle) in cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, content).unwrap();
+        let out_file = dir.path().join("out.yaml");
+        let out = imprint(&[&"import", &"kubescape", &f, &"-o", &out_file]);
+        assert_exit(&out, 1);
+        assert!(
+            text(&out.stderr).contains(needle),
+            "{name}: {}",
+            text(&out.stderr)
+        );
+        assert!(!out_file.exists());
+    }
 }

@@ -35,12 +35,33 @@ fn mix(n: usize) -> Vec<Event> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let images: Vec<String> = (0..4).map(|i| format!("sha256:{:064x}", i + 1)).collect();
     let files = [
-        "/etc/ld.so.cache", "/etc/hosts", "/etc/resolv.conf", "/etc/passwd", "/etc/nsswitch.conf",
-        "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libssl.so.3",
-        "/usr/lib/x86_64-linux-gnu/libcrypto.so.3", "/app/config/settings.toml", "/app/static/index.html",
-        "/etc/ssl/certs/ca-certificates.crt", "/usr/share/zoneinfo/UTC", "/dev/null", "/dev/urandom",
+        "/etc/ld.so.cache",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/etc/passwd",
+        "/etc/nsswitch.conf",
+        "/usr/lib/x86_64-linux-gnu/libc.so.6",
+        "/usr/lib/x86_64-linux-gnu/libssl.so.3",
+        "/usr/lib/x86_64-linux-gnu/libcrypto.so.3",
+        "/app/config/settings.toml",
+        "/app/static/index.html",
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/usr/share/zoneinfo/UTC",
+        "/dev/null",
+        "/dev/urandom",
     ];
-    let syscalls = ["read", "write", "openat", "close", "fstat", "mmap", "futex", "epoll_wait", "sendto", "recvfrom"];
+    let syscalls = [
+        "read",
+        "write",
+        "openat",
+        "close",
+        "fstat",
+        "mmap",
+        "futex",
+        "epoll_wait",
+        "sendto",
+        "recvfrom",
+    ];
     let flags = [
         OpenFlags::from_names(["O_RDONLY", "O_CLOEXEC"]).unwrap(),
         OpenFlags::from_names(["O_RDWR", "O_CREAT", "O_TRUNC"]).unwrap(),
@@ -74,7 +95,12 @@ fn mix(n: usize) -> Vec<Event> {
                     protocol: Protocol::Tcp,
                 },
                 88..=91 => EventKind::Dns {
-                    name: ["db.svc.cluster.local", "cache.svc.cluster.local", "api.example.com"][rng.below(3) as usize].to_string(),
+                    name: [
+                        "db.svc.cluster.local",
+                        "cache.svc.cluster.local",
+                        "api.example.com",
+                    ][rng.below(3) as usize]
+                        .to_string(),
                     qtype: None,
                 },
                 92..=96 => EventKind::Accept {
@@ -83,7 +109,8 @@ fn mix(n: usize) -> Vec<Event> {
                     protocol: Protocol::Tcp,
                 },
                 _ => EventKind::Exec {
-                    path: ["/bin/sh", "/usr/bin/gzip", "/usr/bin/curl"][rng.below(3) as usize].to_string(),
+                    path: ["/bin/sh", "/usr/bin/gzip", "/usr/bin/curl"][rng.below(3) as usize]
+                        .to_string(),
                     argv: vec!["sh".into(), "-c".into(), format!("job-{}", rng.below(8))],
                     parent: Some(ProcessRef { pid: 1, path: None }),
                     stdin_socket: false,
@@ -113,12 +140,23 @@ fn naive_learn(events: &[Event]) -> usize {
             EventKind::Open { path, flags } => format!("open {path} {flags:?}"),
             EventKind::Exec { path, argv, .. } => format!("exec {path} {argv:?}"),
             EventKind::Syscall { name } => format!("syscall {name}"),
-            EventKind::Connect { address, port, protocol } => format!("connect {address} {port} {protocol:?}"),
-            EventKind::Accept { address, port, protocol } => format!("accept {address} {port} {protocol:?}"),
+            EventKind::Connect {
+                address,
+                port,
+                protocol,
+            } => format!("connect {address} {port} {protocol:?}"),
+            EventKind::Accept {
+                address,
+                port,
+                protocol,
+            } => format!("accept {address} {port} {protocol:?}"),
             EventKind::Dns { name, .. } => format!("dns {name}"),
-            other => format!("{}", other.type_name()),
+            other => other.type_name().to_string(),
         };
-        images.entry(e.image_digest.clone()).or_default().insert(key);
+        images
+            .entry(e.image_digest.clone())
+            .or_default()
+            .insert(key);
     }
     images.values().map(BTreeSet::len).sum()
 }
@@ -137,7 +175,9 @@ fn bench(c: &mut Criterion) {
             black_box(l.stats().events)
         })
     });
-    group.bench_function("naive_btreeset_of_strings", |b| b.iter(|| black_box(naive_learn(&events))));
+    group.bench_function("naive_btreeset_of_strings", |b| {
+        b.iter(|| black_box(naive_learn(&events)))
+    });
     group.finish();
 
     let mut group = c.benchmark_group("learner_build");
@@ -146,7 +186,9 @@ fn bench(c: &mut Criterion) {
     for e in &events {
         l.observe(e);
     }
-    group.bench_function("profiles_with_collapse", |b| b.iter(|| black_box(l.profiles().len())));
+    group.bench_function("profiles_with_collapse", |b| {
+        b.iter(|| black_box(l.profiles().len()))
+    });
     group.finish();
 }
 

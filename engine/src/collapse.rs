@@ -70,7 +70,10 @@ pub fn collapse<V: Clone>(
     for (path, value) in paths {
         let mut node = &mut root;
         for seg in path.split('/').filter(|s| !s.is_empty()) {
-            node = node.children.entry(seg.to_string()).or_insert_with(Node::new);
+            node = node
+                .children
+                .entry(seg.to_string())
+                .or_insert_with(Node::new);
         }
         join_value(&mut node.value, &value, join);
     }

@@ -60,7 +60,11 @@ pub struct ProcessRef {
 
 /// The payload of an event, selected by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "type", rename_all = "snake_case", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 pub enum EventKind {
     /// The container's first process started; events before it were seen, so the
     /// container was observed from its start.
@@ -394,7 +398,8 @@ impl<R: BufRead> Iterator for EventReader<R> {
 mod tests {
     use super::*;
 
-    const HEAD: &str = r#""time":"2026-11-26T10:00:00Z","containerId":"c1","imageDigest":"sha256:aa","pid":7"#;
+    const HEAD: &str =
+        r#""time":"2026-11-26T10:00:00Z","containerId":"c1","imageDigest":"sha256:aa","pid":7"#;
 
     #[test]
     fn every_kind_round_trips() {
@@ -431,9 +436,13 @@ mod tests {
 
     #[test]
     fn bad_lines_are_located() {
-        let err = parse_line(format!("{{{HEAD},\"type\":\"open\",\"path\":\"/x\",\"flags\":[\"O_NOPE\"]}}").as_bytes(), 4)
-            .unwrap_err()
-            .to_string();
+        let err = parse_line(
+            format!("{{{HEAD},\"type\":\"open\",\"path\":\"/x\",\"flags\":[\"O_NOPE\"]}}")
+                .as_bytes(),
+            4,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("line 4, column"), "{err}");
         assert!(err.contains("open flag \"O_NOPE\""), "{err}");
 
@@ -442,15 +451,33 @@ mod tests {
             .to_string();
         assert!(err.contains("teleport"), "{err}");
 
-        let err = parse_line(br#"{"time":"yesterday","containerId":"c","imageDigest":"d","type":"exit","code":0}"#, 3)
-            .unwrap_err()
-            .to_string();
+        let err = parse_line(
+            br#"{"time":"yesterday","containerId":"c","imageDigest":"d","type":"exit","code":0}"#,
+            3,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("time"), "{err}");
 
-        let err = parse_line(b"{\"time\":\"2026-11-26T10:00:00Z\",\"containerId\":\"\xff\"}", 5).unwrap_err();
-        assert!(matches!(err, EventError::Utf8 { line: 5, column: 47 }), "{err}");
+        let err = parse_line(
+            b"{\"time\":\"2026-11-26T10:00:00Z\",\"containerId\":\"\xff\"}",
+            5,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                EventError::Utf8 {
+                    line: 5,
+                    column: 47
+                }
+            ),
+            "{err}"
+        );
 
-        let err = parse_line(br#"{"time":"2026-11-26T10:00:00Z","#, 6).unwrap_err().to_string();
+        let err = parse_line(br#"{"time":"2026-11-26T10:00:00Z","#, 6)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("EOF"), "{err}");
     }
 
@@ -463,7 +490,10 @@ mod tests {
 
         let long = vec![b'x'; MAX_LINE_BYTES + 10];
         let mut r = EventReader::new(&long[..]);
-        assert!(matches!(r.next(), Some(Err(EventError::LineTooLong { line: 1 }))));
+        assert!(matches!(
+            r.next(),
+            Some(Err(EventError::LineTooLong { line: 1 }))
+        ));
         assert!(r.next().is_none());
     }
 }

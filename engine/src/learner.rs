@@ -297,12 +297,10 @@ impl Learner {
                     args: None,
                 });
             } else {
-                profile
-                    .execs
-                    .extend(variants.into_iter().map(|args| Exec {
-                        path: pattern.clone(),
-                        args: Some(args),
-                    }));
+                profile.execs.extend(variants.into_iter().map(|args| Exec {
+                    path: pattern.clone(),
+                    args: Some(args),
+                }));
             }
         }
         if profile.execs.len() > limits.max_execs {
@@ -317,9 +315,7 @@ impl Learner {
             .iter()
             .map(|(p, f)| (p.to_string(), *f))
             .chain(image.opens.patterns.iter().cloned());
-        let opens = collapse(raw, &self.config.collapse, |a: &mut OpenFlags, b| {
-            *a |= *b
-        });
+        let opens = collapse(raw, &self.config.collapse, |a: &mut OpenFlags, b| *a |= *b);
         profile.opens = opens
             .into_iter()
             .map(|(path, flags)| Open { path, flags })
@@ -370,8 +366,7 @@ impl Learner {
         };
         let all_from_start =
             !image.containers.is_empty() && image.containers.values().all(|from_start| *from_start);
-        learning.completeness = if all_from_start && long_enough && learning.truncated.is_empty()
-        {
+        learning.completeness = if all_from_start && long_enough && learning.truncated.is_empty() {
             Completeness::Complete
         } else {
             Completeness::Partial
@@ -399,12 +394,11 @@ fn observe_exec(
             stats.dropped += 1;
             return true;
         }
-        image.execs.insert(path.as_ref().into(), ExecEntry::default());
+        image
+            .execs
+            .insert(path.as_ref().into(), ExecEntry::default());
     }
-    let entry = image
-        .execs
-        .get_mut(path.as_ref())
-        .expect("inserted above");
+    let entry = image.execs.get_mut(path.as_ref()).expect("inserted above");
     if entry.any_args {
         return true;
     }

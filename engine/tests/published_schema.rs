@@ -34,9 +34,21 @@ fn demo_stream_validates_against_the_schema_and_the_types() {
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
     let text = std::fs::read_to_string(root().join("examples/demo/events.jsonl")).unwrap();
     let mut kinds = std::collections::BTreeSet::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.starts_with('#')) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#'))
+    {
         let value: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert!(validator.is_valid(&value), "line {}: {:?}", i + 1, validator.iter_errors(&value).map(|e| e.to_string()).collect::<Vec<_>>());
+        assert!(
+            validator.is_valid(&value),
+            "line {}: {:?}",
+            i + 1,
+            validator
+                .iter_errors(&value)
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+        );
         let event = imprint_engine::event::parse_line(line.as_bytes(), i as u64 + 1).unwrap();
         kinds.insert(event.kind.type_name());
     }

@@ -70,7 +70,12 @@ fn bench(c: &mut Criterion) {
             b.iter(|| paths.iter().filter(|p| set.is_match(p)).count())
         });
         group.bench_with_input(BenchmarkId::new("linear_scan", n), &paths, |b, paths| {
-            b.iter(|| paths.iter().filter(|p| linear_match(black_box(&parsed), p)).count())
+            b.iter(|| {
+                paths
+                    .iter()
+                    .filter(|p| linear_match(black_box(&parsed), p))
+                    .count()
+            })
         });
     }
     group.finish();

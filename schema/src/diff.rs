@@ -122,9 +122,21 @@ pub fn summarize(a: &Profile, b: &Profile) -> Summary {
         ("execs", values(&a.execs), values(&b.execs)),
         ("opens", values(&a.opens), values(&b.opens)),
         ("syscalls", values(&a.syscalls), values(&b.syscalls)),
-        ("capabilities", values(&a.capabilities), values(&b.capabilities)),
-        ("network.egress", values(&a.network.egress), values(&b.network.egress)),
-        ("network.ingress", values(&a.network.ingress), values(&b.network.ingress)),
+        (
+            "capabilities",
+            values(&a.capabilities),
+            values(&b.capabilities),
+        ),
+        (
+            "network.egress",
+            values(&a.network.egress),
+            values(&b.network.egress),
+        ),
+        (
+            "network.ingress",
+            values(&a.network.ingress),
+            values(&b.network.ingress),
+        ),
     ];
     for (name, old, new) in pairs {
         let change = Change {
@@ -148,7 +160,10 @@ mod tests {
     fn pair() -> (Profile, Profile) {
         let mut a = Profile::new(DIGEST);
         a.syscalls = vec!["read".into(), "write".into()];
-        a.execs.push(Exec { path: "/bin/sh".into(), args: None });
+        a.execs.push(Exec {
+            path: "/bin/sh".into(),
+            args: None,
+        });
         let mut b = a.clone();
         b.syscalls.push("openat".into());
         b.execs.clear();
@@ -161,7 +176,10 @@ mod tests {
         let d = unified_diff(&a, &b, "a.yaml", "b.yaml");
         assert!(d.starts_with("--- a.yaml\n+++ b.yaml\n"), "{d}");
         assert!(d.contains("+- openat") || d.contains("+  - openat"), "{d}");
-        assert!(d.contains("-  path: /bin/sh") || d.contains("/bin/sh"), "{d}");
+        assert!(
+            d.contains("-  path: /bin/sh") || d.contains("/bin/sh"),
+            "{d}"
+        );
         assert_eq!(unified_diff(&a, &a, "a", "a"), "");
     }
 
@@ -192,14 +210,21 @@ mod tests {
         ]))
         .unwrap();
         let err = apply_patch(&a, &patch).unwrap_err();
-        assert!(err.to_string().starts_with("patch operation 0 (test) failed"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("patch operation 0 (test) failed"),
+            "{err}"
+        );
     }
 
     #[test]
     fn summary_lists_added_and_removed() {
         let (a, b) = pair();
         let s = summarize(&a, &b);
-        assert_eq!(s.changes["syscalls"].added, vec![serde_json::json!("openat")]);
+        assert_eq!(
+            s.changes["syscalls"].added,
+            vec![serde_json::json!("openat")]
+        );
         assert_eq!(s.changes["execs"].removed.len(), 1);
         assert!(!s.metadata_changed);
         assert!(summarize(&a, &a).is_empty());

@@ -87,7 +87,9 @@ pub enum DocumentError {
         message: String,
     },
     /// `apiVersion` or `kind` is not one this version reads.
-    #[error("{field}: unsupported {found}; this imprint reads apiVersion {API_VERSION}, kind {KIND}")]
+    #[error(
+        "{field}: unsupported {found}; this imprint reads apiVersion {API_VERSION}, kind {KIND}"
+    )]
     Unsupported {
         /// `apiVersion` or `kind`.
         field: &'static str,
@@ -113,7 +115,12 @@ impl DocumentError {
 pub fn position_of(bytes: &[u8], offset: usize) -> Position {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let column = offset - before.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+    let column = offset
+        - before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
     Position { line, column }
 }
 
@@ -189,9 +196,8 @@ fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
     for seg in path.iter() {
         match seg {
             serde_path_to_error::Segment::Seq { index } => out.push_str(&format!("[{index}]")),
-            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum {
-                variant: key,
-            } => {
+            serde_path_to_error::Segment::Map { key }
+            | serde_path_to_error::Segment::Enum { variant: key } => {
                 if !out.is_empty() {
                     out.push('.');
                 }

@@ -15,6 +15,7 @@
 
 pub mod diff;
 pub mod document;
+pub mod kubescape;
 pub mod merge;
 pub mod names;
 pub mod pattern;
@@ -26,8 +27,8 @@ pub use document::{DocumentError, digest, parse_profile, to_canonical_json, to_y
 pub use merge::{MergeError, merge, merge_all};
 pub use names::OpenFlags;
 pub use profile::{
-    API_VERSION, Category, Completeness, Exec, Image, KIND, Learning, Network, Open, Peer,
-    Profile, Protocol,
+    API_VERSION, Category, Completeness, Exec, Image, KIND, Learning, Network, Open, Peer, Profile,
+    Protocol,
 };
 pub use validate::{ValidationIssue, validate};
 

@@ -5,7 +5,7 @@
 //! commutative, associative and idempotent, so the result does not depend on the order
 //! the inputs arrive in (the property tests below check it).
 
-use crate::profile::{Profile, Completeness};
+use crate::profile::{Completeness, Profile};
 
 /// Why two profiles cannot be merged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,9 +50,13 @@ pub fn merge(a: &Profile, b: &Profile) -> Result<Profile, MergeError> {
     out.syscalls.extend(b.syscalls.iter().cloned());
     out.capabilities.extend(b.capabilities.iter().cloned());
     out.network.egress.extend(b.network.egress.iter().cloned());
-    out.network.ingress.extend(b.network.ingress.iter().cloned());
+    out.network
+        .ingress
+        .extend(b.network.ingress.iter().cloned());
     out.normalize();
-    debug_assert!(out.learning.truncated.is_empty() || out.learning.completeness == Completeness::Partial);
+    debug_assert!(
+        out.learning.truncated.is_empty() || out.learning.completeness == Completeness::Partial
+    );
     Ok(out)
 }
 
@@ -87,7 +91,10 @@ mod tests {
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn arb_profile() -> impl Strategy<Value = Profile> {
-        let exec = ("/bin/[a-c]", prop::option::of(prop::collection::vec("[xy*]", 0..3)))
+        let exec = (
+            "/bin/[a-c]",
+            prop::option::of(prop::collection::vec("[xy*]", 0..3)),
+        )
             .prop_map(|(path, args)| Exec { path, args });
         let open = ("/etc/[a-d]", 0u32..(1 << 20)).prop_map(|(path, bits)| Open {
             path,
@@ -98,7 +105,12 @@ mod tests {
             prop::option::of(0u16..3),
             prop::option::of(prop_oneof![Just(Protocol::Tcp), Just(Protocol::Udp)]),
         )
-            .prop_map(|(dns, port, protocol)| Peer { dns, cidr: None, port, protocol });
+            .prop_map(|(dns, port, protocol)| Peer {
+                dns,
+                cidr: None,
+                port,
+                protocol,
+            });
         (
             prop::collection::vec(exec, 0..4),
             prop::collection::vec(open, 0..4),
@@ -126,7 +138,11 @@ mod tests {
                 p.network.ingress = ingress;
                 p.learning.start = l.0.map(|s| jiff::Timestamp::from_second(s).unwrap());
                 p.learning.end = l.1.map(|s| jiff::Timestamp::from_second(s).unwrap());
-                p.learning.completeness = if l.2 { Completeness::Complete } else { Completeness::Partial };
+                p.learning.completeness = if l.2 {
+                    Completeness::Complete
+                } else {
+                    Completeness::Partial
+                };
                 p.learning.observed_containers = l.3;
                 p.learning.nodes = l.4;
                 p.image.reference = l.5;

@@ -386,7 +386,10 @@ mod tests {
     fn normalize_resolves_lexically() {
         assert_eq!(normalize_path("/a//b/./c/../d/").as_deref(), Some("/a/b/d"));
         assert_eq!(normalize_path("/..").as_deref(), Some("/"));
-        assert_eq!(normalize_path("/etc/passwd").as_deref(), Some("/etc/passwd"));
+        assert_eq!(
+            normalize_path("/etc/passwd").as_deref(),
+            Some("/etc/passwd")
+        );
         assert_eq!(normalize_path("rel"), None);
     }
 

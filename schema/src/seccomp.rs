@@ -54,7 +54,9 @@ pub struct SyscallRule {
 /// Architectures for a profile's platform, as seccomp names them (x86_64 by default,
 /// with its 32-bit compat ABIs, as Docker's default profile does).
 fn architectures(platform: Option<&str>) -> Vec<&'static str> {
-    let arch = platform.and_then(|p| p.split('/').nth(1)).unwrap_or("amd64");
+    let arch = platform
+        .and_then(|p| p.split('/').nth(1))
+        .unwrap_or("amd64");
     match arch {
         "arm64" | "aarch64" => vec!["SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
         "arm" => vec!["SCMP_ARCH_ARM"],

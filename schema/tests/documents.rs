@@ -54,7 +54,10 @@ fn yaml_and_json_give_the_same_canonical_bytes() {
     assert_eq!(from_yaml.opens.len(), 2);
     assert_eq!(from_yaml.opens[0].flags.names(), ["O_CLOEXEC", "O_RDONLY"]);
     // Canonical YAML reads back to the same profile.
-    assert_eq!(parse_profile(to_yaml(&from_yaml).as_bytes()).unwrap(), from_yaml);
+    assert_eq!(
+        parse_profile(to_yaml(&from_yaml).as_bytes()).unwrap(),
+        from_yaml
+    );
 }
 
 #[test]
@@ -64,14 +67,22 @@ fn order_of_input_does_not_change_the_digest() {
     let b = parse_profile(reordered.as_bytes()).unwrap();
     assert_eq!(digest(&a), digest(&b));
     let changed = yaml().replace("syscalls: [write, read, read]", "syscalls: [read]");
-    assert_ne!(digest(&a), digest(&parse_profile(changed.as_bytes()).unwrap()));
+    assert_ne!(
+        digest(&a),
+        digest(&parse_profile(changed.as_bytes()).unwrap())
+    );
 }
 
 #[test]
 fn canonical_json_sorts_keys() {
     let p = parse_profile(yaml().as_bytes()).unwrap();
     let json = String::from_utf8(to_canonical_json(&p)).unwrap();
-    assert!(json.starts_with(r#"{"apiVersion":"imprint.dev/v1","capabilities":["NET_BIND_SERVICE"],"execs":"#), "{json}");
+    assert!(
+        json.starts_with(
+            r#"{"apiVersion":"imprint.dev/v1","capabilities":["NET_BIND_SERVICE"],"execs":"#
+        ),
+        "{json}"
+    );
 }
 
 fn err(input: &[u8]) -> String {
@@ -80,7 +91,10 @@ fn err(input: &[u8]) -> String {
 
 #[test]
 fn truncated_json_is_located() {
-    let json = String::from_utf8(to_canonical_json(&parse_profile(yaml().as_bytes()).unwrap())).unwrap();
+    let json = String::from_utf8(to_canonical_json(
+        &parse_profile(yaml().as_bytes()).unwrap(),
+    ))
+    .unwrap();
     let e = err(&json.as_bytes()[..json.len() / 2]);
     assert!(e.starts_with("1:"), "{e}");
     assert!(e.contains("EOF"), "{e}");
@@ -91,13 +105,21 @@ fn truncated_yaml_is_located() {
     let y = yaml();
     let cut = &y[..y.find("  - path: /proc").unwrap() + 12];
     let e = parse_profile(cut.as_bytes()).unwrap_err();
-    assert!(matches!(e, DocumentError::Syntax { .. } | DocumentError::Invalid(_)), "{e}");
+    assert!(
+        matches!(e, DocumentError::Syntax { .. } | DocumentError::Invalid(_)),
+        "{e}"
+    );
 }
 
 #[test]
 fn wrong_types_name_the_field() {
-    let e = err(yaml().replace("observedContainers: 2", "observedContainers: many").as_bytes());
-    assert!(e.contains("observedContainers") || e.contains("many"), "{e}");
+    let e = err(yaml()
+        .replace("observedContainers: 2", "observedContainers: many")
+        .as_bytes());
+    assert!(
+        e.contains("observedContainers") || e.contains("many"),
+        "{e}"
+    );
     let json = r#"{"apiVersion":"imprint.dev/v1","kind":"Profile","image":{"digest":"sha256:aa"},"learning":{"completeness":"complete"},"opens":[{"path":"/x","flags":"O_RDONLY"}]}"#;
     let e = err(json.as_bytes());
     assert!(e.contains("opens[0].flags"), "{e}");
@@ -112,13 +134,20 @@ fn unknown_fields_are_refused() {
 
 #[test]
 fn unknown_api_version_is_named() {
-    let e = err(yaml().replace("imprint.dev/v1", "imprint.dev/v2").as_bytes());
+    let e = err(yaml()
+        .replace("imprint.dev/v1", "imprint.dev/v2")
+        .as_bytes());
     assert_eq!(
         e,
         "apiVersion: unsupported \"imprint.dev/v2\"; this imprint reads apiVersion imprint.dev/v1, kind Profile"
     );
-    let e = err(yaml().replace("kind: Profile", "kind: ApplicationProfile").as_bytes());
-    assert!(e.starts_with("kind: unsupported \"ApplicationProfile\""), "{e}");
+    let e = err(yaml()
+        .replace("kind: Profile", "kind: ApplicationProfile")
+        .as_bytes());
+    assert!(
+        e.starts_with("kind: unsupported \"ApplicationProfile\""),
+        "{e}"
+    );
     let e = err(b"{}");
     assert!(e.starts_with("apiVersion: unsupported missing"), "{e}");
 }
@@ -148,14 +177,21 @@ fn bad_open_pattern_names_the_entry() {
 #[test]
 fn oversized_input_is_refused_before_parsing() {
     let e = parse_profile_with_limit(yaml().as_bytes(), 100).unwrap_err();
-    assert!(matches!(e, DocumentError::TooLarge { limit: 100, .. }), "{e}");
+    assert!(
+        matches!(e, DocumentError::TooLarge { limit: 100, .. }),
+        "{e}"
+    );
 }
 
 #[test]
 fn alias_bombs_do_not_explode() {
     let mut bomb = String::from("a: &a [x,x,x,x,x,x,x,x,x,x]\n");
     for i in 1..12 {
-        bomb.push_str(&format!("{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n", c = (b'a' + i) as char, p = (b'a' + i - 1) as char));
+        bomb.push_str(&format!(
+            "{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]\n",
+            c = (b'a' + i) as char,
+            p = (b'a' + i - 1) as char
+        ));
     }
     bomb.push_str("apiVersion: imprint.dev/v1\nkind: Profile\n");
     // Either refused by the parser's budget or rejected as not a profile: never hangs or panics.

@@ -28,15 +28,28 @@ fn published_schema_matches_the_types() {
 fn sample() -> Profile {
     let mut p = Profile::new(format!("sha256:{}", "ab".repeat(32)));
     p.image.platform = Some("linux/amd64".into());
-    p.execs.push(Exec { path: "/bin/cat".into(), args: Some(vec!["/etc/passwd".into()]) });
+    p.execs.push(Exec {
+        path: "/bin/cat".into(),
+        args: Some(vec!["/etc/passwd".into()]),
+    });
     p.opens.push(Open {
         path: "/proc/*/stat".into(),
         flags: OpenFlags::from_names(["O_RDONLY", "O_CLOEXEC"]).unwrap(),
     });
     p.syscalls.push("openat".into());
     p.capabilities.push("NET_RAW".into());
-    p.network.egress.push(Peer { dns: Some("example.com".into()), cidr: None, port: Some(443), protocol: Some(Protocol::Tcp) });
-    p.network.ingress.push(Peer { dns: None, cidr: Some("10.0.0.0/8".into()), port: Some(80), protocol: Some(Protocol::Tcp) });
+    p.network.egress.push(Peer {
+        dns: Some("example.com".into()),
+        cidr: None,
+        port: Some(443),
+        protocol: Some(Protocol::Tcp),
+    });
+    p.network.ingress.push(Peer {
+        dns: None,
+        cidr: Some("10.0.0.0/8".into()),
+        port: Some(80),
+        protocol: Some(Protocol::Tcp),
+    });
     p.learning.start = Some("2026-11-26T10:00:00Z".parse().unwrap());
     p.learning.end = Some("2026-11-27T10:00:00Z".parse().unwrap());
     p
@@ -49,7 +62,14 @@ fn schema_accepts_what_the_types_write_and_rejects_what_they_refuse() {
     let validator = jsonschema::validator_for(&published).expect("the schema compiles");
     let good: serde_json::Value =
         serde_json::from_slice(&imprint_schema::to_canonical_json(&sample())).unwrap();
-    assert!(validator.is_valid(&good), "{:?}", validator.iter_errors(&good).map(|e| e.to_string()).collect::<Vec<_>>());
+    assert!(
+        validator.is_valid(&good),
+        "{:?}",
+        validator
+            .iter_errors(&good)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>()
+    );
 
     let mut bad_digest = good.clone();
     bad_digest["image"]["digest"] = "latest".into();
@@ -70,6 +90,9 @@ fn schema_accepts_what_the_types_write_and_rejects_what_they_refuse() {
     ] {
         assert!(!validator.is_valid(&doc), "schema accepted a bad {name}");
         // The Rust side refuses it too.
-        assert!(imprint_schema::parse_profile(doc.to_string().as_bytes()).is_err(), "types accepted a bad {name}");
+        assert!(
+            imprint_schema::parse_profile(doc.to_string().as_bytes()).is_err(),
+            "types accepted a bad {name}"
+        );
     }
 }

@@ -42,11 +42,51 @@ fn one_profile_per_image_with_all_categories() {
         at(1, "c1", IMG, exec("/bin/cat", &["cat", "/etc/passwd"])),
         at(2, "c1", IMG, open("/etc/passwd", &["O_RDONLY"])),
         at(3, "c1", IMG, open("/etc//passwd", &["O_CLOEXEC"])),
-        at(4, "c1", IMG, EventKind::Syscall { name: "openat".into() }),
-        at(5, "c1", IMG, EventKind::Capability { name: "CAP_NET_RAW".into() }),
-        at(6, "c1", IMG, EventKind::Connect { address: "127.0.0.1".into(), port: 8080, protocol: Protocol::Tcp }),
-        at(7, "c1", IMG, EventKind::Accept { address: "::ffff:10.0.0.9".into(), port: 80, protocol: Protocol::Tcp }),
-        at(8, "c1", IMG, EventKind::Dns { name: "Example.COM.".into(), qtype: None }),
+        at(
+            4,
+            "c1",
+            IMG,
+            EventKind::Syscall {
+                name: "openat".into(),
+            },
+        ),
+        at(
+            5,
+            "c1",
+            IMG,
+            EventKind::Capability {
+                name: "CAP_NET_RAW".into(),
+            },
+        ),
+        at(
+            6,
+            "c1",
+            IMG,
+            EventKind::Connect {
+                address: "127.0.0.1".into(),
+                port: 8080,
+                protocol: Protocol::Tcp,
+            },
+        ),
+        at(
+            7,
+            "c1",
+            IMG,
+            EventKind::Accept {
+                address: "::ffff:10.0.0.9".into(),
+                port: 80,
+                protocol: Protocol::Tcp,
+            },
+        ),
+        at(
+            8,
+            "c1",
+            IMG,
+            EventKind::Dns {
+                name: "Example.COM.".into(),
+                qtype: None,
+            },
+        ),
         at(9, "c9", IMG2, open("/x", &["O_RDONLY"])),
     ];
     for e in &events {
@@ -57,20 +97,39 @@ fn one_profile_per_image_with_all_categories() {
     let p = &profiles[0];
     assert_eq!(p.image.digest, IMG);
     assert_eq!(p.image.reference.as_deref(), Some("registry.test/app:1"));
-    assert_eq!(p.execs, vec![Exec { path: "/bin/cat".into(), args: Some(vec!["/etc/passwd".into()]) }]);
+    assert_eq!(
+        p.execs,
+        vec![Exec {
+            path: "/bin/cat".into(),
+            args: Some(vec!["/etc/passwd".into()])
+        }]
+    );
     assert_eq!(p.opens.len(), 1);
     assert_eq!(p.opens[0].flags.names(), ["O_CLOEXEC", "O_RDONLY"]);
     assert_eq!(p.syscalls, ["openat"]);
     assert_eq!(p.capabilities, ["NET_RAW"]);
     let egress: Vec<String> = p.network.egress.iter().map(|e| format!("{e:?}")).collect();
     assert_eq!(p.network.egress.len(), 2, "{egress:?}");
-    assert!(p.network.egress.iter().any(|e| e.cidr.as_deref() == Some("127.0.0.1/32") && e.port == Some(8080)));
-    assert!(p.network.egress.iter().any(|e| e.dns.as_deref() == Some("example.com")));
+    assert!(
+        p.network
+            .egress
+            .iter()
+            .any(|e| e.cidr.as_deref() == Some("127.0.0.1/32") && e.port == Some(8080))
+    );
+    assert!(
+        p.network
+            .egress
+            .iter()
+            .any(|e| e.dns.as_deref() == Some("example.com"))
+    );
     assert_eq!(p.network.ingress[0].cidr.as_deref(), Some("10.0.0.9/32"));
     assert_eq!(p.learning.completeness, Completeness::Complete);
     assert_eq!(p.learning.observed_containers, 1);
     assert_eq!(p.learning.nodes, ["node-a"]);
-    assert_eq!(p.learning.end.unwrap().as_second() - p.learning.start.unwrap().as_second(), 8);
+    assert_eq!(
+        p.learning.end.unwrap().as_second() - p.learning.start.unwrap().as_second(),
+        8
+    );
     assert!(imprint_schema::validate(p).is_empty());
     // The second image's container was already running: partial.
     assert_eq!(profiles[1].learning.completeness, Completeness::Partial);
@@ -85,10 +144,27 @@ fn short_window_is_partial() {
         ..LearnerConfig::default()
     });
     l.observe(&at(0, "c1", IMG, EventKind::ContainerStart));
-    l.observe(&at(60, "c1", IMG, EventKind::Syscall { name: "read".into() }));
+    l.observe(&at(
+        60,
+        "c1",
+        IMG,
+        EventKind::Syscall {
+            name: "read".into(),
+        },
+    ));
     assert_eq!(l.profiles()[0].learning.completeness, Completeness::Partial);
-    l.observe(&at(86_400, "c1", IMG, EventKind::Syscall { name: "read".into() }));
-    assert_eq!(l.profiles()[0].learning.completeness, Completeness::Complete);
+    l.observe(&at(
+        86_400,
+        "c1",
+        IMG,
+        EventKind::Syscall {
+            name: "read".into(),
+        },
+    ));
+    assert_eq!(
+        l.profiles()[0].learning.completeness,
+        Completeness::Complete
+    );
 }
 
 #[test]
@@ -97,7 +173,12 @@ fn dynamic_paths_collapse_at_the_threshold() {
     l.observe(&at(0, "c1", IMG, EventKind::ContainerStart));
     // 50 distinct children stay literal, the 51st collapses the directory.
     for i in 0..50 {
-        l.observe(&at(1, "c1", IMG, open(&format!("/proc/{i}/stat"), &["O_RDONLY"])));
+        l.observe(&at(
+            1,
+            "c1",
+            IMG,
+            open(&format!("/proc/{i}/stat"), &["O_RDONLY"]),
+        ));
     }
     assert_eq!(l.profiles()[0].opens.len(), 50);
     l.observe(&at(2, "c1", IMG, open("/proc/50/stat", &["O_RDONLY"])));
@@ -112,10 +193,24 @@ fn per_prefix_override_applies() {
     config.collapse.overrides.push(("/tmp".into(), 2));
     let mut l = Learner::new(config);
     for name in ["a", "b", "c"] {
-        l.observe(&at(0, "c1", IMG, open(&format!("/tmp/{name}"), &["O_RDWR"])));
-        l.observe(&at(0, "c1", IMG, open(&format!("/var/{name}"), &["O_RDWR"])));
+        l.observe(&at(
+            0,
+            "c1",
+            IMG,
+            open(&format!("/tmp/{name}"), &["O_RDWR"]),
+        ));
+        l.observe(&at(
+            0,
+            "c1",
+            IMG,
+            open(&format!("/var/{name}"), &["O_RDWR"]),
+        ));
     }
-    let paths: Vec<String> = l.profiles()[0].opens.iter().map(|o| o.path.clone()).collect();
+    let paths: Vec<String> = l.profiles()[0]
+        .opens
+        .iter()
+        .map(|o| o.path.clone())
+        .collect();
     assert_eq!(paths, ["/tmp/*", "/var/a", "/var/b", "/var/c"]);
 }
 
@@ -125,11 +220,22 @@ fn too_many_arg_variants_become_any_args() {
     config.limits.max_arg_variants = 3;
     let mut l = Learner::new(config);
     for i in 0..3 {
-        l.observe(&at(0, "c1", IMG, exec("/bin/sleep", &["sleep", &i.to_string()])));
+        l.observe(&at(
+            0,
+            "c1",
+            IMG,
+            exec("/bin/sleep", &["sleep", &i.to_string()]),
+        ));
     }
     assert_eq!(l.profiles()[0].execs.len(), 3);
     l.observe(&at(0, "c1", IMG, exec("/bin/sleep", &["sleep", "99"])));
-    assert_eq!(l.profiles()[0].execs, vec![Exec { path: "/bin/sleep".into(), args: None }]);
+    assert_eq!(
+        l.profiles()[0].execs,
+        vec![Exec {
+            path: "/bin/sleep".into(),
+            args: None
+        }]
+    );
 }
 
 #[test]
@@ -142,8 +248,22 @@ fn bounds_are_reported_as_truncated_and_partial() {
     for p in ["/bin/a", "/bin/b", "/bin/c"] {
         l.observe(&at(0, "c1", IMG, exec(p, &[])));
     }
-    l.observe(&at(0, "c1", IMG, EventKind::Syscall { name: "read".into() }));
-    l.observe(&at(0, "c1", IMG, EventKind::Syscall { name: "write".into() }));
+    l.observe(&at(
+        0,
+        "c1",
+        IMG,
+        EventKind::Syscall {
+            name: "read".into(),
+        },
+    ));
+    l.observe(&at(
+        0,
+        "c1",
+        IMG,
+        EventKind::Syscall {
+            name: "write".into(),
+        },
+    ));
     let p = &l.profiles()[0];
     assert_eq!(p.execs.len(), 2);
     assert_eq!(p.learning.truncated, [Category::Execs, Category::Syscalls]);
@@ -158,7 +278,12 @@ fn raw_open_bound_compacts_instead_of_growing() {
     config.limits.max_raw_opens = 100;
     let mut l = Learner::new(config);
     for i in 0..10_000 {
-        l.observe(&at(0, "c1", IMG, open(&format!("/tmp/upload-{i}"), &["O_WRONLY", "O_CREAT"])));
+        l.observe(&at(
+            0,
+            "c1",
+            IMG,
+            open(&format!("/tmp/upload-{i}"), &["O_WRONLY", "O_CREAT"]),
+        ));
     }
     l.observe(&at(0, "c1", IMG, open("/tmp/upload-x", &["O_TRUNC"])));
     let image = &l.images[IMG];
@@ -174,9 +299,31 @@ fn raw_open_bound_compacts_instead_of_growing() {
 fn unusable_fields_are_counted_not_learned() {
     let mut l = Learner::new(LearnerConfig::default());
     l.observe(&at(0, "c1", IMG, open("relative.txt", &["O_RDONLY"])));
-    l.observe(&at(0, "c1", IMG, EventKind::Capability { name: "FLY".into() }));
-    l.observe(&at(0, "c1", IMG, EventKind::Connect { address: "not-an-ip".into(), port: 1, protocol: Protocol::Tcp }));
-    l.observe(&at(0, "c1", IMG, EventKind::Dns { name: "bad name".into(), qtype: None }));
+    l.observe(&at(
+        0,
+        "c1",
+        IMG,
+        EventKind::Capability { name: "FLY".into() },
+    ));
+    l.observe(&at(
+        0,
+        "c1",
+        IMG,
+        EventKind::Connect {
+            address: "not-an-ip".into(),
+            port: 1,
+            protocol: Protocol::Tcp,
+        },
+    ));
+    l.observe(&at(
+        0,
+        "c1",
+        IMG,
+        EventKind::Dns {
+            name: "bad name".into(),
+            qtype: None,
+        },
+    ));
     l.observe(&at(0, "c1", IMG, EventKind::Syscall { name: "Bad".into() }));
     assert_eq!(l.stats().unusable, 5);
     assert_eq!(l.profiles()[0].entry_count(), 0);
@@ -186,10 +333,27 @@ fn unusable_fields_are_counted_not_learned() {
 fn many_peers_on_a_port_become_any_peer() {
     let mut l = Learner::new(LearnerConfig::default());
     for i in 0..60 {
-        l.observe(&at(0, "c1", IMG, EventKind::Accept { address: format!("10.0.0.{i}"), port: 8080, protocol: Protocol::Tcp }));
+        l.observe(&at(
+            0,
+            "c1",
+            IMG,
+            EventKind::Accept {
+                address: format!("10.0.0.{i}"),
+                port: 8080,
+                protocol: Protocol::Tcp,
+            },
+        ));
     }
     let ingress = &l.profiles()[0].network.ingress;
-    assert_eq!(ingress, &vec![Peer { dns: None, cidr: None, port: Some(8080), protocol: Some(Protocol::Tcp) }]);
+    assert_eq!(
+        ingress,
+        &vec![Peer {
+            dns: None,
+            cidr: None,
+            port: Some(8080),
+            protocol: Some(Protocol::Tcp)
+        }]
+    );
 }
 
 #[test]
@@ -197,7 +361,12 @@ fn odd_but_legal_paths_stay_valid_patterns() {
     let mut l = Learner::new(LearnerConfig::default());
     l.observe(&at(0, "c1", IMG, open("/tmp/a*b/c", &["O_RDONLY"])));
     l.observe(&at(0, "c1", IMG, exec("/opt/**/run", &["run"])));
-    l.observe(&at(0, "c1", IMG, open(&format!("/{}", "x".repeat(5000)), &["O_RDONLY"])));
+    l.observe(&at(
+        0,
+        "c1",
+        IMG,
+        open(&format!("/{}", "x".repeat(5000)), &["O_RDONLY"]),
+    ));
     l.observe(&at(0, "c1", IMG, exec("/bin/echo", &["echo", "a\0b"])));
     l.observe(&at(0, "c1", "latest", open("/etc/hosts", &["O_RDONLY"])));
     assert_eq!(l.stats().unusable, 3);
@@ -206,5 +375,9 @@ fn odd_but_legal_paths_stay_valid_patterns() {
     let p = &profiles[0];
     assert_eq!(p.opens[0].path, "/tmp/*/c");
     assert_eq!(p.execs[0].path, "/opt/*/run");
-    assert!(imprint_schema::validate(p).is_empty(), "{:?}", imprint_schema::validate(p));
+    assert!(
+        imprint_schema::validate(p).is_empty(),
+        "{:?}",
+        imprint_schema::validate(p)
+    );
 }
