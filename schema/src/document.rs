@@ -279,9 +279,12 @@ pub fn parse_profile_with_limit(bytes: &[u8], limit: usize) -> Result<Profile, D
 }
 
 /// The canonical JSON of a profile: normalised sets, object keys sorted, no
-/// insignificant whitespace. The same behaviour always gives the same bytes.
+/// insignificant whitespace, Kubernetes `metadata` left out. The same behaviour always
+/// gives the same bytes.
 pub fn to_canonical_json(profile: &Profile) -> Vec<u8> {
-    let value = serde_json::to_value(profile.clone().normalized())
+    let mut behaviour = profile.clone().normalized();
+    behaviour.metadata = None;
+    let value = serde_json::to_value(behaviour)
         .expect("a profile always serializes to JSON");
     let mut out = Vec::with_capacity(1024);
     write_canonical(&value, &mut out);

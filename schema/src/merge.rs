@@ -27,6 +27,8 @@ pub fn merge(a: &Profile, b: &Profile) -> Result<Profile, MergeError> {
         ));
     }
     let mut out = a.clone();
+    // Object metadata names one object; a merge is a new one.
+    out.metadata = None;
     out.image.platform = match (&a.image.platform, &b.image.platform) {
         (Some(x), Some(y)) if x != y => {
             return Err(MergeError::DifferentPlatform(x.clone(), y.clone()));

@@ -4,7 +4,7 @@
 //! are sets: [`Profile::normalize`] sorts and deduplicates them, which is what makes the
 //! canonical JSON, the digest and [`crate::merge`] well defined.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use schemars::JsonSchema;
@@ -47,6 +47,31 @@ pub struct Profile {
     /// Network peers.
     #[serde(default)]
     pub network: Network,
+    /// Kubernetes object metadata, present when the profile is applied as a `Profile`
+    /// object (from the artifact's tar+gzip layer, through Flux or Argo CD). It names
+    /// the object and is not behaviour: the canonical form and digest leave it out, and
+    /// merge drops it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<ObjectMeta>,
+}
+
+/// The parts of Kubernetes `ObjectMeta` a profile object carries. Other fields an API
+/// server adds (uid, resourceVersion, managedFields…) are accepted and ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// The object's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The object's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
 }
 
 /// The image a profile is bound to.
@@ -239,6 +264,7 @@ impl Profile {
             syscalls: Vec::new(),
             capabilities: Vec::new(),
             network: Network::default(),
+            metadata: None,
         }
     }
 

@@ -208,3 +208,19 @@ fn arbitrary_bytes_never_panic() {
         let _ = parse_profile(&flipped);
     }
 }
+
+#[test]
+fn kubernetes_metadata_is_accepted_and_not_behaviour() {
+    let plain = parse_profile(yaml().as_bytes()).unwrap();
+    let object = yaml().replace(
+        "kind: Profile\n",
+        "kind: Profile\nmetadata:\n  name: web-2-4-1\n  namespace: imprint-system\n  uid: 6f1c\n  resourceVersion: \"42\"\n  labels:\n    app: web\n",
+    );
+    let object = parse_profile(object.as_bytes()).unwrap();
+    let meta = object.metadata.as_ref().unwrap();
+    assert_eq!(meta.name.as_deref(), Some("web-2-4-1"));
+    assert_eq!(meta.labels["app"], "web");
+    assert_eq!(digest(&object), digest(&plain));
+    assert_eq!(to_canonical_json(&object), to_canonical_json(&plain));
+    assert_eq!(imprint_schema::merge(&object, &object).unwrap().metadata, None);
+}
