@@ -1,7 +1,10 @@
 //! Profiles as OCI artifacts bound to image digests.
 //!
-//! Only the media types live here for now; the registry client, signing and
-//! verification arrive with the OCI and signing work (see DESIGN.md, "Artifact").
+//! [`layout`] builds the artifact a profile travels as and checks one pulled back.
+//! The registry client, signing and verification arrive with their issues (see
+//! DESIGN.md, "Artifact" and "Signatures and attestations").
+
+pub mod layout;
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.
 pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";

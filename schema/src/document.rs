@@ -284,8 +284,7 @@ pub fn parse_profile_with_limit(bytes: &[u8], limit: usize) -> Result<Profile, D
 pub fn to_canonical_json(profile: &Profile) -> Vec<u8> {
     let mut behaviour = profile.clone().normalized();
     behaviour.metadata = None;
-    let value = serde_json::to_value(behaviour)
-        .expect("a profile always serializes to JSON");
+    let value = serde_json::to_value(behaviour).expect("a profile always serializes to JSON");
     let mut out = Vec::with_capacity(1024);
     write_canonical(&value, &mut out);
     out

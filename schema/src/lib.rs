@@ -27,8 +27,8 @@ pub use document::{DocumentError, digest, parse_profile, to_canonical_json, to_y
 pub use merge::{MergeError, merge, merge_all};
 pub use names::OpenFlags;
 pub use profile::{
-    API_VERSION, Category, Completeness, Exec, Image, KIND, Learning, Network, ObjectMeta, Open, Peer, Profile,
-    Protocol,
+    API_VERSION, Category, Completeness, Exec, Image, KIND, Learning, Network, ObjectMeta, Open,
+    Peer, Profile, Protocol,
 };
 pub use validate::{ValidationIssue, validate};
 

@@ -222,5 +222,8 @@ fn kubernetes_metadata_is_accepted_and_not_behaviour() {
     assert_eq!(meta.labels["app"], "web");
     assert_eq!(digest(&object), digest(&plain));
     assert_eq!(to_canonical_json(&object), to_canonical_json(&plain));
-    assert_eq!(imprint_schema::merge(&object, &object).unwrap().metadata, None);
+    assert_eq!(
+        imprint_schema::merge(&object, &object).unwrap().metadata,
+        None
+    );
 }
