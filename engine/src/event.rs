@@ -233,15 +233,7 @@ impl EventKind {
 
 /// The JSON Schema of one event line, generated from [`Event`].
 pub fn json_schema() -> serde_json::Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .for_deserialize()
-        .into_generator();
-    let mut schema = generator.into_root_schema_for::<Event>();
-    schema.insert(
-        "$id".into(),
-        "https://imprint.dev/schemas/events.v1.schema.json".into(),
-    );
-    schema.to_value()
+    imprint_schema::json_schema_for::<Event>("https://imprint.dev/schemas/events.v1.schema.json")
 }
 
 /// Longest event line accepted (1 MiB): a sensor bounds argv and paths far below this.

@@ -9,7 +9,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use imprint_schema::pattern::{PatternSet, Segment, parse};
+use imprint_schema::pattern::{PatternSet, Segment, matches_parsed, parse};
 
 fn patterns(n: usize) -> Vec<String> {
     let mut out = Vec::with_capacity(n);
@@ -42,16 +42,7 @@ fn lookups(n: usize) -> Vec<String> {
 
 /// The baseline: every pattern parsed once, then each lookup tries them in turn.
 fn linear_match(parsed: &[Vec<Segment<'_>>], path: &str) -> bool {
-    fn go(p: &[Segment<'_>], s: &[&str]) -> bool {
-        match p.split_first() {
-            None => s.is_empty(),
-            Some((Segment::GlobStar, rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-            Some((Segment::Star, rest)) => !s.is_empty() && go(rest, &s[1..]),
-            Some((Segment::Literal(l), rest)) => s.first() == Some(l) && go(rest, &s[1..]),
-        }
-    }
-    let segs: Vec<&str> = path[1..].split('/').collect();
-    parsed.iter().any(|p| go(p, &segs))
+    parsed.iter().any(|p| matches_parsed(p, path))
 }
 
 fn bench(c: &mut Criterion) {

@@ -34,13 +34,16 @@ pub use validate::{ValidationIssue, validate};
 
 /// The JSON Schema (draft 2020-12) of Profile v1, generated from the types.
 pub fn json_schema() -> serde_json::Value {
+    json_schema_for::<Profile>("https://imprint.dev/schemas/profile.v1.schema.json")
+}
+
+/// The JSON Schema (draft 2020-12) of any type, as imprint publishes its schemas:
+/// what deserialization accepts, with `$id` set.
+pub fn json_schema_for<T: schemars::JsonSchema>(id: &str) -> serde_json::Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12()
         .for_deserialize()
         .into_generator();
-    let mut schema = generator.into_root_schema_for::<Profile>();
-    schema.insert(
-        "$id".into(),
-        "https://imprint.dev/schemas/profile.v1.schema.json".into(),
-    );
+    let mut schema = generator.into_root_schema_for::<T>();
+    schema.insert("$id".into(), id.into());
     schema.to_value()
 }

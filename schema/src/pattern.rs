@@ -93,9 +93,14 @@ pub fn has_wildcard(pattern: &str) -> bool {
 /// Matches one pattern against one path by walking both; the naive baseline for
 /// [`PatternSet`] and the reference its property tests compare against.
 pub fn matches(pattern: &str, path: &str) -> bool {
-    let Ok(pattern) = parse(pattern) else {
-        return false;
-    };
+    match parse(pattern) {
+        Ok(segments) => matches_parsed(&segments, path),
+        Err(_) => false,
+    }
+}
+
+/// [`matches`] for a pattern already split by [`parse`].
+pub fn matches_parsed(pattern: &[Segment<'_>], path: &str) -> bool {
     let Some(path) = path.strip_prefix('/') else {
         return false;
     };
@@ -112,7 +117,7 @@ pub fn matches(pattern: &str, path: &str) -> bool {
             Some((Segment::Literal(l), rest)) => s.first() == Some(l) && go(rest, &s[1..]),
         }
     }
-    go(&pattern, &path)
+    go(pattern, &path)
 }
 
 /// Lexically normalises an absolute path: collapses `//`, drops `.`, resolves `..`,
