@@ -1,10 +1,12 @@
 //! Profiles as OCI artifacts bound to image digests.
 //!
-//! [`layout`] builds the artifact a profile travels as and checks one pulled back.
-//! The registry client, signing and verification arrive with their issues (see
-//! DESIGN.md, "Artifact" and "Signatures and attestations").
+//! [`layout`] builds the artifact a profile travels as and checks one pulled back;
+//! [`registry`] pushes and pulls it. Discovery (referrers and the fallback tag),
+//! credentials, signing and verification arrive with their issues (see DESIGN.md,
+//! "Artifact" and "Signatures and attestations").
 
 pub mod layout;
+pub mod registry;
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.
 pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";

@@ -1,0 +1,395 @@
+//! Moving profile artifacts to and from a registry, on `oci-client`.
+//!
+//! Everything pulled is checked by [`crate::layout`] before it is believed: the
+//! manifest's digest when pulled by digest, sizes against bounds before and while
+//! reading, and every blob's digest. Plain HTTP is used only for loopback registries
+//! or hosts the caller names as insecure.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::layout::{self, Artifact, Descriptor, Limits, Manifest};
+
+/// Why a registry operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The reference does not parse.
+    #[error("{reference:?} is not an image reference: {message}")]
+    Reference {
+        /// The input.
+        reference: String,
+        /// Why.
+        message: String,
+    },
+    /// The registry refused or failed a request, or could not be reached.
+    #[error("{operation} {reference}: {source}")]
+    Request {
+        /// What was being done.
+        operation: &'static str,
+        /// On what.
+        reference: String,
+        /// The client's error.
+        source: oci_client::errors::OciDistributionError,
+    },
+    /// The registry returned more than the bound allows.
+    #[error("{what} from {reference} is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// What.
+        what: String,
+        /// From where.
+        reference: String,
+        /// The bound.
+        limit: u64,
+    },
+    /// The content is not a valid profile artifact.
+    #[error("{reference}: {source}")]
+    Layout {
+        /// Where it came from.
+        reference: String,
+        /// What is wrong.
+        source: layout::LayoutError,
+    },
+}
+
+/// How to reach registries.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Hosts (`host:port`) to reach over plain HTTP even though they are not loopback.
+    pub insecure_hosts: Vec<String>,
+    /// Timeout for connecting and for each read.
+    pub timeout: Duration,
+    /// Size bounds for what is pulled.
+    pub limits: Limits,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions {
+            insecure_hosts: Vec::new(),
+            timeout: Duration::from_secs(30),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Whether `host` (with an optional port) is a loopback address or `localhost`.
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(rest),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name == "localhost"
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A pulled profile artifact, checked.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The manifest digest.
+    pub digest: String,
+    /// The manifest bytes as served.
+    pub manifest_bytes: Vec<u8>,
+    /// The parsed manifest.
+    pub manifest: Manifest,
+    /// The canonical profile layer's bytes.
+    pub profile_bytes: Vec<u8>,
+    /// The profile.
+    pub profile: imprint_schema::Profile,
+}
+
+/// A registry client for profile artifacts.
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+    limits: Limits,
+}
+
+/// Parses an image reference (`registry/repo[:tag][@digest]`).
+pub fn parse_reference(reference: &str) -> Result<Reference, RegistryError> {
+    reference
+        .parse::<Reference>()
+        .map_err(|e| RegistryError::Reference {
+            reference: reference.to_string(),
+            message: e.to_string(),
+        })
+}
+
+impl Registry {
+    /// A client for the registries `references` name: loopback ones over HTTP.
+    pub fn new(options: &RegistryOptions, references: &[&Reference]) -> Registry {
+        let mut http: Vec<String> = options.insecure_hosts.clone();
+        http.extend(
+            references
+                .iter()
+                .map(|r| r.resolve_registry().to_string())
+                .filter(|h| is_loopback_host(h)),
+        );
+        let config = ClientConfig {
+            protocol: ClientProtocol::HttpsExcept(http),
+            read_timeout: Some(options.timeout),
+            connect_timeout: Some(options.timeout),
+            ..ClientConfig::default()
+        };
+        Registry {
+            client: Client::new(config),
+            auth: RegistryAuth::Anonymous,
+            limits: options.limits,
+        }
+    }
+
+    /// Uses these credentials.
+    pub fn with_auth(mut self, auth: RegistryAuth) -> Registry {
+        self.auth = auth;
+        self
+    }
+
+    fn request(
+        operation: &'static str,
+        reference: &Reference,
+    ) -> impl FnOnce(oci_client::errors::OciDistributionError) -> RegistryError {
+        let reference = reference.whole();
+        move |source| RegistryError::Request {
+            operation,
+            reference,
+            source,
+        }
+    }
+
+    /// The descriptor of the manifest `reference` names (digest, media type, size),
+    /// as the registry serves it: what a profile's `subject` must be.
+    pub async fn resolve(&self, reference: &Reference) -> Result<Descriptor, RegistryError> {
+        let accepted = [
+            layout::MANIFEST_MEDIA_TYPE,
+            layout::INDEX_MEDIA_TYPE,
+            layout::DOCKER_MANIFEST_MEDIA_TYPE,
+            layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+        ];
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(reference, &self.auth, &accepted)
+            .await
+            .map_err(Self::request("resolve", reference))?;
+        if bytes.len() as u64 > self.limits.max_manifest_bytes {
+            return Err(RegistryError::TooLarge {
+                what: "manifest".into(),
+                reference: reference.whole(),
+                limit: self.limits.max_manifest_bytes,
+            });
+        }
+        let actual = imprint_schema::document::sha256_digest(&bytes);
+        if actual != digest || reference.digest().is_some_and(|d| d != actual) {
+            return Err(RegistryError::Layout {
+                reference: reference.whole(),
+                source: layout::LayoutError::DigestMismatch {
+                    what: "manifest".into(),
+                    expected: reference.digest().unwrap_or(&digest).to_string(),
+                    actual,
+                },
+            });
+        }
+        let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| {
+                v.get("mediaType")
+                    .and_then(|m| m.as_str())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| layout::MANIFEST_MEDIA_TYPE.to_string());
+        Ok(Descriptor {
+            media_type,
+            digest: actual,
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: Default::default(),
+            platform: None,
+        })
+    }
+
+    /// Uploads a blob to `repository` (its digest is checked by the registry).
+    pub async fn push_blob(
+        &self,
+        repository: &Reference,
+        data: &[u8],
+    ) -> Result<String, RegistryError> {
+        let digest = imprint_schema::document::sha256_digest(data);
+        self.client
+            .store_auth_if_needed(repository.resolve_registry(), &self.auth)
+            .await;
+        self.client
+            .push_blob(repository, data.to_vec(), &digest)
+            .await
+            .map_err(Self::request("push blob to", repository))?;
+        Ok(digest)
+    }
+
+    /// Uploads a manifest under `reference` (a tag, or the repository alone to push
+    /// by digest) and returns its digest.
+    pub async fn push_manifest(
+        &self,
+        reference: &Reference,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<String, RegistryError> {
+        let digest = imprint_schema::document::sha256_digest(bytes);
+        let target = match reference.tag() {
+            Some(_) => reference.clone(),
+            None => reference.clone_with_digest(digest.clone()),
+        };
+        let content_type = media_type.parse().map_err(|_| RegistryError::Reference {
+            reference: media_type.to_string(),
+            message: "not a valid media type header".into(),
+        })?;
+        self.client
+            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
+            .await;
+        self.client
+            .push_manifest_raw(&target, bytes.to_vec(), content_type)
+            .await
+            .map_err(Self::request("push manifest to", &target))?;
+        Ok(digest)
+    }
+
+    /// Pushes a profile artifact: its blobs, then its manifest by digest, then (when
+    /// `tag` is given) the tag. Returns the artifact digest. Blobs first, so a failure
+    /// half-way leaves no manifest that names missing content.
+    pub async fn push_artifact(
+        &self,
+        repository: &Reference,
+        artifact: &Artifact,
+        tag: Option<&str>,
+    ) -> Result<String, RegistryError> {
+        self.push_blob(repository, &artifact.config.data).await?;
+        for layer in &artifact.layers {
+            self.push_blob(repository, &layer.data).await?;
+        }
+        let by_digest = Reference::with_digest(
+            repository.registry().to_string(),
+            repository.repository().to_string(),
+            artifact.digest.clone(),
+        );
+        let digest = self
+            .push_manifest(
+                &by_digest,
+                &artifact.manifest_bytes,
+                layout::MANIFEST_MEDIA_TYPE,
+            )
+            .await?;
+        if let Some(tag) = tag {
+            let tagged = Reference::with_tag(
+                repository.registry().to_string(),
+                repository.repository().to_string(),
+                tag.to_string(),
+            );
+            self.push_manifest(
+                &tagged,
+                &artifact.manifest_bytes,
+                layout::MANIFEST_MEDIA_TYPE,
+            )
+            .await?;
+        }
+        Ok(digest)
+    }
+
+    /// Reads a blob, refusing more than `limit` bytes whatever the registry declares.
+    async fn pull_blob_bounded(
+        &self,
+        repository: &Reference,
+        descriptor: &Descriptor,
+        limit: u64,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let too_large = || RegistryError::TooLarge {
+            what: format!("blob {}", descriptor.digest),
+            reference: repository.whole(),
+            limit,
+        };
+        if descriptor.size > limit {
+            return Err(too_large());
+        }
+        let mut stream = self
+            .client
+            .pull_blob_stream(repository, descriptor.digest.as_str())
+            .await
+            .map_err(Self::request("pull blob from", repository))?;
+        if stream.content_length.is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut data = Vec::with_capacity(descriptor.size as usize);
+        while let Some(chunk) = stream.stream.next().await {
+            let chunk = chunk.map_err(|e| {
+                Self::request("pull blob from", repository)(
+                    oci_client::errors::OciDistributionError::IoError(e),
+                )
+            })?;
+            if data.len() as u64 + chunk.len() as u64 > limit {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        Ok(data)
+    }
+
+    /// Pulls a profile artifact and checks all of it (see [`layout::open`]).
+    pub async fn pull_artifact(&self, reference: &Reference) -> Result<Pulled, RegistryError> {
+        let layout_error = |source| RegistryError::Layout {
+            reference: reference.whole(),
+            source,
+        };
+        let (bytes, digest) = self
+            .client
+            .pull_manifest_raw(reference, &self.auth, &[layout::MANIFEST_MEDIA_TYPE])
+            .await
+            .map_err(Self::request("pull", reference))?;
+        let expected = reference.digest().unwrap_or(&digest).to_string();
+        let manifest =
+            layout::parse_manifest(&bytes, Some(&expected), &self.limits).map_err(layout_error)?;
+        let limit = self.limits.max_layer_bytes;
+        let config = self
+            .pull_blob_bounded(reference, &manifest.config, limit)
+            .await?;
+        let mut layers = Vec::with_capacity(manifest.layers.len());
+        for layer in &manifest.layers {
+            layers.push(self.pull_blob_bounded(reference, layer, limit).await?);
+        }
+        let profile =
+            layout::open(&manifest, &config, &layers, &self.limits).map_err(layout_error)?;
+        Ok(Pulled {
+            digest: expected,
+            manifest_bytes: bytes.to_vec(),
+            manifest,
+            profile_bytes: layers.swap_remove(0),
+            profile,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "127.0.0.1:5000",
+            "localhost:5000",
+            "localhost",
+            "[::1]:5000",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "[2001:db8::1]:443",
+            "localhost.evil.com",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Push and pull against a real registry: Debian's `docker-registry` (CNCF
+//! distribution), started on a free loopback port for each test and stopped after.
+//! `.ci/setup` installs it; where it is absent the tests say so and skip.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use imprint_oci::layout::{self, Descriptor, MANIFEST_MEDIA_TYPE};
+use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
+use imprint_schema::{Completeness, Exec, Profile};
+
+/// A `docker-registry` process serving from a temporary directory.
+struct TestRegistry {
+    child: Child,
+    addr: String,
+    _dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    fn start() -> Option<TestRegistry> {
+        let binary = PathBuf::from("/usr/bin/docker-registry");
+        if !binary.exists() {
+            eprintln!("skipped: /usr/bin/docker-registry absent (bash .ci/setup installs it)");
+            return None;
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new(binary)
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start docker-registry");
+        let registry = TestRegistry {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !registry.ready() {
+            assert!(
+                Instant::now() < deadline,
+                "docker-registry did not answer on {}",
+                registry.addr
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(registry)
+    }
+
+    fn ready(&self) -> bool {
+        let Ok(mut s) = TcpStream::connect(&self.addr) else {
+            return false;
+        };
+        let request = format!(
+            "GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        );
+        let mut response = String::new();
+        s.write_all(request.as_bytes()).is_ok()
+            && s.read_to_string(&mut response).is_ok()
+            && response.starts_with("HTTP/1.1 200")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn registry_client(addr: &str) -> Registry {
+    let reference = parse_reference(&format!("{addr}/probe:x")).unwrap();
+    Registry::new(&RegistryOptions::default(), &[&reference])
+}
+
+/// Pushes a one-layer OCI image and returns its manifest digest.
+async fn push_test_image(client: &Registry, addr: &str, repo: &str) -> String {
+    let repository = parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
+    let layer = b"not really a tarball, but a blob".to_vec();
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [imprint_schema::document::sha256_digest(&layer)]}
+    }))
+    .unwrap();
+    client.push_blob(&repository, &config).await.unwrap();
+    client.push_blob(&repository, &layer).await.unwrap();
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_MEDIA_TYPE,
+        "config": Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
+        "layers": [Descriptor::of("application/vnd.oci.image.layer.v1.tar", &layer)],
+    }))
+    .unwrap();
+    client
+        .push_manifest(&repository, &manifest, MANIFEST_MEDIA_TYPE)
+        .await
+        .unwrap()
+}
+
+fn profile_for(digest: &str, extra_exec: Option<&str>) -> Profile {
+    let mut p = Profile::new(digest);
+    p.learning.completeness = Completeness::Complete;
+    p.syscalls = vec!["read".into(), "write".into()];
+    p.execs.push(Exec {
+        path: "/bin/busybox".into(),
+        args: None,
+    });
+    if let Some(e) = extra_exec {
+        p.execs.push(Exec {
+            path: e.into(),
+            args: None,
+        });
+    }
+    p
+}
+
+fn created() -> jiff::Timestamp {
+    "2026-11-26T12:00:00Z".parse().unwrap()
+}
+
+#[tokio::test]
+async fn push_then_pull_gives_back_the_same_bytes() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let client = registry_client(&reg.addr);
+    let image_digest = push_test_image(&client, &reg.addr, "shop/web").await;
+    let image = parse_reference(&format!("{}/shop/web@{image_digest}", reg.addr)).unwrap();
+
+    // The subject comes from the registry, not from the caller.
+    let subject = client.resolve(&image).await.unwrap();
+    assert_eq!(subject.digest, image_digest);
+    assert_eq!(subject.media_type, MANIFEST_MEDIA_TYPE);
+
+    let profile = profile_for(&image_digest, None);
+    let artifact = layout::build(&profile, &subject, created()).unwrap();
+    let repo = parse_reference(&format!("{}/shop/web", reg.addr)).unwrap();
+    let digest = client
+        .push_artifact(&repo, &artifact, Some("profile-1.0"))
+        .await
+        .unwrap();
+    assert_eq!(digest, artifact.digest);
+
+    let by_digest = parse_reference(&format!("{}/shop/web@{digest}", reg.addr)).unwrap();
+    let pulled = client.pull_artifact(&by_digest).await.unwrap();
+    assert_eq!(pulled.manifest_bytes, artifact.manifest_bytes);
+    assert_eq!(pulled.profile_bytes, artifact.layers[0].data);
+    assert_eq!(pulled.profile, profile.clone().normalized());
+
+    // By tag too, and re-pushing the same profile is idempotent.
+    let by_tag = parse_reference(&format!("{}/shop/web:profile-1.0", reg.addr)).unwrap();
+    assert_eq!(client.pull_artifact(&by_tag).await.unwrap().digest, digest);
+    let again = layout::build(&profile, &subject, created()).unwrap();
+    assert_eq!(
+        client.push_artifact(&repo, &again, None).await.unwrap(),
+        digest
+    );
+}
+
+#[tokio::test]
+async fn two_profiles_for_one_image_are_two_artifacts() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let client = registry_client(&reg.addr);
+    let image_digest = push_test_image(&client, &reg.addr, "app").await;
+    let image = parse_reference(&format!("{}/app@{image_digest}", reg.addr)).unwrap();
+    let subject = client.resolve(&image).await.unwrap();
+    let repo = parse_reference(&format!("{}/app", reg.addr)).unwrap();
+    let mut digests = Vec::new();
+    for extra in [None, Some("/bin/gzip")] {
+        let profile = profile_for(&image_digest, extra);
+        let artifact = layout::build(&profile, &subject, created()).unwrap();
+        digests.push(client.push_artifact(&repo, &artifact, None).await.unwrap());
+    }
+    assert_ne!(digests[0], digests[1]);
+    for (digest, execs) in digests.iter().zip([1, 2]) {
+        let r = parse_reference(&format!("{}/app@{digest}", reg.addr)).unwrap();
+        assert_eq!(
+            client.pull_artifact(&r).await.unwrap().profile.execs.len(),
+            execs
+        );
+    }
+}
+
+#[tokio::test]
+async fn pulling_what_is_not_a_profile_artifact_fails_clearly() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let client = registry_client(&reg.addr);
+    let image_digest = push_test_image(&client, &reg.addr, "plain").await;
+    // The image itself is not a profile artifact.
+    let image = parse_reference(&format!("{}/plain@{image_digest}", reg.addr)).unwrap();
+    let err = client.pull_artifact(&image).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Layout { .. }), "{err}");
+    assert!(err.to_string().contains("artifactType"), "{err}");
+
+    // A digest the registry does not have.
+    let missing =
+        parse_reference(&format!("{}/plain@sha256:{}", reg.addr, "0".repeat(64))).unwrap();
+    let err = client.pull_artifact(&missing).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Request { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_an_error_not_a_hang() {
+    // A port nothing listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let client = registry_client(&addr);
+    let r = parse_reference(&format!("{addr}/x@sha256:{}", "1".repeat(64))).unwrap();
+    let err = client.resolve(&r).await.unwrap_err();
+    assert!(err.to_string().starts_with("resolve 127.0.0.1:"), "{err}");
+}
