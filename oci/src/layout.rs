@@ -127,6 +127,54 @@ pub struct Manifest {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// An OCI image index (a multi-platform image, or a referrers list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Index {
+    /// Always 2.
+    pub schema_version: u32,
+    /// [`INDEX_MEDIA_TYPE`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The entries.
+    #[serde(default)]
+    pub manifests: Vec<Descriptor>,
+}
+
+impl Index {
+    /// An empty index.
+    pub fn new() -> Index {
+        Index {
+            schema_version: 2,
+            media_type: Some(INDEX_MEDIA_TYPE.to_string()),
+            manifests: Vec::new(),
+        }
+    }
+}
+
+impl Default for Index {
+    fn default() -> Self {
+        Index::new()
+    }
+}
+
+/// The OCI 1.1 referrers fallback tag for a subject digest: `sha256-<hex>`.
+pub fn fallback_tag(subject_digest: &str) -> String {
+    subject_digest.replace(':', "-")
+}
+
+/// The referrers-list descriptor of a built artifact.
+pub fn referrer_descriptor(artifact: &Artifact) -> Descriptor {
+    Descriptor {
+        media_type: MANIFEST_MEDIA_TYPE.to_string(),
+        digest: artifact.digest.clone(),
+        size: artifact.manifest_bytes.len() as u64,
+        artifact_type: artifact.manifest.artifact_type.clone(),
+        annotations: artifact.manifest.annotations.clone(),
+        platform: None,
+    }
+}
+
 /// Some content and its descriptor.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Blob {

@@ -12,7 +12,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::layout::{self, Artifact, Descriptor, Limits, Manifest};
+use crate::layout::{self, Artifact, Descriptor, Index, Limits, Manifest};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,21 @@ pub fn is_loopback_host(host: &str) -> bool {
         || name
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether the registry said "no such manifest" (as opposed to failing).
+fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+    match e {
+        E::ImageManifestNotFoundError(_) | E::ServerError { code: 404, .. } => true,
+        E::RegistryError { envelope, .. } => envelope.errors.iter().any(|err| {
+            matches!(
+                err.code,
+                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown
+            )
+        }),
+        _ => false,
+    }
 }
 
 /// A pulled profile artifact, checked.
@@ -255,8 +270,9 @@ impl Registry {
         Ok(digest)
     }
 
-    /// Pushes a profile artifact: its blobs, then its manifest by digest, then (when
-    /// `tag` is given) the tag. Returns the artifact digest. Blobs first, so a failure
+    /// Pushes a profile artifact: its blobs, then its manifest by digest, then its
+    /// entry in the subject's fallback referrers index, then (when `tag` is given)
+    /// the tag. Returns the artifact digest. Blobs first, so a failure
     /// half-way leaves no manifest that names missing content.
     pub async fn push_artifact(
         &self,
@@ -280,6 +296,7 @@ impl Registry {
                 layout::MANIFEST_MEDIA_TYPE,
             )
             .await?;
+        self.update_fallback_index(repository, artifact).await?;
         if let Some(tag) = tag {
             let tagged = Reference::with_tag(
                 repository.registry().to_string(),
@@ -365,6 +382,164 @@ impl Registry {
             profile_bytes: layers.swap_remove(0),
             profile,
         })
+    }
+}
+
+/// What discovery found for a subject.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Profile artifacts whose fetched manifest names the subject, by digest.
+    pub artifacts: Vec<Discovered>,
+    /// Entries of the referrers list that did not check out, with why.
+    pub rejected: Vec<(String, String)>,
+}
+
+/// One discovered profile artifact.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Discovered {
+    /// The artifact's manifest digest.
+    pub digest: String,
+    /// Its size.
+    pub size: u64,
+    /// Its `org.opencontainers.image.created` annotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+impl Registry {
+    /// Reads the fallback-tag index of `subject` in `repository`; none yet is empty.
+    async fn fallback_index(
+        &self,
+        repository: &Reference,
+        subject: &str,
+    ) -> Result<Index, RegistryError> {
+        let tag = Reference::with_tag(
+            repository.registry().to_string(),
+            repository.repository().to_string(),
+            layout::fallback_tag(subject),
+        );
+        match self
+            .client
+            .pull_manifest_raw(&tag, &self.auth, &[layout::INDEX_MEDIA_TYPE])
+            .await
+        {
+            Ok((bytes, _)) => {
+                if bytes.len() as u64 > self.limits.max_manifest_bytes {
+                    return Err(RegistryError::TooLarge {
+                        what: "referrers index".into(),
+                        reference: tag.whole(),
+                        limit: self.limits.max_manifest_bytes,
+                    });
+                }
+                // A tag that holds something else is replaced, not trusted.
+                Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+            }
+            Err(e) if is_not_found(&e) => Ok(Index::new()),
+            Err(e) => Err(Self::request("read referrers tag", &tag)(e)),
+        }
+    }
+
+    /// Adds `artifact` to the OCI 1.1 fallback referrers index of its subject
+    /// (`sha256-<hex>` tag), for registries without the referrers API.
+    ///
+    /// Read-modify-write: distribution 2.8 has no conditional PUT, so concurrent
+    /// pushers for one subject must be serialized by the caller.
+    pub async fn update_fallback_index(
+        &self,
+        repository: &Reference,
+        artifact: &Artifact,
+    ) -> Result<(), RegistryError> {
+        let subject = &artifact
+            .manifest
+            .subject
+            .as_ref()
+            .expect("built artifacts have a subject")
+            .digest;
+        let mut index = self.fallback_index(repository, subject).await?;
+        if index.manifests.iter().any(|d| d.digest == artifact.digest) {
+            return Ok(());
+        }
+        index.manifests.push(layout::referrer_descriptor(artifact));
+        let bytes = serde_json::to_vec(&index).expect("indexes serialize");
+        let tag = Reference::with_tag(
+            repository.registry().to_string(),
+            repository.repository().to_string(),
+            layout::fallback_tag(subject),
+        );
+        self.push_manifest(&tag, &bytes, layout::INDEX_MEDIA_TYPE)
+            .await?;
+        Ok(())
+    }
+
+    /// Lists the profile artifacts whose subject is `subject` in `repository`,
+    /// through the referrers API or the fallback tag. The list's own fields are not
+    /// trusted: each entry's manifest is fetched and must be a profile artifact that
+    /// names `subject`.
+    pub async fn discover(
+        &self,
+        repository: &Reference,
+        subject: &str,
+    ) -> Result<Discovery, RegistryError> {
+        let subject_ref = Reference::with_digest(
+            repository.registry().to_string(),
+            repository.repository().to_string(),
+            subject.to_string(),
+        );
+        self.client
+            .store_auth_if_needed(repository.resolve_registry(), &self.auth)
+            .await;
+        let listed = self
+            .client
+            .pull_referrers(&subject_ref, None)
+            .await
+            .map_err(Self::request("list referrers of", &subject_ref))?;
+        let listed: Index = serde_json::to_value(&listed)
+            .and_then(serde_json::from_value)
+            .unwrap_or_default();
+        let mut discovery = Discovery::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in listed.manifests {
+            if !seen.insert(entry.digest.clone()) {
+                continue;
+            }
+            if !imprint_schema::validate::is_digest(&entry.digest) {
+                discovery
+                    .rejected
+                    .push((entry.digest, "not a digest".to_string()));
+                continue;
+            }
+            let r = subject_ref.clone_with_digest(entry.digest.clone());
+            let fetched = self
+                .client
+                .pull_manifest_raw(&r, &self.auth, &[layout::MANIFEST_MEDIA_TYPE])
+                .await;
+            let checked = match fetched {
+                Err(e) => Err(e.to_string()),
+                Ok((bytes, _)) => layout::parse_manifest(&bytes, Some(&entry.digest), &self.limits)
+                    .map_err(|e| e.to_string())
+                    .and_then(|m| {
+                        let named = m.subject.as_ref().map(|s| s.digest.as_str());
+                        if named == Some(subject) {
+                            Ok((m, bytes.len() as u64))
+                        } else {
+                            Err(format!("its subject is {named:?}, not {subject}"))
+                        }
+                    }),
+            };
+            match checked {
+                Ok((manifest, size)) => discovery.artifacts.push(Discovered {
+                    digest: entry.digest,
+                    size,
+                    created: manifest
+                        .annotations
+                        .get(layout::ANNOTATION_CREATED)
+                        .cloned(),
+                }),
+                Err(why) => discovery.rejected.push((entry.digest, why)),
+            }
+        }
+        Ok(discovery)
     }
 }
 

@@ -98,7 +98,8 @@ fn registry_client(addr: &str) -> Registry {
 /// Pushes a one-layer OCI image and returns its manifest digest.
 async fn push_test_image(client: &Registry, addr: &str, repo: &str) -> String {
     let repository = parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
-    let layer = b"not really a tarball, but a blob".to_vec();
+    // Content differs per repository, so each test image has its own digest.
+    let layer = format!("not really a tarball, but the blob of {repo}").into_bytes();
     let config = serde_json::to_vec(&serde_json::json!({
         "architecture": "amd64", "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [imprint_schema::document::sha256_digest(&layer)]}
@@ -238,4 +239,92 @@ async fn an_unreachable_registry_is_an_error_not_a_hang() {
     let r = parse_reference(&format!("{addr}/x@sha256:{}", "1".repeat(64))).unwrap();
     let err = client.resolve(&r).await.unwrap_err();
     assert!(err.to_string().starts_with("resolve 127.0.0.1:"), "{err}");
+}
+
+#[tokio::test]
+async fn discover_finds_every_profile_and_rejects_bogus_entries() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let client = registry_client(&reg.addr);
+    let image_digest = push_test_image(&client, &reg.addr, "shop/api").await;
+    let image = parse_reference(&format!("{}/shop/api@{image_digest}", reg.addr)).unwrap();
+    let subject = client.resolve(&image).await.unwrap();
+    let repo = parse_reference(&format!("{}/shop/api", reg.addr)).unwrap();
+
+    // Nothing pushed yet: an empty list, not an error (the registry has no referrers API).
+    assert!(
+        client
+            .discover(&repo, &image_digest)
+            .await
+            .unwrap()
+            .artifacts
+            .is_empty()
+    );
+
+    let mut pushed = Vec::new();
+    for extra in [None, Some("/bin/sh")] {
+        let artifact =
+            layout::build(&profile_for(&image_digest, extra), &subject, created()).unwrap();
+        pushed.push(client.push_artifact(&repo, &artifact, None).await.unwrap());
+        // Re-pushing does not add a second entry.
+        client.push_artifact(&repo, &artifact, None).await.unwrap();
+    }
+    let found = client.discover(&repo, &image_digest).await.unwrap();
+    let mut digests: Vec<String> = found.artifacts.iter().map(|a| a.digest.clone()).collect();
+    digests.sort();
+    pushed.sort();
+    assert_eq!(digests, pushed);
+    assert!(found.rejected.is_empty(), "{:?}", found.rejected);
+    assert_eq!(
+        found.artifacts[0].created.as_deref(),
+        Some("2026-11-26T12:00:00Z")
+    );
+
+    // A hostile fallback index: entries that claim to be profile artifacts of this
+    // image but are not. (distribution checks that listed manifests exist, so only
+    // existing content can be listed here.)
+    let other_image = push_test_image(&client, &reg.addr, "shop/other").await;
+    let other_subject = client
+        .resolve(&parse_reference(&format!("{}/shop/other:1.0", reg.addr)).unwrap())
+        .await
+        .unwrap();
+    let foreign =
+        layout::build(&profile_for(&other_image, None), &other_subject, created()).unwrap();
+    let foreign_digest = client.push_artifact(&repo, &foreign, None).await.unwrap();
+    let first = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
+    let claim = |digest: &str, size: u64| {
+        serde_json::json!({"mediaType": MANIFEST_MEDIA_TYPE, "digest": digest, "size": size,
+                           "artifactType": "application/vnd.imprint.profile.v1+json"})
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": layout::INDEX_MEDIA_TYPE,
+        "manifests": [
+            claim(&first.digest, first.manifest_bytes.len() as u64),
+            claim(&image_digest, subject.size),
+            claim(&foreign_digest, foreign.manifest_bytes.len() as u64),
+        ]
+    });
+    let tag = parse_reference(&format!(
+        "{}/shop/api:{}",
+        reg.addr,
+        layout::fallback_tag(&image_digest)
+    ))
+    .unwrap();
+    client
+        .push_manifest(
+            &tag,
+            &serde_json::to_vec(&index).unwrap(),
+            layout::INDEX_MEDIA_TYPE,
+        )
+        .await
+        .unwrap();
+    let found = client.discover(&repo, &image_digest).await.unwrap();
+    let digests: Vec<&str> = found.artifacts.iter().map(|a| a.digest.as_str()).collect();
+    assert_eq!(digests, [first.digest.as_str()]);
+    let why: Vec<&str> = found.rejected.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert!(why[0].contains("artifactType"), "{why:?}");
+    assert!(why[1].contains("its subject is"), "{why:?}");
 }
