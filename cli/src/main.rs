@@ -5,6 +5,7 @@
 
 mod commands;
 mod files;
+mod registry;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,12 @@ enum Command {
     /// Export a profile to other tools' formats.
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Push a profile as an OCI artifact whose subject is the image it describes.
+    Push(registry::PushArgs),
+    /// List the profile artifacts of an image digest (referrers API or fallback tag).
+    Discover(registry::DiscoverArgs),
+    /// Pull a profile artifact, check every digest and size, and write the profile.
+    Pull(registry::PullArgs),
     /// Print the canonical digest (sha256 of the canonical JSON) of profiles.
     Digest(DigestArgs),
     /// Print a published JSON Schema.
@@ -263,6 +270,9 @@ fn main() -> ExitCode {
         Command::Import(ImportCommand::Kubescape(args)) => commands::import_kubescape(args),
         Command::Export(ExportCommand::Seccomp(args)) => commands::export_seccomp(args),
         Command::Digest(args) => commands::digest(args),
+        Command::Push(args) => registry::push(args),
+        Command::Discover(args) => registry::discover(args),
+        Command::Pull(args) => registry::pull(args),
         Command::Schema { document } => commands::schema(document),
         Command::Completions { shell } => {
             clap_complete::generate(

@@ -8,9 +8,10 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use oci_client::Client;
+pub use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
 
 use crate::layout::{self, Artifact, Descriptor, Index, Limits, Manifest};
 
@@ -34,6 +35,14 @@ pub enum RegistryError {
         reference: String,
         /// The client's error.
         source: oci_client::errors::OciDistributionError,
+    },
+    /// A multi-platform image without a usable platform choice.
+    #[error("{reference}: {message}")]
+    Platform {
+        /// The image.
+        reference: String,
+        /// What is missing.
+        message: String,
     },
     /// The registry returned more than the bound allows.
     #[error("{what} from {reference} is larger than the limit of {limit} bytes")]
@@ -224,6 +233,63 @@ impl Registry {
             annotations: Default::default(),
             platform: None,
         })
+    }
+
+    /// The platform manifest a reference names: the manifest itself, or, for a
+    /// multi-platform index, the entry for `platform` (`os/arch[/variant]`), read
+    /// again from the registry so its descriptor is the registry's, not the index's.
+    pub async fn resolve_platform(
+        &self,
+        reference: &Reference,
+        platform: Option<&str>,
+    ) -> Result<Descriptor, RegistryError> {
+        let top = self.resolve(reference).await?;
+        if top.media_type != layout::INDEX_MEDIA_TYPE
+            && top.media_type != layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE
+        {
+            return Ok(top);
+        }
+        let by_digest = reference.clone_with_digest(top.digest.clone());
+        let (bytes, _) = self
+            .client
+            .pull_manifest_raw(&by_digest, &self.auth, &[top.media_type.as_str()])
+            .await
+            .map_err(Self::request("read index", &by_digest))?;
+        let index: Index = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Layout {
+            reference: by_digest.whole(),
+            source: layout::LayoutError::Manifest(e.to_string()),
+        })?;
+        let available: Vec<String> = index
+            .manifests
+            .iter()
+            .filter_map(|m| m.platform.as_ref().map(|p| p.to_profile_string()))
+            .collect();
+        let Some(wanted) = platform else {
+            return Err(RegistryError::Platform {
+                reference: reference.whole(),
+                message: format!(
+                    "it is a multi-platform index ({}); choose one with --platform or the profile's image.platform",
+                    available.join(", ")
+                ),
+            });
+        };
+        let entry = index
+            .manifests
+            .iter()
+            .find(|m| {
+                m.platform
+                    .as_ref()
+                    .is_some_and(|p| p.to_profile_string() == wanted)
+            })
+            .ok_or_else(|| RegistryError::Platform {
+                reference: reference.whole(),
+                message: format!(
+                    "no {wanted} manifest in the index ({})",
+                    available.join(", ")
+                ),
+            })?;
+        self.resolve(&reference.clone_with_digest(entry.digest.clone()))
+            .await
     }
 
     /// Uploads a blob to `repository` (its digest is checked by the registry).

@@ -2,122 +2,18 @@
 //! distribution), started on a free loopback port for each test and stopped after.
 //! `.ci/setup` installs it; where it is absent the tests say so and skip.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::TcpListener;
 
-use imprint_oci::layout::{self, Descriptor, MANIFEST_MEDIA_TYPE};
+use imprint_oci::layout::{self, MANIFEST_MEDIA_TYPE};
 use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
 use imprint_schema::{Completeness, Exec, Profile};
 
-/// A `docker-registry` process serving from a temporary directory.
-struct TestRegistry {
-    child: Child,
-    addr: String,
-    _dir: tempfile::TempDir,
-}
-
-impl TestRegistry {
-    fn start() -> Option<TestRegistry> {
-        let binary = PathBuf::from("/usr/bin/docker-registry");
-        if !binary.exists() {
-            eprintln!("skipped: /usr/bin/docker-registry absent (bash .ci/setup installs it)");
-            return None;
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
-        let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = Command::new(binary)
-            .arg("serve")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start docker-registry");
-        let registry = TestRegistry {
-            child,
-            addr,
-            _dir: dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !registry.ready() {
-            assert!(
-                Instant::now() < deadline,
-                "docker-registry did not answer on {}",
-                registry.addr
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(registry)
-    }
-
-    fn ready(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(&self.addr) else {
-            return false;
-        };
-        let request = format!(
-            "GET /v2/ HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        let mut response = String::new();
-        s.write_all(request.as_bytes()).is_ok()
-            && s.read_to_string(&mut response).is_ok()
-            && response.starts_with("HTTP/1.1 200")
-    }
-}
-
-impl Drop for TestRegistry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+mod support;
+use support::{TestRegistry, push_test_image};
 
 fn registry_client(addr: &str) -> Registry {
     let reference = parse_reference(&format!("{addr}/probe:x")).unwrap();
     Registry::new(&RegistryOptions::default(), &[&reference])
-}
-
-/// Pushes a one-layer OCI image and returns its manifest digest.
-async fn push_test_image(client: &Registry, addr: &str, repo: &str) -> String {
-    let repository = parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
-    // Content differs per repository, so each test image has its own digest.
-    let layer = format!("not really a tarball, but the blob of {repo}").into_bytes();
-    let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": [imprint_schema::document::sha256_digest(&layer)]}
-    }))
-    .unwrap();
-    client.push_blob(&repository, &config).await.unwrap();
-    client.push_blob(&repository, &layer).await.unwrap();
-    let manifest = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": Descriptor::of("application/vnd.oci.image.config.v1+json", &config),
-        "layers": [Descriptor::of("application/vnd.oci.image.layer.v1.tar", &layer)],
-    }))
-    .unwrap();
-    client
-        .push_manifest(&repository, &manifest, MANIFEST_MEDIA_TYPE)
-        .await
-        .unwrap()
 }
 
 fn profile_for(digest: &str, extra_exec: Option<&str>) -> Profile {

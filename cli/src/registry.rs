@@ -1,0 +1,232 @@
+//! `push`, `discover` and `pull`: the commands that talk to a registry.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use imprint_oci::layout;
+use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
+
+use crate::files::{CmdResult, EXIT_OK, Failure, load_profile, render_profile, write_output};
+
+/// Options every registry command takes.
+#[derive(Args, Debug)]
+pub struct RegistryFlags {
+    /// Allow plain HTTP to this registry even though it is not on loopback
+    /// (loopback registries always use HTTP).
+    #[arg(long)]
+    insecure: bool,
+    /// Timeout for connecting and for each read, in seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// The profile to push.
+    profile: PathBuf,
+    /// The image the profile describes (`registry/repo:tag` or `@sha256:…`); its
+    /// manifest digest must equal the profile's image digest.
+    #[arg(long)]
+    image: String,
+    /// Repository (and optional tag) to push to; default: the image's repository.
+    #[arg(long)]
+    to: Option<String>,
+    /// For a multi-platform image: the platform (`linux/amd64`); default: the profile's.
+    #[arg(long)]
+    platform: Option<String>,
+    /// `json` prints a machine-readable result.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct DiscoverArgs {
+    /// The image, by digest (`registry/repo@sha256:…`) or tag.
+    image: String,
+    /// Repository to look in; default: the image's repository.
+    #[arg(long)]
+    to: Option<String>,
+    /// `json` prints a machine-readable list.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// The artifact (`registry/repo@sha256:…`, or a tag).
+    reference: String,
+    /// Where to write the profile: `.yaml`/`.yml` as YAML, anything else as the
+    /// artifact's canonical JSON bytes.
+    #[arg(long, short = 'o')]
+    out: PathBuf,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn client(flags: &RegistryFlags, refs: &[&imprint_oci::registry::Reference]) -> Registry {
+    let options = RegistryOptions {
+        insecure_hosts: if flags.insecure {
+            refs.iter()
+                .map(|r| r.resolve_registry().to_string())
+                .collect()
+        } else {
+            Vec::new()
+        },
+        timeout: Duration::from_secs(flags.timeout.max(1)),
+        ..RegistryOptions::default()
+    };
+    Registry::new(&options, refs)
+}
+
+/// Registry failures are I/O (exit 2); content that is not a valid profile artifact
+/// is invalid input (exit 1).
+fn classify(e: RegistryError) -> Failure {
+    match e {
+        RegistryError::Layout { .. }
+        | RegistryError::TooLarge { .. }
+        | RegistryError::Platform { .. } => Failure::invalid(e),
+        RegistryError::Reference { .. } => Failure::from(anyhow::Error::new(e)),
+        RegistryError::Request { .. } => Failure::from(anyhow::Error::new(e)),
+    }
+}
+
+pub fn push(args: PushArgs) -> CmdResult {
+    let profile = load_profile(&args.profile)?;
+    let image = parse_reference(&args.image).map_err(classify)?;
+    let target = match &args.to {
+        Some(to) => parse_reference(to).map_err(classify)?,
+        None => image.clone(),
+    };
+    let tag = args
+        .to
+        .as_ref()
+        .and_then(|_| target.tag().map(str::to_string));
+    let registry = client(&args.registry, &[&image, &target]);
+    let platform = args
+        .platform
+        .clone()
+        .or_else(|| profile.image.platform.clone());
+    let rt = runtime()?;
+    let (subject, digest) = rt.block_on(async {
+        let subject = registry
+            .resolve_platform(&image, platform.as_deref())
+            .await
+            .map_err(classify)?;
+        if subject.digest != profile.image.digest {
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "{} describes image {}, but {} is {}",
+                args.profile.display(),
+                profile.image.digest,
+                args.image,
+                subject.digest
+            )));
+        }
+        // `created` is when the profile was made (the end of learning), so pushing
+        // the same profile again gives the same artifact digest.
+        let created = profile.learning.end.unwrap_or_else(jiff::Timestamp::now);
+        let artifact = layout::build(&profile, &subject, created).map_err(Failure::invalid)?;
+        let digest = registry
+            .push_artifact(&target, &artifact, tag.as_deref())
+            .await
+            .map_err(classify)?;
+        Ok::<_, Failure>((subject, digest))
+    })?;
+    let repository = format!("{}/{}", target.registry(), target.repository());
+    match args.output {
+        OutputFormat::Text => println!("{repository}@{digest}"),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "digest": digest,
+                "repository": repository,
+                "reference": format!("{repository}@{digest}"),
+                "tag": tag,
+                "subject": subject,
+            }))?
+        ),
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn discover(args: DiscoverArgs) -> CmdResult {
+    let image = parse_reference(&args.image).map_err(classify)?;
+    let repository = match &args.to {
+        Some(to) => parse_reference(to).map_err(classify)?,
+        None => image.clone(),
+    };
+    let registry = client(&args.registry, &[&image, &repository]);
+    let rt = runtime()?;
+    let found = rt.block_on(async {
+        let subject = match image.digest() {
+            Some(d) => d.to_string(),
+            None => registry.resolve(&image).await.map_err(classify)?.digest,
+        };
+        registry
+            .discover(&repository, &subject)
+            .await
+            .map_err(classify)
+    })?;
+    for (digest, why) in &found.rejected {
+        eprintln!("imprint: warning: ignored referrer {digest}: {why}");
+    }
+    match args.output {
+        OutputFormat::Text => {
+            for a in &found.artifacts {
+                println!(
+                    "{}/{}@{}\t{}",
+                    repository.registry(),
+                    repository.repository(),
+                    a.digest,
+                    a.created.as_deref().unwrap_or("-")
+                );
+            }
+        }
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&found.artifacts)?),
+    }
+    Ok(EXIT_OK)
+}
+
+pub fn pull(args: PullArgs) -> CmdResult {
+    let reference = parse_reference(&args.reference).map_err(classify)?;
+    let registry = client(&args.registry, &[&reference]);
+    let rt = runtime()?;
+    let pulled = rt
+        .block_on(registry.pull_artifact(&reference))
+        .map_err(classify)?;
+    let yaml = matches!(
+        args.out.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    );
+    let bytes = if yaml {
+        render_profile(&pulled.profile, imprint_schema::document::Format::Yaml).into_bytes()
+    } else {
+        pulled.profile_bytes.clone()
+    };
+    write_output(Some(&args.out), &bytes)?;
+    eprintln!(
+        "imprint: pulled {} (image {}) to {}",
+        pulled.digest,
+        pulled.profile.image.digest,
+        args.out.display()
+    );
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,178 @@
+//! `imprint push`, `discover` and `pull` against a real `docker-registry` on a free
+//! loopback port (skipped, with a message, where it is not installed).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+#[path = "../../oci/tests/support/mod.rs"]
+mod support;
+use support::{TestRegistry, push_test_image};
+
+fn imprint(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .stdin(Stdio::null())
+        .output()
+        .expect("run imprint")
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn write_profile(dir: &Path, digest: &str) -> std::path::PathBuf {
+    let mut p = imprint_schema::Profile::new(digest);
+    p.learning.completeness = imprint_schema::Completeness::Complete;
+    p.learning.end = Some("2026-11-26T12:00:00Z".parse().unwrap());
+    p.syscalls = vec!["read".into(), "execve".into()];
+    p.execs.push(imprint_schema::Exec {
+        path: "/bin/busybox".into(),
+        args: None,
+    });
+    let path = dir.join("profile.yaml");
+    std::fs::write(&path, imprint_schema::to_yaml(&p)).unwrap();
+    path
+}
+
+#[test]
+fn push_discover_pull_round_trip() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = {
+        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+    };
+    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "shop/web"));
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_profile(dir.path(), &image_digest);
+    let image = format!("{}/shop/web:1.0", reg.addr);
+
+    let out = imprint(&[&"push", &profile, &"--image", &image, &"--output", &"json"]);
+    assert_exit(&out, 0);
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let digest = pushed["digest"].as_str().unwrap().to_string();
+    assert_eq!(pushed["subject"]["digest"], image_digest.as_str());
+    assert_eq!(pushed["repository"], format!("{}/shop/web", reg.addr));
+
+    // Pushing the same profile again is idempotent.
+    let out = imprint(&[&"push", &profile, &"--image", &image]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("{}/shop/web@{digest}", reg.addr)
+    );
+    let out = imprint(&[
+        &"discover",
+        &format!("{}/shop/web@{image_digest}", reg.addr),
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 0);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["digest"], digest.as_str());
+    assert_eq!(found[0]["created"], "2026-11-26T12:00:00Z");
+
+    // Pull by digest gives back exactly the canonical bytes.
+    let pulled = dir.path().join("pulled.json");
+    let out = imprint(&[
+        &"pull",
+        &format!("{}/shop/web@{digest}", reg.addr),
+        &"-o",
+        &pulled,
+    ]);
+    assert_exit(&out, 0);
+    let original = imprint_schema::parse_profile(&std::fs::read(&profile).unwrap()).unwrap();
+    assert_eq!(
+        std::fs::read(&pulled).unwrap(),
+        imprint_schema::to_canonical_json(&original)
+    );
+    let as_yaml = dir.path().join("pulled.yaml");
+    assert_exit(
+        &imprint(&[
+            &"pull",
+            &format!("{}/shop/web@{digest}", reg.addr),
+            &"-o",
+            &as_yaml,
+        ]),
+        0,
+    );
+    assert_exit(&imprint(&[&"diff", &profile, &as_yaml]), 0);
+
+    // A push to another repository with a tag.
+    let out = imprint(&[
+        &"push",
+        &profile,
+        &"--image",
+        &image,
+        &"--to",
+        &format!("{}/profiles/web:v1", reg.addr),
+    ]);
+    assert_exit(&out, 0);
+    let out = imprint(&[
+        &"pull",
+        &format!("{}/profiles/web:v1", reg.addr),
+        &"-o",
+        &dir.path().join("tagged.json"),
+    ]);
+    assert_exit(&out, 0);
+}
+
+#[test]
+fn push_refuses_a_profile_of_another_image() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = {
+        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+    };
+    rt.block_on(push_test_image(&client, &reg.addr, "app"));
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_profile(dir.path(), &format!("sha256:{}", "e".repeat(64)));
+    let out = imprint(&[
+        &"push",
+        &profile,
+        &"--image",
+        &format!("{}/app:1.0", reg.addr),
+    ]);
+    assert_exit(&out, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("describes image sha256:eeee"));
+
+    // Pulling the image itself (not a profile artifact) writes nothing.
+    let out_file = dir.path().join("x.json");
+    let out = imprint(&[&"pull", &format!("{}/app:1.0", reg.addr), &"-o", &out_file]);
+    assert_exit(&out, 1);
+    assert!(!out_file.exists());
+}
+
+#[test]
+fn an_unreachable_registry_exits_2() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("x.json");
+    let out = imprint(&[
+        &"pull",
+        &format!("127.0.0.1:{port}/a@sha256:{}", "1".repeat(64)),
+        &"-o",
+        &out_file,
+        &"--timeout",
+        &"2",
+    ]);
+    assert_exit(&out, 2);
+    assert!(!out_file.exists());
+}
