@@ -201,6 +201,9 @@ fn prefix(location: &str) -> String {
     }
 }
 
+/// Most containers one import takes.
+pub const MAX_CONTAINERS: usize = 256;
+
 /// Imports a Kubescape object, returning one profile per container (containers
 /// whose image digests are equal are merged into one profile).
 ///
@@ -228,6 +231,18 @@ pub fn import(bytes: &[u8], options: &ImportOptions) -> Result<Vec<Imported>, Im
     }
     if candidates.is_empty() {
         return Err(ImportError::NoContainers);
+    }
+    // Real objects hold a handful of containers; merging many of one digest costs
+    // quadratic time, so a hostile document is refused outright.
+    if candidates.len() > MAX_CONTAINERS {
+        return Err(ImportError::Field {
+            location: String::new(),
+            field: "spec.containers".into(),
+            message: format!(
+                "{} containers, more than the limit of {MAX_CONTAINERS}",
+                candidates.len()
+            ),
+        });
     }
     if let Some(wanted) = &options.container {
         let available: Vec<String> = candidates.iter().map(|c| c.name.clone()).collect();
@@ -358,7 +373,7 @@ fn parse_documents(text: &str) -> Result<Vec<Value>, ImportError> {
         Err(single) => {
             if Format::detect(text.as_bytes()) == Format::Yaml
                 && let Ok(docs) = serde_saphyr::from_multiple::<Value>(text)
-                && docs.len() > 1
+                && !docs.is_empty()
             {
                 return Ok(docs);
             }
@@ -1280,6 +1295,11 @@ fn convert_neighbour(
             Host::Any => (None, None),
         };
         for (port, protocol) in &ports {
+            // Hosts × ports can explode on hostile input: stop just past the bound,
+            // and bound_sizes records the set as truncated.
+            if peers.len() > MAX_ENTRIES_PER_SET {
+                return;
+            }
             peers.push(Peer {
                 dns: dns.clone(),
                 cidr: cidr.clone(),
@@ -1429,12 +1449,20 @@ fn map_port(p: &KPort) -> Result<(Option<u16>, Option<Protocol>), String> {
             map_protocol(&p.protocol)
                 .ok_or_else(|| format!("protocol {:?} is not TCP, UDP or SCTP", p.protocol))?,
         )
+    } else if name_proto.is_empty() {
+        None
     } else {
-        map_protocol(name_proto)
+        Some(
+            map_protocol(name_proto)
+                .ok_or_else(|| format!("protocol {name_proto:?} is not TCP, UDP or SCTP"))?,
+        )
     };
     let number = match &p.port {
         Value::Null => name_port.parse::<i64>().ok(),
-        Value::Number(n) => n.as_i64(),
+        Value::Number(n) => Some(
+            n.as_i64()
+                .ok_or_else(|| format!("port {n} is not an integer"))?,
+        ),
         Value::String(s) if s.trim().is_empty() => None,
         Value::String(s) => Some(
             s.trim()
@@ -2286,5 +2314,75 @@ mod tests {
             Some(DIGEST.into())
         );
         assert_eq!(digest_of_image_id("nginx:latest"), None);
+    }
+
+    fn container_profile(spec: &str) -> String {
+        format!(
+            "apiVersion: spdx.softwarecomposition.kubescape.io/v1beta1\nkind: ContainerProfile\nmetadata:\n  name: x\nspec:\n{spec}"
+        )
+    }
+
+    fn import_with_digest(text: &str) -> Result<Vec<Imported>, ImportError> {
+        let options = ImportOptions {
+            image_digest: Some(DIGEST.into()),
+            container: None,
+        };
+        import(text.as_bytes(), &options)
+    }
+
+    #[test]
+    fn hosts_times_ports_is_bounded() {
+        // 400 names × 400 ports would be 160,000 peers: cut at the bound, marked truncated.
+        let names: Vec<String> = (0..400).map(|i| format!("h{i}.example.com")).collect();
+        let ports: Vec<String> = (1..=400)
+            .map(|p| format!("{{name: TCP-{p}, protocol: TCP, port: {p}}}"))
+            .collect();
+        let spec = format!(
+            "  egress:\n  - identifier: x\n    type: external\n    dnsNames: [{}]\n    ports: [{}]\n",
+            names.join(", "),
+            ports.join(", ")
+        );
+        let imported = import_with_digest(&container_profile(&spec)).unwrap();
+        let p = &imported[0].profile;
+        assert_eq!(p.network.egress.len(), MAX_ENTRIES_PER_SET);
+        assert_eq!(p.learning.truncated, [crate::profile::Category::Egress]);
+    }
+
+    #[test]
+    fn a_trailing_empty_document_is_fine() {
+        let text = container_profile("  syscalls: [read]\n") + "---\n";
+        let imported = import_with_digest(&text).unwrap();
+        assert_eq!(imported[0].profile.syscalls, ["read"]);
+    }
+
+    #[test]
+    fn odd_ports_are_refused_not_widened() {
+        let spec = "  egress:\n  - identifier: x\n    type: external\n    dns: a.example.com\n    ports: [{name: TCP-443, protocol: TCP, port: 443.5}, {name: ICMP-0, protocol: '', port: 0}]\n";
+        let imported = import_with_digest(&container_profile(spec)).unwrap();
+        // Both ports unusable: the neighbour is dropped rather than allowed on any port.
+        assert!(imported[0].profile.network.egress.is_empty());
+        assert!(
+            imported[0]
+                .warnings
+                .iter()
+                .any(|w| w.contains("not an integer")),
+            "{:?}",
+            imported[0].warnings
+        );
+    }
+
+    #[test]
+    fn too_many_containers_are_refused() {
+        let containers: String = (0..=MAX_CONTAINERS)
+            .map(|i| format!("    - name: c{i}\n      imageID: docker-pullable://x@{DIGEST}\n"))
+            .collect();
+        let text = format!(
+            "apiVersion: spdx.softwarecomposition.kubescape.io/v1beta1\nkind: ApplicationProfile\nmetadata:\n  name: x\nspec:\n  containers:\n{containers}"
+        );
+        let err = import(text.as_bytes(), &ImportOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("more than the limit of 256"),
+            "{err}"
+        );
     }
 }
