@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
+use imprint_oci::credentials::{self, Credential};
 use imprint_oci::layout;
 use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
 
@@ -20,6 +21,14 @@ pub struct RegistryFlags {
     /// Timeout for connecting and for each read, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// User name for the registry (the password is read with --password-stdin).
+    /// Without it, credentials come from REGISTRY_AUTH_FILE, DOCKER_CONFIG,
+    /// ~/.docker/config.json or credential helpers, as docker and podman keep them.
+    #[arg(long, requires = "password_stdin")]
+    username: Option<String>,
+    /// Read the password from stdin (one line).
+    #[arg(long, requires = "username")]
+    password_stdin: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,7 +91,48 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-fn client(flags: &RegistryFlags, refs: &[&imprint_oci::registry::Reference]) -> Registry {
+/// The credential for the registry of `reference`: flags first, then the config files.
+fn credential(
+    flags: &RegistryFlags,
+    reference: &imprint_oci::registry::Reference,
+) -> anyhow::Result<Option<Credential>> {
+    if let Some(username) = &flags.username {
+        let mut password = String::new();
+        std::io::stdin()
+            .read_line(&mut password)
+            .context("cannot read the password from stdin")?;
+        let password = password.trim_end_matches(['\n', '\r']).to_string();
+        anyhow::ensure!(
+            !password.is_empty(),
+            "--password-stdin: no password on stdin"
+        );
+        return Ok(Some(Credential::Basic {
+            username: username.clone(),
+            password,
+        }));
+    }
+    let paths = credentials::config_paths(|k| std::env::var(k).ok());
+    Ok(credentials::find(
+        reference.resolve_registry(),
+        &paths,
+        None,
+    )?)
+}
+
+fn client(
+    flags: &RegistryFlags,
+    refs: &[&imprint_oci::registry::Reference],
+) -> anyhow::Result<Registry> {
+    let registry = plain_client(flags, refs);
+    // One set of credentials: those of the registry written to (or read from).
+    let target = refs.last().expect("at least one reference");
+    Ok(match credential(flags, target)? {
+        Some(c) => registry.with_auth(c.into()),
+        None => registry,
+    })
+}
+
+fn plain_client(flags: &RegistryFlags, refs: &[&imprint_oci::registry::Reference]) -> Registry {
     let options = RegistryOptions {
         insecure_hosts: if flags.insecure {
             refs.iter()
@@ -120,7 +170,7 @@ pub fn push(args: PushArgs) -> CmdResult {
         .to
         .as_ref()
         .and_then(|_| target.tag().map(str::to_string));
-    let registry = client(&args.registry, &[&image, &target]);
+    let registry = client(&args.registry, &[&image, &target])?;
     let platform = args
         .platform
         .clone()
@@ -173,7 +223,7 @@ pub fn discover(args: DiscoverArgs) -> CmdResult {
         Some(to) => parse_reference(to).map_err(classify)?,
         None => image.clone(),
     };
-    let registry = client(&args.registry, &[&image, &repository]);
+    let registry = client(&args.registry, &[&image, &repository])?;
     let rt = runtime()?;
     let found = rt.block_on(async {
         let subject = match image.digest() {
@@ -207,7 +257,7 @@ pub fn discover(args: DiscoverArgs) -> CmdResult {
 
 pub fn pull(args: PullArgs) -> CmdResult {
     let reference = parse_reference(&args.reference).map_err(classify)?;
-    let registry = client(&args.registry, &[&reference]);
+    let registry = client(&args.registry, &[&reference])?;
     let rt = runtime()?;
     let pulled = rt
         .block_on(registry.pull_artifact(&reference))

@@ -176,3 +176,125 @@ fn an_unreachable_registry_exits_2() {
     assert_exit(&out, 2);
     assert!(!out_file.exists());
 }
+
+fn imprint_with(
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+    stdin: &str,
+    env: &[(&str, &Path)],
+) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_imprint"))
+        .args(args.iter().map(|a| a.as_ref()))
+        .env_remove("REGISTRY_AUTH_FILE")
+        .env_remove("DOCKER_CONFIG")
+        .env("HOME", "/nonexistent")
+        .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn credentials_from_flags_and_docker_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(&htpasswd, format!("alice:{hash}\n")).unwrap();
+    let Some(reg) = TestRegistry::start_with_config(&format!(
+        "auth:\n  htpasswd:\n    realm: imprint-test\n    path: {}\n",
+        htpasswd.display()
+    )) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = {
+        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).with_auth(
+            oci_client::secrets::RegistryAuth::Basic("alice".into(), "s3cret".into()),
+        )
+    };
+    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "private/app"));
+    let profile = write_profile(dir.path(), &image_digest);
+    let image = format!("{}/private/app:1.0", reg.addr);
+
+    // Anonymous: refused by the registry, an I/O-class failure.
+    let out = imprint_with(&[&"push", &profile, &"--image", &image], "", &[]);
+    assert_exit(&out, 2);
+    // A wrong password.
+    let out = imprint_with(
+        &[
+            &"push",
+            &profile,
+            &"--image",
+            &image,
+            &"--username",
+            &"alice",
+            &"--password-stdin",
+        ],
+        "wrong\n",
+        &[],
+    );
+    assert_exit(&out, 2);
+    // The right one, from stdin.
+    let out = imprint_with(
+        &[
+            &"push",
+            &profile,
+            &"--image",
+            &image,
+            &"--username",
+            &"alice",
+            &"--password-stdin",
+        ],
+        "s3cret\n",
+        &[],
+    );
+    assert_exit(&out, 0);
+    let artifact = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    // From a docker config file (DOCKER_CONFIG), and from REGISTRY_AUTH_FILE.
+    let docker = dir.path().join("docker");
+    std::fs::create_dir(&docker).unwrap();
+    let auth = format!(
+        r#"{{"auths": {{"{}": {{"auth": "{}"}}}}}}"#,
+        reg.addr,
+        "YWxpY2U6czNjcmV0" // alice:s3cret
+    );
+    std::fs::write(docker.join("config.json"), &auth).unwrap();
+    let out_file = dir.path().join("pulled.json");
+    let out = imprint_with(
+        &[&"pull", &artifact, &"-o", &out_file],
+        "",
+        &[("DOCKER_CONFIG", &docker)],
+    );
+    assert_exit(&out, 0);
+    let auth_file = dir.path().join("auth.json");
+    std::fs::write(&auth_file, &auth).unwrap();
+    let out = imprint_with(
+        &[
+            &"discover",
+            &format!("{}/private/app@{image_digest}", reg.addr),
+        ],
+        "",
+        &[("REGISTRY_AUTH_FILE", &auth_file)],
+    );
+    assert_exit(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(artifact.rsplit('@').next().unwrap()));
+
+    // A broken config file is named.
+    std::fs::write(&auth_file, "{\"auths\": {\"x\": {\"auth\": 5}}}").unwrap();
+    let out = imprint_with(
+        &[&"pull", &artifact, &"-o", &out_file],
+        "",
+        &[("REGISTRY_AUTH_FILE", &auth_file)],
+    );
+    assert_exit(&out, 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("auth.json: not a docker config file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

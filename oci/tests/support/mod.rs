@@ -20,6 +20,11 @@ pub struct TestRegistry {
 impl TestRegistry {
     /// Starts one; `None` (with a message) where docker-registry is not installed.
     pub fn start() -> Option<TestRegistry> {
+        TestRegistry::start_with_config("")
+    }
+
+    /// Starts one with extra top-level config (such as an `auth:` section).
+    pub fn start_with_config(extra: &str) -> Option<TestRegistry> {
         let binary = PathBuf::from("/usr/bin/docker-registry");
         if !binary.exists() {
             eprintln!("skipped: /usr/bin/docker-registry absent (bash .ci/setup installs it)");
@@ -36,7 +41,7 @@ impl TestRegistry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -78,7 +83,7 @@ impl TestRegistry {
         let mut response = String::new();
         s.write_all(request.as_bytes()).is_ok()
             && s.read_to_string(&mut response).is_ok()
-            && response.starts_with("HTTP/1.1 200")
+            && (response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.1 401"))
     }
 }
 
