@@ -73,6 +73,11 @@ pub struct RegistryOptions {
     pub timeout: Duration,
     /// Size bounds for what is pulled.
     pub limits: Limits,
+    /// Retries of a request that failed for a transient reason (transport error,
+    /// 5xx, 429), with exponential backoff.
+    pub retries: u32,
+    /// The first backoff; it doubles at each retry.
+    pub backoff: Duration,
 }
 
 impl Default for RegistryOptions {
@@ -81,7 +86,24 @@ impl Default for RegistryOptions {
             insecure_hosts: Vec::new(),
             timeout: Duration::from_secs(30),
             limits: Limits::default(),
+            retries: 3,
+            backoff: Duration::from_millis(200),
         }
+    }
+}
+
+/// Whether a failed request is worth another try: the transport failed, the registry
+/// had a server error, or asked us to slow down.
+fn is_transient(e: &oci_client::errors::OciDistributionError) -> bool {
+    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
+    match e {
+        E::RequestError(_) | E::IoError(_) => true,
+        E::ServerError { code, .. } => *code >= 500 || *code == 429,
+        E::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|err| matches!(err.code, OciErrorCode::Toomanyrequests)),
+        _ => false,
     }
 }
 
@@ -132,6 +154,8 @@ pub struct Registry {
     client: Client,
     auth: RegistryAuth,
     limits: Limits,
+    retries: u32,
+    backoff: Duration,
 }
 
 /// Parses an image reference (`registry/repo[:tag][@digest]`).
@@ -164,6 +188,8 @@ impl Registry {
             client: Client::new(config),
             auth: RegistryAuth::Anonymous,
             limits: options.limits,
+            retries: options.retries,
+            backoff: options.backoff,
         }
     }
 
@@ -171,6 +197,30 @@ impl Registry {
     pub fn with_auth(mut self, auth: RegistryAuth) -> Registry {
         self.auth = auth;
         self
+    }
+
+    /// Runs a request again, with backoff, while it fails transiently. Every request
+    /// imprint makes is idempotent (content-addressed pushes, reads), so this is safe.
+    async fn retry<T, F, Fut>(
+        &self,
+        mut op: F,
+    ) -> Result<T, oci_client::errors::OciDistributionError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
+    {
+        let mut delay = self.backoff;
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Err(e) if attempt < self.retries && is_transient(&e) => {
+                    attempt += 1;
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn request(
@@ -195,8 +245,10 @@ impl Registry {
             layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE,
         ];
         let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(reference, &self.auth, &accepted)
+            .retry(|| {
+                self.client
+                    .pull_manifest_raw(reference, &self.auth, &accepted)
+            })
             .await
             .map_err(Self::request("resolve", reference))?;
         if bytes.len() as u64 > self.limits.max_manifest_bytes {
@@ -302,8 +354,7 @@ impl Registry {
         self.client
             .store_auth_if_needed(repository.resolve_registry(), &self.auth)
             .await;
-        self.client
-            .push_blob(repository, data.to_vec(), &digest)
+        self.retry(|| self.client.push_blob(repository, data.to_vec(), &digest))
             .await
             .map_err(Self::request("push blob to", repository))?;
         Ok(digest)
@@ -322,17 +373,20 @@ impl Registry {
             Some(_) => reference.clone(),
             None => reference.clone_with_digest(digest.clone()),
         };
-        let content_type = media_type.parse().map_err(|_| RegistryError::Reference {
-            reference: media_type.to_string(),
-            message: "not a valid media type header".into(),
-        })?;
+        let content_type: http::HeaderValue =
+            media_type.parse().map_err(|_| RegistryError::Reference {
+                reference: media_type.to_string(),
+                message: "not a valid media type header".into(),
+            })?;
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth)
             .await;
-        self.client
-            .push_manifest_raw(&target, bytes.to_vec(), content_type)
-            .await
-            .map_err(Self::request("push manifest to", &target))?;
+        self.retry(|| {
+            self.client
+                .push_manifest_raw(&target, bytes.to_vec(), content_type.clone())
+        })
+        .await
+        .map_err(Self::request("push manifest to", &target))?;
         Ok(digest)
     }
 
@@ -395,8 +449,10 @@ impl Registry {
             return Err(too_large());
         }
         let mut stream = self
-            .client
-            .pull_blob_stream(repository, descriptor.digest.as_str())
+            .retry(|| {
+                self.client
+                    .pull_blob_stream(repository, descriptor.digest.as_str())
+            })
             .await
             .map_err(Self::request("pull blob from", repository))?;
         if stream.content_length.is_some_and(|n| n > limit) {
@@ -424,8 +480,10 @@ impl Registry {
             source,
         };
         let (bytes, digest) = self
-            .client
-            .pull_manifest_raw(reference, &self.auth, &[layout::MANIFEST_MEDIA_TYPE])
+            .retry(|| {
+                self.client
+                    .pull_manifest_raw(reference, &self.auth, &[layout::MANIFEST_MEDIA_TYPE])
+            })
             .await
             .map_err(Self::request("pull", reference))?;
         let expected = reference.digest().unwrap_or(&digest).to_string();
@@ -556,8 +614,7 @@ impl Registry {
             .store_auth_if_needed(repository.resolve_registry(), &self.auth)
             .await;
         let listed = self
-            .client
-            .pull_referrers(&subject_ref, None)
+            .retry(|| self.client.pull_referrers(&subject_ref, None))
             .await
             .map_err(Self::request("list referrers of", &subject_ref))?;
         let listed: Index = serde_json::to_value(&listed)

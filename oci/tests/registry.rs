@@ -224,3 +224,111 @@ async fn discover_finds_every_profile_and_rejects_bogus_entries() {
     assert!(why[0].contains("artifactType"), "{why:?}");
     assert!(why[1].contains("its subject is"), "{why:?}");
 }
+
+fn fast_retries(addr: &str) -> Registry {
+    let reference = parse_reference(&format!("{addr}/probe:x")).unwrap();
+    let options = RegistryOptions {
+        backoff: std::time::Duration::from_millis(20),
+        ..RegistryOptions::default()
+    };
+    Registry::new(&options, &[&reference])
+}
+
+async fn pushed_artifact(client: &Registry, addr: &str, repo: &str) -> (String, String) {
+    let image_digest = push_test_image(client, addr, repo).await;
+    let image = parse_reference(&format!("{addr}/{repo}@{image_digest}")).unwrap();
+    let subject = client.resolve(&image).await.unwrap();
+    let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
+    let repository = parse_reference(&format!("{addr}/{repo}")).unwrap();
+    (
+        image_digest,
+        client
+            .push_artifact(&repository, &artifact, None)
+            .await
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn transient_server_errors_are_retried() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "retry/app").await;
+    // The first three requests get 503, 429 and 502; then the registry answers.
+    let proxy = support::FaultProxy::start(&reg.addr, |_, n| match n {
+        0 => support::Fault::Status(503),
+        1 => support::Fault::Status(429),
+        2 => support::Fault::Status(502),
+        _ => support::Fault::Forward,
+    });
+    let client = fast_retries(&proxy.addr);
+    let r = parse_reference(&format!("{}/retry/app@{digest}", proxy.addr)).unwrap();
+    let pulled = client.pull_artifact(&r).await.unwrap();
+    assert_eq!(pulled.digest, digest);
+}
+
+#[tokio::test]
+async fn persistent_server_errors_fail_after_the_retries() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "down/app").await;
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    let proxy = support::FaultProxy::start(&reg.addr, move |line, _| {
+        // Count the manifest requests (the client also probes /v2/ for auth).
+        if line.contains("/manifests/") {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        support::Fault::Status(503)
+    });
+    let client = fast_retries(&proxy.addr);
+    let r = parse_reference(&format!("{}/down/app@{digest}", proxy.addr)).unwrap();
+    let err = client.pull_artifact(&r).await.unwrap_err();
+    assert!(matches!(err, RegistryError::Request { .. }), "{err}");
+    assert!(err.to_string().contains("503"), "{err}");
+    // One try and three retries.
+    assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn a_registry_that_goes_away_mid_push_reports_failure_and_leaves_no_artifact() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let direct = registry_client(&reg.addr);
+    let image_digest = push_test_image(&direct, &reg.addr, "gone/app").await;
+    let image = parse_reference(&format!("{}/gone/app@{image_digest}", reg.addr)).unwrap();
+    let subject = direct.resolve(&image).await.unwrap();
+    let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
+    // Blob uploads go through; every manifest PUT finds the registry gone.
+    let proxy = support::FaultProxy::start(&reg.addr, |line, _| {
+        if line.starts_with("PUT ") && line.contains("/manifests/") {
+            support::Fault::Drop
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let client = fast_retries(&proxy.addr);
+    let repository = parse_reference(&format!("{}/gone/app", proxy.addr)).unwrap();
+    let err = client
+        .push_artifact(&repository, &artifact, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("push manifest to"), "{err}");
+    // Nothing half-written is visible as an artifact.
+    let r = parse_reference(&format!("{}/gone/app@{}", reg.addr, artifact.digest)).unwrap();
+    assert!(direct.pull_artifact(&r).await.is_err());
+    assert!(
+        direct
+            .discover(
+                &parse_reference(&format!("{}/gone/app", reg.addr)).unwrap(),
+                &image_digest
+            )
+            .await
+            .unwrap()
+            .artifacts
+            .is_empty()
+    );
+}

@@ -118,3 +118,134 @@ pub async fn push_test_image(client: &Registry, addr: &str, repo: &str) -> Strin
         .await
         .unwrap()
 }
+
+/// What the fault-injecting proxy does with one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass it to the registry.
+    Forward,
+    /// Answer with this status instead.
+    Status(u16),
+    /// Close the connection without answering (the registry went away).
+    Drop,
+}
+
+/// An HTTP proxy in front of a real registry that injects faults by request. It
+/// handles one request per connection (it answers with `Connection: close`), so each
+/// request can be judged on its own.
+pub struct FaultProxy {
+    /// `127.0.0.1:<port>`.
+    pub addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FaultProxy {
+    /// Starts a proxy to `upstream`; `rule` gets the request line and the request's
+    /// number (from 0).
+    pub fn start(
+        upstream: &str,
+        rule: impl Fn(&str, usize) -> Fault + Send + Sync + 'static,
+    ) -> FaultProxy {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (upstream, rule, count) = (
+            upstream.to_string(),
+            Arc::new(rule),
+            Arc::new(AtomicUsize::new(0)),
+        );
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stopped.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut client) = conn else { continue };
+                let (upstream, rule, count) = (upstream.clone(), rule.clone(), count.clone());
+                std::thread::spawn(move || {
+                    let Some((head, body)) = read_request(&mut client) else {
+                        return;
+                    };
+                    let line = head.lines().next().unwrap_or("").to_string();
+                    match rule(&line, count.fetch_add(1, Ordering::SeqCst)) {
+                        Fault::Drop => {}
+                        Fault::Status(code) => {
+                            let _ = client.write_all(
+                                format!("HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                    .as_bytes(),
+                            );
+                        }
+                        Fault::Forward => {
+                            let Ok(mut up) = TcpStream::connect(&upstream) else {
+                                return;
+                            };
+                            let head: String = head
+                                .split("\r\n")
+                                .filter(|h| !h.to_ascii_lowercase().starts_with("connection:"))
+                                .collect::<Vec<_>>()
+                                .join("\r\n");
+                            let head =
+                                head.trim_end().to_string() + "\r\nConnection: close\r\n\r\n";
+                            let _ = up.write_all(head.as_bytes());
+                            let _ = up.write_all(&body);
+                            let mut response = Vec::new();
+                            let _ = up.read_to_end(&mut response);
+                            // Tell the client this connection ends with the response.
+                            let text = String::from_utf8_lossy(&response);
+                            let response = match text.find("\r\n\r\n") {
+                                Some(i) => {
+                                    let (h, rest) = response.split_at(i);
+                                    let h = String::from_utf8_lossy(h)
+                                        .split("\r\n")
+                                        .filter(|l| {
+                                            !l.to_ascii_lowercase().starts_with("connection:")
+                                        })
+                                        .collect::<Vec<_>>()
+                                        .join("\r\n")
+                                        + "\r\nConnection: close";
+                                    [h.as_bytes(), rest].concat()
+                                }
+                                None => response,
+                            };
+                            let _ = client.write_all(&response);
+                        }
+                    }
+                });
+            }
+        });
+        FaultProxy { addr, stop }
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = TcpStream::connect(&self.addr);
+    }
+}
+
+/// Reads one request's head and its Content-Length body.
+fn read_request(client: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if client.read(&mut byte).ok()? == 0 {
+            return None;
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).into_owned();
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; length];
+    client.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
