@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
+// Shared with oci's registry tests; this file uses only part of it.
+#[allow(dead_code)]
 #[path = "../../oci/tests/support/mod.rs"]
 mod support;
 use support::{TestRegistry, push_test_image};
