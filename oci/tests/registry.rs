@@ -332,3 +332,90 @@ async fn a_registry_that_goes_away_mid_push_reports_failure_and_leaves_no_artifa
             .is_empty()
     );
 }
+
+/// Runs the oras interop script; `None` (with a message) when Python's `oras` is absent.
+fn oras(args: &[&str]) -> Option<std::process::Output> {
+    let has_oras = std::process::Command::new("python3")
+        .args(["-c", "import oras.client"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_oras {
+        eprintln!("skipped: Python package oras absent (bash .ci/setup installs it)");
+        return None;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oras_interop.py");
+    Some(
+        std::process::Command::new("python3")
+            .arg(script)
+            .args(args)
+            .output()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn oras_pulls_what_imprint_pushed_and_imprint_pulls_what_oras_pushed() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let client = registry_client(&reg.addr);
+    let image_digest = push_test_image(&client, &reg.addr, "interop/app").await;
+    let image = parse_reference(&format!("{}/interop/app@{image_digest}", reg.addr)).unwrap();
+    let subject = client.resolve(&image).await.unwrap();
+    let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
+    let repo = parse_reference(&format!("{}/interop/app", reg.addr)).unwrap();
+    let digest = client.push_artifact(&repo, &artifact, None).await.unwrap();
+
+    // oras pulls imprint's artifact: the same bytes, under the layers' titles.
+    let out = tempfile::tempdir().unwrap();
+    let reference = format!("{}/interop/app@{digest}", reg.addr);
+    let Some(pulled) = oras(&["pull", &reference, out.path().to_str().unwrap()]) else {
+        return;
+    };
+    assert!(
+        pulled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pulled.stderr)
+    );
+    assert_eq!(
+        std::fs::read(out.path().join("profile.json")).unwrap(),
+        artifact.layers[0].data
+    );
+    // oras unpacks a tar+gzip layer, as Flux's `extract` does: the Profile object.
+    let object =
+        imprint_schema::parse_profile(&std::fs::read(out.path().join("profile.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        imprint_schema::to_canonical_json(&object),
+        artifact.layers[0].data
+    );
+    assert!(object.metadata.is_some());
+
+    // oras pushes a profile artifact it built; imprint pulls and checks it.
+    let other = profile_for(&image_digest, Some("/bin/sh"));
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("profile.json");
+    let tgz = dir.path().join("profile.tar.gz");
+    std::fs::write(&json, imprint_schema::to_canonical_json(&other)).unwrap();
+    std::fs::write(&tgz, layout::profile_tarball(&other)).unwrap();
+    let target = format!("{}/interop/app:from-oras", reg.addr);
+    let pushed = oras(&[
+        "push",
+        &target,
+        &image_digest,
+        &subject.size.to_string(),
+        json.to_str().unwrap(),
+        tgz.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert!(
+        pushed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let got = client
+        .pull_artifact(&parse_reference(&target).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(got.profile, other.normalized());
+}
