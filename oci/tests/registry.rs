@@ -419,3 +419,50 @@ async fn oras_pulls_what_imprint_pushed_and_imprint_pulls_what_oras_pushed() {
         .unwrap();
     assert_eq!(got.profile, other.normalized());
 }
+
+#[tokio::test]
+async fn a_redirect_loop_is_an_error() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "loop/app").await;
+    let proxy = support::FaultProxy::start(&reg.addr, |line, _| {
+        if line.contains("/manifests/") {
+            support::Fault::RedirectLoop
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let client = fast_retries(&proxy.addr);
+    let r = parse_reference(&format!("{}/loop/app@{digest}", proxy.addr)).unwrap();
+    let err = client.pull_artifact(&r).await.unwrap_err();
+    assert!(err.to_string().to_lowercase().contains("redirect"), "{err}");
+}
+
+#[tokio::test]
+async fn an_html_404_on_the_referrers_endpoint_falls_back_to_the_tag() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let (image_digest, digest) =
+        pushed_artifact(&registry_client(&reg.addr), &reg.addr, "html/app").await;
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let saw = seen.clone();
+    let proxy = support::FaultProxy::start(&reg.addr, move |line, _| {
+        if line.contains("/referrers/") {
+            saw.store(true, std::sync::atomic::Ordering::SeqCst);
+            support::Fault::Html404
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let client = fast_retries(&proxy.addr);
+    let repo = parse_reference(&format!("{}/html/app", proxy.addr)).unwrap();
+    let found = client.discover(&repo, &image_digest).await.unwrap();
+    assert!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        "the referrers API was asked"
+    );
+    let digests: Vec<&str> = found.artifacts.iter().map(|a| a.digest.as_str()).collect();
+    assert_eq!(digests, [digest.as_str()]);
+}

@@ -128,6 +128,10 @@ pub enum Fault {
     Status(u16),
     /// Close the connection without answering (the registry went away).
     Drop,
+    /// Redirect to the same URL, forever.
+    RedirectLoop,
+    /// A 404 with an HTML body, as a web server in front of a registry sends it.
+    Html404,
 }
 
 /// An HTTP proxy in front of a real registry that injects faults by request. It
@@ -174,6 +178,20 @@ impl FaultProxy {
                         Fault::Status(code) => {
                             let _ = client.write_all(
                                 format!("HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                    .as_bytes(),
+                            );
+                        }
+                        Fault::RedirectLoop => {
+                            let path = line.split(' ').nth(1).unwrap_or("/");
+                            let _ = client.write_all(
+                                format!("HTTP/1.1 302 Found\r\nLocation: {path}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                                    .as_bytes(),
+                            );
+                        }
+                        Fault::Html404 => {
+                            let body = "<html><body><h1>404 Not Found</h1></body></html>";
+                            let _ = client.write_all(
+                                format!("HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
                                     .as_bytes(),
                             );
                         }
