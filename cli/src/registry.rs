@@ -21,6 +21,10 @@ pub struct RegistryFlags {
     /// Timeout for connecting and for each read, in seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// A CA certificate (PEM) to trust beside the system roots; with it, loopback
+    /// registries are reached over TLS too.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
     /// User name for the registry (the password is read with --password-stdin).
     /// Without it, credentials come from REGISTRY_AUTH_FILE, DOCKER_CONFIG,
     /// ~/.docker/config.json or credential helpers, as docker and podman keep them.
@@ -123,7 +127,7 @@ fn client(
     flags: &RegistryFlags,
     refs: &[&imprint_oci::registry::Reference],
 ) -> anyhow::Result<Registry> {
-    let registry = plain_client(flags, refs);
+    let registry = plain_client(flags, refs)?;
     // One set of credentials: those of the registry written to (or read from).
     let target = refs.last().expect("at least one reference");
     Ok(match credential(flags, target)? {
@@ -132,7 +136,10 @@ fn client(
     })
 }
 
-fn plain_client(flags: &RegistryFlags, refs: &[&imprint_oci::registry::Reference]) -> Registry {
+fn plain_client(
+    flags: &RegistryFlags,
+    refs: &[&imprint_oci::registry::Reference],
+) -> anyhow::Result<Registry> {
     let options = RegistryOptions {
         insecure_hosts: if flags.insecure {
             refs.iter()
@@ -142,9 +149,22 @@ fn plain_client(flags: &RegistryFlags, refs: &[&imprint_oci::registry::Reference
             Vec::new()
         },
         timeout: Duration::from_secs(flags.timeout.max(1)),
+        ca_certificates: match &flags.ca_file {
+            Some(path) => {
+                let pem = std::fs::read(path)
+                    .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+                anyhow::ensure!(
+                    String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
+                    "--ca-file {}: no PEM certificate in it",
+                    path.display()
+                );
+                vec![pem]
+            }
+            None => Vec::new(),
+        },
         ..RegistryOptions::default()
     };
-    Registry::new(&options, refs)
+    Ok(Registry::new(&options, refs))
 }
 
 /// Registry failures are I/O (exit 2); content that is not a valid profile artifact

@@ -300,3 +300,57 @@ fn credentials_from_flags_and_docker_config() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("cert.pem"),
+        dir.path().join("key.pem"),
+    );
+    // A private CA and a server certificate for 127.0.0.1 signed by it.
+    let script = r#"set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+  -subj /CN=imprint-test-ca -addext basicConstraints=critical,CA:TRUE -keyout ca.key -out ca.pem
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=127.0.0.1 \
+  -keyout key.pem -out leaf.csr
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > leaf.ext
+openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 \
+  -extfile leaf.ext -out cert.pem
+"#;
+    let made = Command::new("sh")
+        .args(["-c", script])
+        .current_dir(dir.path())
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: openssl could not make test certificates: {made:?}");
+        return;
+    }
+    let Some(reg) = TestRegistry::start_tls(&cert, &key) else {
+        return;
+    };
+    let image = format!("{}/tls/app@sha256:{}", reg.addr, "0".repeat(64));
+    // Trusting the CA: TLS works, and the image simply has no profiles.
+    let out = imprint(&[&"discover", &image, &"--ca-file", &ca, &"--output", &"json"]);
+    assert_exit(&out, 0);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
+    // Plain HTTP to a TLS port fails, and so does TLS without trusting the CA.
+    assert_exit(&imprint(&[&"discover", &image, &"--timeout", &"3"]), 2);
+    // The server's own certificate is not a CA: TLS verification fails.
+    let out = imprint(&[&"discover", &image, &"--ca-file", &cert, &"--timeout", &"3"]);
+    assert_exit(&out, 2);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("certificate"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = imprint(&[
+        &"discover",
+        &image,
+        &"--ca-file",
+        &dir.path().join("absent.pem"),
+    ]);
+    assert_exit(&out, 2);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read --ca-file"));
+}

@@ -78,6 +78,9 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// The first backoff; it doubles at each retry.
     pub backoff: Duration,
+    /// Extra trusted CA certificates (PEM), beside the system roots. With any, every
+    /// registry is reached over TLS, loopback ones too.
+    pub ca_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for RegistryOptions {
@@ -88,6 +91,7 @@ impl Default for RegistryOptions {
             limits: Limits::default(),
             retries: 3,
             backoff: Duration::from_millis(200),
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -172,14 +176,24 @@ impl Registry {
     /// A client for the registries `references` name: loopback ones over HTTP.
     pub fn new(options: &RegistryOptions, references: &[&Reference]) -> Registry {
         let mut http: Vec<String> = options.insecure_hosts.clone();
-        http.extend(
-            references
-                .iter()
-                .map(|r| r.resolve_registry().to_string())
-                .filter(|h| is_loopback_host(h)),
-        );
+        if options.ca_certificates.is_empty() {
+            http.extend(
+                references
+                    .iter()
+                    .map(|r| r.resolve_registry().to_string())
+                    .filter(|h| is_loopback_host(h)),
+            );
+        }
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(http),
+            extra_root_certificates: options
+                .ca_certificates
+                .iter()
+                .map(|pem| oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data: pem.clone(),
+                })
+                .collect(),
             read_timeout: Some(options.timeout),
             connect_timeout: Some(options.timeout),
             ..ClientConfig::default()

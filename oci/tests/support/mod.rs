@@ -25,6 +25,22 @@ impl TestRegistry {
 
     /// Starts one with extra top-level config (such as an `auth:` section).
     pub fn start_with_config(extra: &str) -> Option<TestRegistry> {
+        TestRegistry::start_full(extra, "")
+    }
+
+    /// Starts one serving TLS with this certificate and key (PEM files).
+    pub fn start_tls(certificate: &std::path::Path, key: &std::path::Path) -> Option<TestRegistry> {
+        TestRegistry::start_full(
+            "",
+            &format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                certificate.display(),
+                key.display()
+            ),
+        )
+    }
+
+    fn start_full(extra: &str, http_extra: &str) -> Option<TestRegistry> {
         let binary = PathBuf::from("/usr/bin/docker-registry");
         if !binary.exists() {
             eprintln!("skipped: /usr/bin/docker-registry absent (bash .ci/setup installs it)");
@@ -41,7 +57,7 @@ impl TestRegistry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{extra}",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n{http_extra}{extra}",
                 dir.path().join("data").display()
             ),
         )
@@ -83,7 +99,7 @@ impl TestRegistry {
         let mut response = String::new();
         s.write_all(request.as_bytes()).is_ok()
             && s.read_to_string(&mut response).is_ok()
-            && (response.starts_with("HTTP/1.1 200") || response.starts_with("HTTP/1.1 401"))
+            && response.starts_with("HTTP/1.")
     }
 }
 
