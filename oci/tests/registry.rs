@@ -8,6 +8,8 @@ use imprint_oci::layout::{self, MANIFEST_MEDIA_TYPE};
 use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
 use imprint_schema::{Completeness, Exec, Profile};
 
+// Shared with the CLI's registry tests, which use parts this file does not.
+#[allow(dead_code)]
 mod support;
 use support::{TestRegistry, push_test_image};
 
