@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 #[allow(dead_code)]
 #[path = "../../oci/tests/support/mod.rs"]
 mod support;
-use support::{TestRegistry, push_test_image};
+use support::{TestRegistry, push_image, push_test_image};
 
 fn imprint(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imprint"))
@@ -353,4 +353,77 @@ openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 
     ]);
     assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read --ca-file"));
+}
+
+#[test]
+fn a_multi_platform_image_binds_to_its_platform_manifest() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let r = imprint_oci::registry::parse_reference(&format!("{}/multi:x", reg.addr)).unwrap();
+    let client = imprint_oci::registry::Registry::new(&Default::default(), &[&r]);
+    // Two platform manifests and an index over them, in one repository.
+    let amd64 = rt.block_on(push_image(&client, &reg.addr, "multi", "amd", "amd64"));
+    let arm64 = rt.block_on(push_image(&client, &reg.addr, "multi", "arm", "arm64"));
+    let resolve = |digest: &str| {
+        let r = imprint_oci::registry::parse_reference(&format!("{}/multi@{digest}", reg.addr))
+            .unwrap();
+        rt.block_on(client.resolve(&r)).unwrap()
+    };
+    let (amd_desc, arm_desc) = (resolve(&amd64), resolve(&arm64));
+    let entry = |d: &imprint_oci::layout::Descriptor, arch: &str| {
+        serde_json::json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                           "platform": {"os": "linux", "architecture": arch}})
+    };
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": imprint_oci::layout::INDEX_MEDIA_TYPE,
+        "manifests": [entry(&amd_desc, "amd64"), entry(&arm_desc, "arm64")],
+    });
+    let index_ref =
+        imprint_oci::registry::parse_reference(&format!("{}/multi:2.0", reg.addr)).unwrap();
+    rt.block_on(client.push_manifest(
+        &index_ref,
+        &serde_json::to_vec(&index).unwrap(),
+        imprint_oci::layout::INDEX_MEDIA_TYPE,
+    ))
+    .unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = write_profile(dir.path(), &arm64);
+    let image = format!("{}/multi:2.0", reg.addr);
+    // No platform: the index is named, with what it holds.
+    let out = imprint(&[&"push", &profile, &"--image", &image]);
+    assert_exit(&out, 1);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.contains("multi-platform index (linux/amd64, linux/arm64)"),
+        "{err}"
+    );
+    // The wrong platform: the digests differ.
+    let out = imprint(&[
+        &"push",
+        &profile,
+        &"--image",
+        &image,
+        &"--platform",
+        &"linux/amd64",
+    ]);
+    assert_exit(&out, 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("describes image"));
+    // The right one binds to the arm64 manifest.
+    let out = imprint(&[
+        &"push",
+        &profile,
+        &"--image",
+        &image,
+        &"--platform",
+        &"linux/arm64",
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 0);
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pushed["subject"]["digest"], arm64.as_str());
 }

@@ -112,11 +112,22 @@ impl Drop for TestRegistry {
 
 /// Pushes a one-layer OCI image and returns its manifest digest.
 pub async fn push_test_image(client: &Registry, addr: &str, repo: &str) -> String {
-    let repository = parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
-    // Content differs per repository, so each test image has its own digest.
-    let layer = format!("not really a tarball, but the blob of {repo}").into_bytes();
+    push_image(client, addr, repo, "1.0", "amd64").await
+}
+
+/// Pushes a one-layer image for `arch` under `repo:tag`; content differs per
+/// repository and architecture, so each has its own digest.
+pub async fn push_image(
+    client: &Registry,
+    addr: &str,
+    repo: &str,
+    tag: &str,
+    arch: &str,
+) -> String {
+    let repository = parse_reference(&format!("{addr}/{repo}:{tag}")).unwrap();
+    let layer = format!("not really a tarball, but the {arch} blob of {repo}").into_bytes();
     let config = serde_json::to_vec(&serde_json::json!({
-        "architecture": "amd64", "os": "linux",
+        "architecture": arch, "os": "linux",
         "rootfs": {"type": "layers", "diff_ids": [imprint_schema::document::sha256_digest(&layer)]}
     }))
     .unwrap();
