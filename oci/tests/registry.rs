@@ -468,3 +468,61 @@ async fn an_html_404_on_the_referrers_endpoint_falls_back_to_the_tag() {
     let digests: Vec<&str> = found.artifacts.iter().map(|a| a.digest.as_str()).collect();
     assert_eq!(digests, [digest.as_str()]);
 }
+
+/// A proxy that answers every manifest GET with `body`, and forwards the rest.
+fn serving_manifests(upstream: &str, body: fn() -> Vec<u8>) -> support::FaultProxy {
+    support::FaultProxy::start(upstream, move |line, _| {
+        if line.starts_with("GET ") && line.contains("/manifests/") {
+            support::Fault::Serve(MANIFEST_MEDIA_TYPE, body)
+        } else {
+            support::Fault::Forward
+        }
+    })
+}
+
+#[tokio::test]
+async fn hostile_manifests_from_a_registry_are_refused() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "hostile/app").await;
+    // (what the registry serves, pulled by digest?, what the error says)
+    let cases: [(fn() -> Vec<u8>, bool, &str); 4] = [
+        // Larger than the 4 MiB bound, by tag: refused by size.
+        (
+            || vec![b' '; 5 << 20],
+            false,
+            "more than the limit of 4194304",
+        ),
+        // A manifest that is not a profile artifact.
+        (
+            || {
+                br#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:00","size":1},"layers":[]}"#.to_vec()
+            },
+            false,
+            "artifactType",
+        ),
+        // An HTML login page.
+        (
+            || b"<html><body>login</body></html>".to_vec(),
+            false,
+            "manifest: expected value",
+        ),
+        // By digest: other bytes than asked for (oci-client checks, and so do we).
+        (|| b"{}".to_vec(), true, "nvalid digest"),
+    ];
+    for (body, by_digest, needle) in cases {
+        let proxy = serving_manifests(&reg.addr, body);
+        let client = fast_retries(&proxy.addr);
+        let reference = if by_digest {
+            format!("{}/hostile/app@{digest}", proxy.addr)
+        } else {
+            format!("{}/hostile/app:whatever", proxy.addr)
+        };
+        let err = client
+            .pull_artifact(&parse_reference(&reference).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+    }
+}

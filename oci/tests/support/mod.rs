@@ -147,7 +147,7 @@ pub async fn push_image(
 }
 
 /// What the fault-injecting proxy does with one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Fault {
     /// Pass it to the registry.
     Forward,
@@ -159,6 +159,8 @@ pub enum Fault {
     RedirectLoop,
     /// A 404 with an HTML body, as a web server in front of a registry sends it.
     Html404,
+    /// A 200 with this content type and body instead of the registry's.
+    Serve(&'static str, fn() -> Vec<u8>),
 }
 
 /// An HTTP proxy in front of a real registry that injects faults by request. It
@@ -221,6 +223,15 @@ impl FaultProxy {
                                 format!("HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
                                     .as_bytes(),
                             );
+                        }
+                        Fault::Serve(content_type, body) => {
+                            let body = body();
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            );
+                            let _ = client.write_all(head.as_bytes());
+                            let _ = client.write_all(&body);
                         }
                         Fault::Forward => {
                             let Ok(mut up) = TcpStream::connect(&upstream) else {
