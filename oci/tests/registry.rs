@@ -469,8 +469,11 @@ async fn an_html_404_on_the_referrers_endpoint_falls_back_to_the_tag() {
     assert_eq!(digests, [digest.as_str()]);
 }
 
+/// Makes the body a hostile registry serves.
+type Body = fn() -> Vec<u8>;
+
 /// A proxy that answers every manifest GET with `body`, and forwards the rest.
-fn serving_manifests(upstream: &str, body: fn() -> Vec<u8>) -> support::FaultProxy {
+fn serving_manifests(upstream: &str, body: Body) -> support::FaultProxy {
     support::FaultProxy::start(upstream, move |line, _| {
         if line.starts_with("GET ") && line.contains("/manifests/") {
             support::Fault::Serve(MANIFEST_MEDIA_TYPE, body)
@@ -487,7 +490,7 @@ async fn hostile_manifests_from_a_registry_are_refused() {
     };
     let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "hostile/app").await;
     // (what the registry serves, pulled by digest?, what the error says)
-    let cases: [(fn() -> Vec<u8>, bool, &str); 4] = [
+    let cases: [(Body, bool, &str); 4] = [
         // Larger than the 4 MiB bound, by tag: refused by size.
         (
             || vec![b' '; 5 << 20],
