@@ -5,6 +5,7 @@
 //! credentials, signing and verification arrive with their issues (see DESIGN.md,
 //! "Artifact" and "Signatures and attestations").
 
+pub mod cache;
 pub mod credentials;
 pub mod layout;
 pub mod registry;

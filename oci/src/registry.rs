@@ -151,6 +151,8 @@ pub struct Pulled {
     pub profile_bytes: Vec<u8>,
     /// The profile.
     pub profile: imprint_schema::Profile,
+    /// The tar+gzip layer's bytes (absent when served from a cache that lacked it).
+    pub tarball: Option<Vec<u8>>,
 }
 
 /// A registry client for profile artifacts.
@@ -487,6 +489,50 @@ impl Registry {
         Ok(data)
     }
 
+    /// [`Registry::pull_artifact`] through a content-addressed cache: a reference by
+    /// digest whose manifest and blobs are cached is served from disk, checked again
+    /// exactly as a pull is; what a pull verified is stored.
+    pub async fn pull_artifact_cached(
+        &self,
+        reference: &Reference,
+        cache: &crate::cache::BlobCache,
+    ) -> Result<Pulled, RegistryError> {
+        let limits = &self.limits;
+        if let Some(digest) = reference.digest()
+            && let Some(bytes) = cache.get(digest, limits.max_manifest_bytes)
+            && let Ok(manifest) = layout::parse_manifest(&bytes, Some(digest), limits)
+        {
+            let config = cache.get(&manifest.config.digest, limits.max_layer_bytes);
+            let layers: Option<Vec<Vec<u8>>> = manifest
+                .layers
+                .iter()
+                .map(|l| cache.get(&l.digest, limits.max_layer_bytes))
+                .collect();
+            if let (Some(config), Some(mut layers)) = (config, layers)
+                && let Ok(profile) = layout::open(&manifest, &config, &layers, limits)
+            {
+                let tarball = layers.pop();
+                return Ok(Pulled {
+                    digest: digest.to_string(),
+                    manifest_bytes: bytes,
+                    manifest,
+                    profile_bytes: layers.swap_remove(0),
+                    profile,
+                    tarball,
+                });
+            }
+        }
+        let pulled = self.pull_artifact(reference).await?;
+        // The cache is an optimisation: failing to write it is not failing the pull.
+        let _ = cache.put(&pulled.manifest_bytes);
+        let _ = cache.put(layout::EMPTY_CONFIG);
+        let _ = cache.put(&pulled.profile_bytes);
+        if let Some(tarball) = &pulled.tarball {
+            let _ = cache.put(tarball);
+        }
+        Ok(pulled)
+    }
+
     /// Pulls a profile artifact and checks all of it (see [`layout::open`]).
     pub async fn pull_artifact(&self, reference: &Reference) -> Result<Pulled, RegistryError> {
         let layout_error = |source| RegistryError::Layout {
@@ -513,12 +559,14 @@ impl Registry {
         }
         let profile =
             layout::open(&manifest, &config, &layers, &self.limits).map_err(layout_error)?;
+        let tarball = layers.pop();
         Ok(Pulled {
             digest: expected,
             manifest_bytes: bytes.to_vec(),
             manifest,
             profile_bytes: layers.swap_remove(0),
             profile,
+            tarball,
         })
     }
 }

@@ -529,3 +529,45 @@ async fn hostile_manifests_from_a_registry_are_refused() {
         assert!(err.to_string().contains(needle), "{needle}: {err}");
     }
 }
+
+#[tokio::test]
+async fn the_cache_serves_verified_artifacts_when_the_registry_is_down() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "cached/app").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = imprint_oci::cache::BlobCache::open(dir.path()).unwrap();
+    let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let is_up = up.clone();
+    let proxy = support::FaultProxy::start(&reg.addr, move |_, _| {
+        if is_up.load(std::sync::atomic::Ordering::SeqCst) {
+            support::Fault::Forward
+        } else {
+            support::Fault::Drop
+        }
+    });
+    let client = fast_retries(&proxy.addr);
+    let r = parse_reference(&format!("{}/cached/app@{digest}", proxy.addr)).unwrap();
+    let first = client.pull_artifact_cached(&r, &cache).await.unwrap();
+
+    // The registry goes away: the cache still serves the verified artifact.
+    up.store(false, std::sync::atomic::Ordering::SeqCst);
+    let second = client.pull_artifact_cached(&r, &cache).await.unwrap();
+    assert_eq!(second.profile, first.profile);
+    assert_eq!(second.manifest_bytes, first.manifest_bytes);
+
+    // A tampered cache entry is not believed; with the registry down, that is an error.
+    let layer = &first.manifest.layers[0].digest;
+    let path = dir
+        .path()
+        .join("blobs/sha256")
+        .join(&layer["sha256:".len()..]);
+    std::fs::write(&path, b"{\"apiVersion\":\"imprint.dev/v1\"}").unwrap();
+    assert!(client.pull_artifact_cached(&r, &cache).await.is_err());
+    // Back up: pulled again and the cache repaired.
+    up.store(true, std::sync::atomic::Ordering::SeqCst);
+    let third = client.pull_artifact_cached(&r, &cache).await.unwrap();
+    assert_eq!(third.profile, first.profile);
+    assert!(cache.get(layer, 1 << 20).is_some());
+}
