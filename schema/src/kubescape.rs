@@ -430,6 +430,9 @@ enum Layout {
 struct DocInfo {
     learning: Learning,
     notes: Vec<String>,
+    /// Whether exec args start with argv[0]. kapprofiler-era objects (labelled
+    /// `kapprofiler.kubescape.io/…`) record only the arguments after it.
+    args_have_argv0: bool,
 }
 
 /// A container found in the input.
@@ -506,7 +509,15 @@ fn read_document(
     let meta: Meta = typed(&location, meta_key, meta_value)?;
     let mut notes = Vec::new();
     let learning = learning_of(&meta, &mut notes);
-    docs.push(DocInfo { learning, notes });
+    let args_have_argv0 = !meta
+        .labels
+        .keys()
+        .any(|k| k.starts_with("kapprofiler.kubescape.io/"));
+    docs.push(DocInfo {
+        learning,
+        notes,
+        args_have_argv0,
+    });
     let doc = docs.len() - 1;
 
     let empty = Value::Object(Default::default());
@@ -867,7 +878,7 @@ fn convert(c: &KContainer, doc: &DocInfo, digest: String, notes: &mut Notes) -> 
     p.image.platform = platform_of(&c.architectures);
     p.learning = doc.learning.clone();
 
-    convert_execs(c, &mut p, notes);
+    convert_execs(c, &mut p, doc.args_have_argv0, notes);
     convert_opens(c, &mut p, notes);
     convert_syscalls(c, &mut p, notes);
     convert_capabilities(c, &mut p, notes);
@@ -906,7 +917,7 @@ fn platform_of(architectures: &[String]) -> Option<String> {
         .then(|| format!("linux/{arch}"))
 }
 
-fn convert_execs(c: &KContainer, p: &mut Profile, notes: &mut Notes) {
+fn convert_execs(c: &KContainer, p: &mut Profile, args_have_argv0: bool, notes: &mut Notes) {
     let execs: Vec<(&str, Vec<String>)> = c
         .execs
         .iter()
@@ -939,7 +950,7 @@ fn convert_execs(c: &KContainer, p: &mut Profile, notes: &mut Notes) {
         let args = if sorted && !has_arg_tokens(args) {
             sorted_args(path, args, &mut unordered)
         } else {
-            positional_args(path, args, notes)
+            positional_args(path, args, args_have_argv0, notes)
         };
         p.execs.push(Exec {
             path: pattern,
@@ -1005,7 +1016,12 @@ fn sorted_args(path: &str, args: &[String], unordered: &mut usize) -> Option<Vec
     }
 }
 
-fn positional_args(path: &str, args: &[String], notes: &mut Notes) -> Option<Vec<String>> {
+fn positional_args(
+    path: &str,
+    args: &[String],
+    args_have_argv0: bool,
+    notes: &mut Notes,
+) -> Option<Vec<String>> {
     // No arguments recorded at all: any arguments (see `import`).
     if args.is_empty() {
         return None;
@@ -1016,8 +1032,12 @@ fn positional_args(path: &str, args: &[String], notes: &mut Notes) -> Option<Vec
         ));
         return None;
     }
-    let mut out = Vec::with_capacity(args.len() - 1);
-    for arg in &args[1..] {
+    // kapprofiler-era lists mostly lack argv[0], but not always: drop the first
+    // argument there only when it looks like argv[0].
+    let skip = args_have_argv0 || is_argv0(&args[0], path);
+    let after_argv0 = &args[usize::from(skip)..];
+    let mut out = Vec::with_capacity(after_argv0.len());
+    for arg in after_argv0 {
         if arg == DYNAMIC {
             out.push("*".to_string());
         } else if arg.contains(DYNAMIC) {
@@ -2384,5 +2404,38 @@ mod tests {
             err.to_string().contains("more than the limit of 256"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn kapprofiler_args_keep_their_first_argument() {
+        let doc = |labels: &str| {
+            format!(
+                "apiVersion: spdx.softwarecomposition.kubescape.io/v1beta1\nkind: ContainerProfile\nmetadata:\n  name: x\n{labels}spec:\n  execs:\n  - path: /bin/kubectl\n    args: [get, secrets]\n  - path: /bin/cat\n    args: [cat, /etc/passwd]\n"
+            )
+        };
+        let args = |text: String| {
+            let imported = import_with_digest(&text).unwrap();
+            imported[0]
+                .profile
+                .execs
+                .iter()
+                .map(|e| (e.path.clone(), e.args.clone().unwrap_or_default()))
+                .collect::<Vec<_>>()
+        };
+        let kap = args(doc(
+            "  labels:\n    kapprofiler.kubescape.io/final: \"true\"\n",
+        ));
+        assert_eq!(
+            kap,
+            [
+                ("/bin/cat".to_string(), vec!["/etc/passwd".to_string()]),
+                (
+                    "/bin/kubectl".to_string(),
+                    vec!["get".to_string(), "secrets".to_string()]
+                ),
+            ]
+        );
+        let current = args(doc(""));
+        assert_eq!(current[1].1, ["secrets"]);
     }
 }
