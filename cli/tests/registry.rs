@@ -8,26 +8,12 @@ use std::process::{Command, Output, Stdio};
 #[allow(dead_code)]
 #[path = "../../oci/tests/support/mod.rs"]
 mod support;
-use support::{TestRegistry, push_image, push_test_image};
+use support::{TestRegistry, free_loopback_addr, push_image, push_test_image};
 
-fn imprint(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_imprint"))
-        .args(args.iter().map(|a| a.as_ref()))
-        .stdin(Stdio::null())
-        .output()
-        .expect("run imprint")
-}
-
-#[track_caller]
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+// Only part of the helpers is used here.
+#[allow(dead_code)]
+mod common;
+use common::{assert_exit, imprint};
 
 fn write_profile(dir: &Path, digest: &str) -> std::path::PathBuf {
     let mut p = imprint_schema::Profile::new(digest);
@@ -160,16 +146,12 @@ fn push_refuses_a_profile_of_another_image() {
 
 #[test]
 fn an_unreachable_registry_exits_2() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let addr = free_loopback_addr();
     let dir = tempfile::tempdir().unwrap();
     let out_file = dir.path().join("x.json");
     let out = imprint(&[
         &"pull",
-        &format!("127.0.0.1:{port}/a@sha256:{}", "1".repeat(64)),
+        &format!("{addr}/a@sha256:{}", "1".repeat(64)),
         &"-o",
         &out_file,
         &"--timeout",

@@ -16,6 +16,16 @@ mod support;
 const PROFILES: usize = 100;
 const ROUNDS: usize = 5;
 
+/// Pulls one artifact by digest (through the cache when given) and validates it.
+async fn pull_checked(client: &Registry, addr: &str, digest: &str, cache: Option<&BlobCache>) {
+    let r = parse_reference(&format!("{addr}/bench/app@{digest}")).unwrap();
+    let pulled = match cache {
+        Some(c) => client.pull_artifact_cached(&r, c).await.unwrap(),
+        None => client.pull_artifact(&r).await.unwrap(),
+    };
+    assert!(imprint_schema::validate(&pulled.profile).is_empty());
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -68,12 +78,7 @@ async fn main() {
             for image in targets {
                 let found = client.discover(repo, image).await.unwrap();
                 let digest = &found.artifacts[0].digest;
-                let r = parse_reference(&format!("{addr}/bench/app@{digest}")).unwrap();
-                let pulled = match &cache {
-                    Some(c) => client.pull_artifact_cached(&r, c).await.unwrap(),
-                    None => client.pull_artifact(&r).await.unwrap(),
-                };
-                assert!(imprint_schema::validate(&pulled.profile).is_empty());
+                pull_checked(client, &addr, digest, cache.as_ref()).await;
             }
             start.elapsed()
         }
@@ -106,12 +111,7 @@ async fn main() {
         async move {
             let start = Instant::now();
             for digest in digests {
-                let r = parse_reference(&format!("{addr}/bench/app@{digest}")).unwrap();
-                let pulled = match &cache {
-                    Some(c) => client.pull_artifact_cached(&r, c).await.unwrap(),
-                    None => client.pull_artifact(&r).await.unwrap(),
-                };
-                assert!(imprint_schema::validate(&pulled.profile).is_empty());
+                pull_checked(client, &addr, digest, cache.as_ref()).await;
             }
             start.elapsed()
         }

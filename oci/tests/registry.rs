@@ -2,8 +2,6 @@
 //! distribution), started on a free loopback port for each test and stopped after.
 //! `.ci/setup` installs it; where it is absent the tests say so and skip.
 
-use std::net::TcpListener;
-
 use imprint_oci::layout::{self, MANIFEST_MEDIA_TYPE};
 use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
 use imprint_schema::{Completeness, Exec, Profile};
@@ -127,12 +125,7 @@ async fn pulling_what_is_not_a_profile_artifact_fails_clearly() {
 #[tokio::test]
 async fn an_unreachable_registry_is_an_error_not_a_hang() {
     // A port nothing listens on.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
+    let addr = support::free_loopback_addr();
     let client = registry_client(&addr);
     let r = parse_reference(&format!("{addr}/x@sha256:{}", "1".repeat(64))).unwrap();
     let err = client.resolve(&r).await.unwrap_err();

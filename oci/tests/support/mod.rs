@@ -9,6 +9,12 @@ use std::time::{Duration, Instant};
 use imprint_oci::layout::{Descriptor, MANIFEST_MEDIA_TYPE};
 use imprint_oci::registry::{Registry, parse_reference};
 
+/// `127.0.0.1:<port>` with a port that was free a moment ago (and nothing listens on).
+pub fn free_loopback_addr() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
 /// A `docker-registry` process serving from a temporary directory.
 pub struct TestRegistry {
     child: Child,
@@ -46,12 +52,7 @@ impl TestRegistry {
             eprintln!("skipped: /usr/bin/docker-registry absent (bash .ci/setup installs it)");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = free_loopback_addr();
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.yml");
         std::fs::write(
