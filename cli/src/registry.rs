@@ -164,7 +164,7 @@ fn plain_client(
         },
         ..RegistryOptions::default()
     };
-    Ok(Registry::new(&options, refs))
+    Ok(Registry::new(&options, refs)?)
 }
 
 /// Registry failures are I/O (exit 2); content that is not a valid profile artifact
@@ -174,8 +174,9 @@ fn classify(e: RegistryError) -> Failure {
         RegistryError::Layout { .. }
         | RegistryError::TooLarge { .. }
         | RegistryError::Platform { .. } => Failure::invalid(e),
-        RegistryError::Reference { .. } => Failure::from(anyhow::Error::new(e)),
-        RegistryError::Request { .. } => Failure::from(anyhow::Error::new(e)),
+        RegistryError::Reference { .. }
+        | RegistryError::Request { .. }
+        | RegistryError::Config(_) => Failure::from(anyhow::Error::new(e)),
     }
 }
 

@@ -37,7 +37,7 @@ fn push_discover_pull_round_trip() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = {
         let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap()
     };
     let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "shop/web"));
     let dir = tempfile::tempdir().unwrap();
@@ -123,7 +123,7 @@ fn push_refuses_a_profile_of_another_image() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = {
         let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap()
     };
     rt.block_on(push_test_image(&client, &reg.addr, "app"));
     let dir = tempfile::tempdir().unwrap();
@@ -196,9 +196,12 @@ fn credentials_from_flags_and_docker_config() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = {
         let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).with_auth(
-            oci_client::secrets::RegistryAuth::Basic("alice".into(), "s3cret".into()),
-        )
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+            .unwrap()
+            .with_auth(oci_client::secrets::RegistryAuth::Basic(
+                "alice".into(),
+                "s3cret".into(),
+            ))
     };
     let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "private/app"));
     let profile = write_profile(dir.path(), &image_digest);
@@ -344,7 +347,7 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let r = imprint_oci::registry::parse_reference(&format!("{}/multi:x", reg.addr)).unwrap();
-    let client = imprint_oci::registry::Registry::new(&Default::default(), &[&r]);
+    let client = imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap();
     // Two platform manifests and an index over them, in one repository.
     let amd64 = rt.block_on(push_image(&client, &reg.addr, "multi", "amd", "amd64"));
     let arm64 = rt.block_on(push_image(&client, &reg.addr, "multi", "arm", "arm64"));

@@ -41,7 +41,7 @@ async fn main() {
         return;
     };
     let probe = parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-    let client = Registry::new(&RegistryOptions::default(), &[&probe]);
+    let client = Registry::new(&RegistryOptions::default(), &[&probe]).unwrap();
     let repo = parse_reference(&format!("{}/bench/app", reg.addr)).unwrap();
     let mut targets = Vec::new();
     for i in 0..PROFILES {

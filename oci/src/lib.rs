@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod credentials;
 pub mod layout;
+pub mod manifests;
 pub mod registry;
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.

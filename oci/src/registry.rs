@@ -14,6 +14,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 
 use crate::layout::{self, Artifact, Descriptor, Index, Limits, Manifest};
+use crate::manifests::{FetchedManifest, ManifestClient, ManifestClientConfig, Precondition};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,9 @@ pub enum RegistryError {
         /// The bound.
         limit: u64,
     },
+    /// The client could not be set up (a CA certificate that does not parse).
+    #[error("registry client: {0}")]
+    Config(String),
     /// The content is not a valid profile artifact.
     #[error("{reference}: {source}")]
     Layout {
@@ -123,21 +127,6 @@ pub fn is_loopback_host(host: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Whether the registry said "no such manifest" (as opposed to failing).
-fn is_not_found(e: &oci_client::errors::OciDistributionError) -> bool {
-    use oci_client::errors::{OciDistributionError as E, OciErrorCode};
-    match e {
-        E::ImageManifestNotFoundError(_) | E::ServerError { code: 404, .. } => true,
-        E::RegistryError { envelope, .. } => envelope.errors.iter().any(|err| {
-            matches!(
-                err.code,
-                OciErrorCode::ManifestUnknown | OciErrorCode::NameUnknown
-            )
-        }),
-        _ => false,
-    }
-}
-
 /// A pulled profile artifact, checked.
 #[derive(Debug, Clone)]
 pub struct Pulled {
@@ -158,6 +147,7 @@ pub struct Pulled {
 /// A registry client for profile artifacts.
 pub struct Registry {
     client: Client,
+    manifests: ManifestClient,
     auth: RegistryAuth,
     limits: Limits,
     retries: u32,
@@ -176,7 +166,10 @@ pub fn parse_reference(reference: &str) -> Result<Reference, RegistryError> {
 
 impl Registry {
     /// A client for the registries `references` name: loopback ones over HTTP.
-    pub fn new(options: &RegistryOptions, references: &[&Reference]) -> Registry {
+    pub fn new(
+        options: &RegistryOptions,
+        references: &[&Reference],
+    ) -> Result<Registry, RegistryError> {
         let mut http: Vec<String> = options.insecure_hosts.clone();
         if options.ca_certificates.is_empty() {
             http.extend(
@@ -186,6 +179,12 @@ impl Registry {
                     .filter(|h| is_loopback_host(h)),
             );
         }
+        let manifests = ManifestClient::new(&ManifestClientConfig {
+            plain_http_hosts: http.clone(),
+            ca_certificates: &options.ca_certificates,
+            timeout: options.timeout,
+        })
+        .map_err(|e| RegistryError::Config(e.to_string()))?;
         let config = ClientConfig {
             protocol: ClientProtocol::HttpsExcept(http),
             extra_root_certificates: options
@@ -200,13 +199,14 @@ impl Registry {
             connect_timeout: Some(options.timeout),
             ..ClientConfig::default()
         };
-        Registry {
+        Ok(Registry {
             client: Client::new(config),
+            manifests,
             auth: RegistryAuth::Anonymous,
             limits: options.limits,
             retries: options.retries,
             backoff: options.backoff,
-        }
+        })
     }
 
     /// Uses these credentials.
@@ -251,6 +251,73 @@ impl Registry {
         }
     }
 
+    /// Reads the manifest `reference` names, bounded by the manifest limit, with
+    /// retries; `None` when the registry has none.
+    async fn get_manifest(
+        &self,
+        operation: &'static str,
+        reference: &Reference,
+        accept: &[&str],
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        let limit = self.limits.max_manifest_bytes;
+        self.retry(|| {
+            self.manifests
+                .get(&self.client, &self.auth, reference, accept, limit)
+        })
+        .await
+        .map_err(|e| match e {
+            oci_client::errors::OciDistributionError::GenericError(Some(m))
+                if m.contains("larger than the limit") =>
+            {
+                RegistryError::TooLarge {
+                    what: "manifest".into(),
+                    reference: reference.whole(),
+                    limit,
+                }
+            }
+            e => Self::request(operation, reference)(e),
+        })
+    }
+
+    /// [`Registry::get_manifest`] for a manifest that must exist; returns it with
+    /// its digest, checked against the reference's digest and the registry's
+    /// `Docker-Content-Digest`.
+    async fn get_existing_manifest(
+        &self,
+        operation: &'static str,
+        reference: &Reference,
+        accept: &[&str],
+    ) -> Result<(FetchedManifest, String), RegistryError> {
+        let fetched = self
+            .get_manifest(operation, reference, accept)
+            .await?
+            .ok_or_else(|| {
+                Self::request(operation, reference)(
+                    oci_client::errors::OciDistributionError::ImageManifestNotFoundError(
+                        "the registry has no such manifest".into(),
+                    ),
+                )
+            })?;
+        let actual = imprint_schema::document::sha256_digest(&fetched.bytes);
+        let claimed = reference.digest().or(fetched
+            .digest_header
+            .as_deref()
+            .filter(|d| d.starts_with("sha256:")));
+        if let Some(expected) = claimed
+            && expected != actual
+        {
+            return Err(RegistryError::Layout {
+                reference: reference.whole(),
+                source: layout::LayoutError::DigestMismatch {
+                    what: "manifest".into(),
+                    expected: expected.to_string(),
+                    actual,
+                },
+            });
+        }
+        Ok((fetched, actual))
+    }
+
     /// The descriptor of the manifest `reference` names (digest, media type, size),
     /// as the registry serves it: what a profile's `subject` must be.
     pub async fn resolve(&self, reference: &Reference) -> Result<Descriptor, RegistryError> {
@@ -260,31 +327,10 @@ impl Registry {
             layout::DOCKER_MANIFEST_MEDIA_TYPE,
             layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE,
         ];
-        let (bytes, digest) = self
-            .retry(|| {
-                self.client
-                    .pull_manifest_raw(reference, &self.auth, &accepted)
-            })
-            .await
-            .map_err(Self::request("resolve", reference))?;
-        if bytes.len() as u64 > self.limits.max_manifest_bytes {
-            return Err(RegistryError::TooLarge {
-                what: "manifest".into(),
-                reference: reference.whole(),
-                limit: self.limits.max_manifest_bytes,
-            });
-        }
-        let actual = imprint_schema::document::sha256_digest(&bytes);
-        if actual != digest || reference.digest().is_some_and(|d| d != actual) {
-            return Err(RegistryError::Layout {
-                reference: reference.whole(),
-                source: layout::LayoutError::DigestMismatch {
-                    what: "manifest".into(),
-                    expected: reference.digest().unwrap_or(&digest).to_string(),
-                    actual,
-                },
-            });
-        }
+        let (fetched, actual) = self
+            .get_existing_manifest("resolve", reference, &accepted)
+            .await?;
+        let bytes = fetched.bytes;
         let media_type = serde_json::from_slice::<serde_json::Value>(&bytes)
             .ok()
             .and_then(|v| {
@@ -318,11 +364,10 @@ impl Registry {
             return Ok(top);
         }
         let by_digest = reference.clone_with_digest(top.digest.clone());
-        let (bytes, _) = self
-            .client
-            .pull_manifest_raw(&by_digest, &self.auth, &[top.media_type.as_str()])
-            .await
-            .map_err(Self::request("read index", &by_digest))?;
+        let (fetched, _) = self
+            .get_existing_manifest("read index", &by_digest, &[top.media_type.as_str()])
+            .await?;
+        let bytes = fetched.bytes;
         let index: Index = serde_json::from_slice(&bytes).map_err(|e| RegistryError::Layout {
             reference: by_digest.whole(),
             source: layout::LayoutError::Manifest(e.to_string()),
@@ -384,22 +429,39 @@ impl Registry {
         bytes: &[u8],
         media_type: &str,
     ) -> Result<String, RegistryError> {
+        self.push_manifest_if(reference, bytes, media_type, &Precondition::None)
+            .await
+    }
+
+    /// [`Registry::push_manifest`] on a precondition: a 412 from the registry is
+    /// an error that [`crate::manifests::is_precondition_failed`] recognises.
+    pub async fn push_manifest_if(
+        &self,
+        reference: &Reference,
+        bytes: &[u8],
+        media_type: &str,
+        precondition: &Precondition,
+    ) -> Result<String, RegistryError> {
         let digest = imprint_schema::document::sha256_digest(bytes);
         let target = match reference.tag() {
             Some(_) => reference.clone(),
             None => reference.clone_with_digest(digest.clone()),
         };
-        let content_type: http::HeaderValue =
-            media_type.parse().map_err(|_| RegistryError::Reference {
+        if media_type.parse::<http::HeaderValue>().is_err() {
+            return Err(RegistryError::Reference {
                 reference: media_type.to_string(),
                 message: "not a valid media type header".into(),
-            })?;
-        self.client
-            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
-            .await;
+            });
+        }
         self.retry(|| {
-            self.client
-                .push_manifest_raw(&target, bytes.to_vec(), content_type.clone())
+            self.manifests.put(
+                &self.client,
+                &self.auth,
+                &target,
+                bytes,
+                media_type,
+                precondition,
+            )
         })
         .await
         .map_err(Self::request("push manifest to", &target))?;
@@ -539,14 +601,10 @@ impl Registry {
             reference: reference.whole(),
             source,
         };
-        let (bytes, digest) = self
-            .retry(|| {
-                self.client
-                    .pull_manifest_raw(reference, &self.auth, &[layout::MANIFEST_MEDIA_TYPE])
-            })
-            .await
-            .map_err(Self::request("pull", reference))?;
-        let expected = reference.digest().unwrap_or(&digest).to_string();
+        let (fetched, expected) = self
+            .get_existing_manifest("pull", reference, &[layout::MANIFEST_MEDIA_TYPE])
+            .await?;
+        let bytes = fetched.bytes;
         let manifest =
             layout::parse_manifest(&bytes, Some(&expected), &self.limits).map_err(layout_error)?;
         let limit = self.limits.max_layer_bytes;
@@ -562,7 +620,7 @@ impl Registry {
         let tarball = layers.pop();
         Ok(Pulled {
             digest: expected,
-            manifest_bytes: bytes.to_vec(),
+            manifest_bytes: bytes,
             manifest,
             profile_bytes: layers.swap_remove(0),
             profile,
@@ -594,68 +652,87 @@ pub struct Discovered {
 }
 
 impl Registry {
-    /// Reads the fallback-tag index of `subject` in `repository`; none yet is empty.
+    /// Reads the fallback-tag index of `subject` in `repository` with the
+    /// precondition that a write of it must meet: `If-Match` its ETag, or, when
+    /// there is none yet, `If-None-Match: *`.
     async fn fallback_index(
         &self,
-        repository: &Reference,
-        subject: &str,
-    ) -> Result<Index, RegistryError> {
-        let tag = Reference::with_tag(
-            repository.registry().to_string(),
-            repository.repository().to_string(),
-            layout::fallback_tag(subject),
-        );
+        tag: &Reference,
+    ) -> Result<(Index, Precondition), RegistryError> {
         match self
-            .client
-            .pull_manifest_raw(&tag, &self.auth, &[layout::INDEX_MEDIA_TYPE])
-            .await
+            .get_manifest("read referrers tag", tag, &[layout::INDEX_MEDIA_TYPE])
+            .await?
         {
-            Ok((bytes, _)) => {
-                if bytes.len() as u64 > self.limits.max_manifest_bytes {
-                    return Err(RegistryError::TooLarge {
-                        what: "referrers index".into(),
-                        reference: tag.whole(),
-                        limit: self.limits.max_manifest_bytes,
-                    });
-                }
+            None => Ok((Index::new(), Precondition::Absent)),
+            Some(fetched) => {
+                let etag = fetched.etag.clone().unwrap_or_else(|| {
+                    format!(
+                        "\"{}\"",
+                        imprint_schema::document::sha256_digest(&fetched.bytes)
+                    )
+                });
                 // A tag that holds something else is replaced, not trusted.
-                Ok(serde_json::from_slice(&bytes).unwrap_or_default())
+                let index = serde_json::from_slice(&fetched.bytes).unwrap_or_default();
+                Ok((index, Precondition::IfMatch(etag)))
             }
-            Err(e) if is_not_found(&e) => Ok(Index::new()),
-            Err(e) => Err(Self::request("read referrers tag", &tag)(e)),
         }
     }
 
     /// Adds `artifact` to the OCI 1.1 fallback referrers index of its subject
     /// (`sha256-<hex>` tag), for registries without the referrers API.
     ///
-    /// Read-modify-write: distribution 2.8 has no conditional PUT, so concurrent
-    /// pushers for one subject must be serialized by the caller.
+    /// Read-modify-write made safe with `If-Match` on the ETag read (or
+    /// `If-None-Match: *` when creating the tag): when another pusher changed the
+    /// tag in between, the registry answers 412 and the update is redone on the new
+    /// index, a few times. Registries that ignore the condition (distribution 2.8
+    /// does) leave the race to the caller, as with every OCI 1.1 client.
     pub async fn update_fallback_index(
         &self,
         repository: &Reference,
         artifact: &Artifact,
     ) -> Result<(), RegistryError> {
+        const ATTEMPTS: u32 = 5;
         let subject = &artifact
             .manifest
             .subject
             .as_ref()
             .expect("built artifacts have a subject")
             .digest;
-        let mut index = self.fallback_index(repository, subject).await?;
-        if index.manifests.iter().any(|d| d.digest == artifact.digest) {
-            return Ok(());
-        }
-        index.manifests.push(layout::referrer_descriptor(artifact));
-        let bytes = serde_json::to_vec(&index).expect("indexes serialize");
         let tag = Reference::with_tag(
             repository.registry().to_string(),
             repository.repository().to_string(),
             layout::fallback_tag(subject),
         );
-        self.push_manifest(&tag, &bytes, layout::INDEX_MEDIA_TYPE)
-            .await?;
-        Ok(())
+        let mut attempt = 1;
+        loop {
+            let (mut index, precondition) = self.fallback_index(&tag).await?;
+            if index.manifests.iter().any(|d| d.digest == artifact.digest) {
+                return Ok(());
+            }
+            index.manifests.push(layout::referrer_descriptor(artifact));
+            let bytes = serde_json::to_vec(&index).expect("indexes serialize");
+            match self
+                .push_manifest_if(&tag, &bytes, layout::INDEX_MEDIA_TYPE, &precondition)
+                .await
+            {
+                Err(RegistryError::Request { source, .. })
+                    if crate::manifests::is_precondition_failed(&source) && attempt < ATTEMPTS =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(self.backoff).await;
+                }
+                Err(RegistryError::Request {
+                    source, reference, ..
+                }) if crate::manifests::is_precondition_failed(&source) => {
+                    return Err(RegistryError::Request {
+                        operation: "update the referrers tag (it kept changing under us)",
+                        reference,
+                        source,
+                    });
+                }
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// Lists the profile artifacts whose subject is `subject` in `repository`,
@@ -695,22 +772,24 @@ impl Registry {
                 continue;
             }
             let r = subject_ref.clone_with_digest(entry.digest.clone());
-            let fetched = self
-                .client
-                .pull_manifest_raw(&r, &self.auth, &[layout::MANIFEST_MEDIA_TYPE])
-                .await;
-            let checked = match fetched {
+            let checked = match self
+                .get_manifest("fetch referrer", &r, &[layout::MANIFEST_MEDIA_TYPE])
+                .await
+            {
                 Err(e) => Err(e.to_string()),
-                Ok((bytes, _)) => layout::parse_manifest(&bytes, Some(&entry.digest), &self.limits)
-                    .map_err(|e| e.to_string())
-                    .and_then(|m| {
-                        let named = m.subject.as_ref().map(|s| s.digest.as_str());
-                        if named == Some(subject) {
-                            Ok((m, bytes.len() as u64))
-                        } else {
-                            Err(format!("its subject is {named:?}, not {subject}"))
-                        }
-                    }),
+                Ok(None) => Err("the registry has no such manifest".to_string()),
+                Ok(Some(fetched)) => {
+                    layout::parse_manifest(&fetched.bytes, Some(&entry.digest), &self.limits)
+                        .map_err(|e| e.to_string())
+                        .and_then(|m| {
+                            let named = m.subject.as_ref().map(|s| s.digest.as_str());
+                            if named == Some(subject) {
+                                Ok((m, fetched.bytes.len() as u64))
+                            } else {
+                                Err(format!("its subject is {named:?}, not {subject}"))
+                            }
+                        })
+                }
             };
             match checked {
                 Ok((manifest, size)) => discovery.artifacts.push(Discovered {

@@ -13,7 +13,7 @@ use support::{TestRegistry, push_test_image};
 
 fn registry_client(addr: &str) -> Registry {
     let reference = parse_reference(&format!("{addr}/probe:x")).unwrap();
-    Registry::new(&RegistryOptions::default(), &[&reference])
+    Registry::new(&RegistryOptions::default(), &[&reference]).unwrap()
 }
 
 fn profile_for(digest: &str, extra_exec: Option<&str>) -> Profile {
@@ -226,7 +226,7 @@ fn fast_retries(addr: &str) -> Registry {
         backoff: std::time::Duration::from_millis(20),
         ..RegistryOptions::default()
     };
-    Registry::new(&options, &[&reference])
+    Registry::new(&options, &[&reference]).unwrap()
 }
 
 async fn pushed_artifact(client: &Registry, addr: &str, repo: &str) -> (String, String) {
@@ -488,7 +488,7 @@ async fn hostile_manifests_from_a_registry_are_refused() {
         (
             || vec![b' '; 5 << 20],
             false,
-            "more than the limit of 4194304",
+            "larger than the limit of 4194304",
         ),
         // A manifest that is not a profile artifact.
         (
@@ -504,8 +504,8 @@ async fn hostile_manifests_from_a_registry_are_refused() {
             false,
             "manifest: expected value",
         ),
-        // By digest: other bytes than asked for (oci-client checks, and so do we).
-        (|| b"{}".to_vec(), true, "nvalid digest"),
+        // By digest: other bytes than asked for.
+        (|| b"{}".to_vec(), true, "does not match its descriptor"),
     ];
     for (body, by_digest, needle) in cases {
         let proxy = serving_manifests(&reg.addr, body);
@@ -563,4 +563,158 @@ async fn the_cache_serves_verified_artifacts_when_the_registry_is_down() {
     let third = client.pull_artifact_cached(&r, &cache).await.unwrap();
     assert_eq!(third.profile, first.profile);
     assert!(cache.get(layer, 1 << 20).is_some());
+}
+
+#[tokio::test]
+async fn a_manifest_without_a_length_is_cut_off_at_the_limit() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let proxy = support::FaultProxy::start(&reg.addr, |line, _| {
+        if line.contains("/manifests/") {
+            support::Fault::Endless(MANIFEST_MEDIA_TYPE)
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let client = fast_retries(&proxy.addr);
+    let r = parse_reference(&format!("{}/endless/app:v1", proxy.addr)).unwrap();
+    let err = client.pull_artifact(&r).await.unwrap_err();
+    assert!(
+        matches!(err, RegistryError::TooLarge { limit: 4194304, .. }),
+        "{err}"
+    );
+}
+
+/// The `If-Match` / `If-None-Match` header of the PUTs to the fallback tag.
+fn fallback_tag_conditions(proxy: &support::FaultProxy) -> Vec<String> {
+    proxy
+        .heads()
+        .iter()
+        .filter(|h| h.starts_with("PUT ") && h.contains("/manifests/sha256-"))
+        .map(|h| {
+            h.lines()
+                .find(|l| {
+                    let l = l.to_ascii_lowercase();
+                    l.starts_with("if-match:") || l.starts_with("if-none-match:")
+                })
+                .unwrap_or("none")
+                .to_ascii_lowercase()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_fallback_tag_is_updated_on_the_etag_it_was_read_with() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let proxy = support::FaultProxy::start(&reg.addr, |_, _| support::Fault::Forward);
+    let client = registry_client(&proxy.addr);
+    let image_digest = push_test_image(&client, &proxy.addr, "etag/app").await;
+    let image = parse_reference(&format!("{}/etag/app@{image_digest}", proxy.addr)).unwrap();
+    let subject = client.resolve(&image).await.unwrap();
+    let repository = parse_reference(&format!("{}/etag/app", proxy.addr)).unwrap();
+    for extra in ["/bin/a", "/bin/b"] {
+        let artifact = layout::build(
+            &profile_for(&image_digest, Some(extra)),
+            &subject,
+            created(),
+        )
+        .unwrap();
+        client
+            .push_artifact(&repository, &artifact, None)
+            .await
+            .unwrap();
+    }
+    let conditions = fallback_tag_conditions(&proxy);
+    assert_eq!(conditions.len(), 2, "{conditions:?}");
+    // Created only if absent, then replaced only if unchanged since read.
+    assert_eq!(conditions[0], "if-none-match: *");
+    assert!(
+        conditions[1].starts_with("if-match: \"sha256:"),
+        "{conditions:?}"
+    );
+    let found = client.discover(&repository, &image_digest).await.unwrap();
+    assert_eq!(found.artifacts.len(), 2);
+}
+
+#[tokio::test]
+async fn a_fallback_tag_changed_under_the_push_is_read_again_and_merged() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let direct = registry_client(&reg.addr);
+    let image_digest = push_test_image(&direct, &reg.addr, "race/app").await;
+    let image = parse_reference(&format!("{}/race/app@{image_digest}", reg.addr)).unwrap();
+    let subject = direct.resolve(&image).await.unwrap();
+    let first = layout::build(
+        &profile_for(&image_digest, Some("/bin/a")),
+        &subject,
+        created(),
+    )
+    .unwrap();
+    let second = layout::build(
+        &profile_for(&image_digest, Some("/bin/b")),
+        &subject,
+        created(),
+    )
+    .unwrap();
+    let repository = parse_reference(&format!("{}/race/app", reg.addr)).unwrap();
+    direct
+        .push_artifact(&repository, &first, None)
+        .await
+        .unwrap();
+    // The first PUT of the tag finds it changed (412), as when another pusher won.
+    let puts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = puts.clone();
+    let proxy = support::FaultProxy::start(&reg.addr, move |line, _| {
+        if line.starts_with("PUT ")
+            && line.contains("/manifests/sha256-")
+            && counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0
+        {
+            return support::Fault::Status(412);
+        }
+        support::Fault::Forward
+    });
+    let client = fast_retries(&proxy.addr);
+    let via_proxy = parse_reference(&format!("{}/race/app", proxy.addr)).unwrap();
+    client
+        .push_artifact(&via_proxy, &second, None)
+        .await
+        .unwrap();
+    assert_eq!(puts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let found = direct.discover(&repository, &image_digest).await.unwrap();
+    let mut digests: Vec<_> = found.artifacts.iter().map(|a| a.digest.clone()).collect();
+    digests.sort();
+    let mut expected = vec![first.digest.clone(), second.digest.clone()];
+    expected.sort();
+    assert_eq!(digests, expected);
+}
+
+#[tokio::test]
+async fn a_fallback_tag_that_keeps_changing_fails_the_push_clearly() {
+    let Some(reg) = TestRegistry::start() else {
+        return;
+    };
+    let direct = registry_client(&reg.addr);
+    let image_digest = push_test_image(&direct, &reg.addr, "churn/app").await;
+    let image = parse_reference(&format!("{}/churn/app@{image_digest}", reg.addr)).unwrap();
+    let subject = direct.resolve(&image).await.unwrap();
+    let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
+    let proxy = support::FaultProxy::start(&reg.addr, |line, _| {
+        if line.starts_with("PUT ") && line.contains("/manifests/sha256-") {
+            support::Fault::Status(412)
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let client = fast_retries(&proxy.addr);
+    let repository = parse_reference(&format!("{}/churn/app", proxy.addr)).unwrap();
+    let err = client
+        .push_artifact(&repository, &artifact, None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("kept changing"), "{err}");
+    assert!(err.to_string().contains("412"), "{err}");
 }

@@ -162,6 +162,8 @@ pub enum Fault {
     Html404,
     /// A 200 with this content type and body instead of the registry's.
     Serve(&'static str, fn() -> Vec<u8>),
+    /// A 200 with this content type, no length, and a body that does not end.
+    Endless(&'static str),
 }
 
 /// An HTTP proxy in front of a real registry that injects faults by request. It
@@ -171,6 +173,7 @@ pub struct FaultProxy {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    heads: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FaultProxy {
@@ -191,6 +194,8 @@ impl FaultProxy {
             Arc::new(AtomicUsize::new(0)),
         );
         let stopped = stop.clone();
+        let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorded = heads.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stopped.load(Ordering::SeqCst) {
@@ -198,10 +203,12 @@ impl FaultProxy {
                 }
                 let Ok(mut client) = conn else { continue };
                 let (upstream, rule, count) = (upstream.clone(), rule.clone(), count.clone());
+                let recorded = recorded.clone();
                 std::thread::spawn(move || {
                     let Some((head, body)) = read_request(&mut client) else {
                         return;
                     };
+                    recorded.lock().unwrap().push(head.clone());
                     let line = head.lines().next().unwrap_or("").to_string();
                     match rule(&line, count.fetch_add(1, Ordering::SeqCst)) {
                         Fault::Drop => {}
@@ -233,6 +240,19 @@ impl FaultProxy {
                             );
                             let _ = client.write_all(head.as_bytes());
                             let _ = client.write_all(&body);
+                        }
+                        Fault::Endless(content_type) => {
+                            let head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+                            );
+                            let _ = client.write_all(head.as_bytes());
+                            let chunk = vec![b' '; 64 * 1024];
+                            // Until the client hangs up (or 1 GiB, to bound a broken test).
+                            for _ in 0..16 * 1024 {
+                                if client.write_all(&chunk).is_err() {
+                                    break;
+                                }
+                            }
                         }
                         Fault::Forward => {
                             let Ok(mut up) = TcpStream::connect(&upstream) else {
@@ -272,7 +292,12 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { addr, stop }
+        FaultProxy { addr, stop, heads }
+    }
+
+    /// The heads of the requests seen so far (request line and headers).
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
     }
 }
 
