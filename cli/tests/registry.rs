@@ -412,3 +412,199 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
     let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pushed["subject"]["digest"], arm64.as_str());
 }
+
+/// A token server as Docker Hub and Harbor run one: `GET /token?scope=…&service=…`
+/// with Basic credentials answers a JWT (ES256, certificate chain in `x5c`) that
+/// the registry checks against its `rootcertbundle`.
+mod token_server {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+    use std::path::Path;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    use p256::ecdsa::{Signature, SigningKey, signature::Signer};
+    use p256::pkcs8::EncodePrivateKey;
+
+    pub const SERVICE: &str = "imprint-test-registry";
+    pub const ISSUER: &str = "imprint-test-issuer";
+
+    pub struct TokenServer {
+        pub realm: String,
+        pub certificate: std::path::PathBuf,
+    }
+
+    /// Starts one that grants what `scope` asks to `user:password`, and refuses
+    /// anyone else. `None` where openssl (for the certificate) is absent.
+    pub fn start(dir: &Path, user: &'static str, password: &'static str) -> Option<TokenServer> {
+        let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
+        let key_file = dir.join("token-key.pem");
+        std::fs::write(
+            &key_file,
+            key.to_pkcs8_pem(p256::pkcs8::LineEnding::LF)
+                .unwrap()
+                .as_bytes(),
+        )
+        .unwrap();
+        let certificate = dir.join("token-cert.pem");
+        let der = dir.join("token-cert.der");
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-new",
+                "-subj",
+                "/CN=imprint-test-token",
+                "-days",
+                "2",
+            ])
+            .arg("-key")
+            .arg(&key_file)
+            .arg("-out")
+            .arg(&certificate)
+            .status()
+            .is_ok_and(|s| s.success())
+            && std::process::Command::new("openssl")
+                .args(["x509", "-outform", "DER"])
+                .arg("-in")
+                .arg(&certificate)
+                .arg("-out")
+                .arg(&der)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !made {
+            eprintln!("skipped: openssl could not make the token signing certificate");
+            return None;
+        }
+        let chain = STANDARD.encode(std::fs::read(&der).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let realm = format!("http://{}/token", listener.local_addr().unwrap());
+        let expected = format!("Basic {}", STANDARD.encode(format!("{user}:{password}")));
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if conn.read(&mut byte).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let authorized = head.lines().any(|l| {
+                    l.split_once(':').is_some_and(|(k, v)| {
+                        k.eq_ignore_ascii_case("authorization") && v.trim() == expected
+                    })
+                });
+                if !authorized {
+                    let _ = conn.write_all(
+                        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let target = head.split(' ').nth(1).unwrap_or("");
+                let query = target.split_once('?').map_or("", |(_, q)| q);
+                let access: Vec<serde_json::Value> = query
+                    .split('&')
+                    .filter_map(|kv| kv.strip_prefix("scope="))
+                    .filter_map(|scope| {
+                        let scope = scope
+                            .replace("%3A", ":")
+                            .replace("%2C", ",")
+                            .replace("%2F", "/");
+                        let mut parts = scope.splitn(3, ':');
+                        let (kind, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
+                        Some(serde_json::json!({
+                            "type": kind, "name": name,
+                            "actions": actions.split(',').collect::<Vec<_>>(),
+                        }))
+                    })
+                    .collect();
+                let now = jiff::Timestamp::now().as_second();
+                let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [chain]});
+                let claims = serde_json::json!({
+                    "iss": ISSUER, "sub": user, "aud": SERVICE,
+                    "exp": now + 300, "nbf": now - 10, "iat": now,
+                    "jti": format!("{now}-{}", access.len()), "access": access,
+                });
+                let signing_input = format!(
+                    "{}.{}",
+                    URL_SAFE_NO_PAD.encode(header.to_string()),
+                    URL_SAFE_NO_PAD.encode(claims.to_string())
+                );
+                let signature: Signature = key.sign(signing_input.as_bytes());
+                let token = format!(
+                    "{signing_input}.{}",
+                    URL_SAFE_NO_PAD.encode(signature.to_bytes())
+                );
+                let body = serde_json::json!({"token": token, "expires_in": 300}).to_string();
+                let _ = conn.write_all(
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+            }
+        });
+        Some(TokenServer { realm, certificate })
+    }
+}
+
+#[test]
+fn bearer_tokens_from_a_token_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(tokens) = token_server::start(dir.path(), "bob", "hunter2") else {
+        return;
+    };
+    let Some(reg) = TestRegistry::start_with_config(&format!(
+        "auth:\n  token:\n    realm: {}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+        tokens.realm,
+        token_server::SERVICE,
+        token_server::ISSUER,
+        tokens.certificate.display()
+    )) else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let client = {
+        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
+        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+            .unwrap()
+            .with_auth(oci_client::secrets::RegistryAuth::Basic(
+                "bob".into(),
+                "hunter2".into(),
+            ))
+    };
+    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "tokens/app"));
+    let profile = write_profile(dir.path(), &image_digest);
+    let image = format!("{}/tokens/app@{image_digest}", reg.addr);
+    let login = [
+        &"--username" as &dyn AsRef<std::ffi::OsStr>,
+        &"bob",
+        &"--password-stdin",
+    ];
+
+    // Without credentials the token server refuses, and so does the push.
+    let out = imprint_with(&[&"push", &profile, &"--image", &image], "", &[]);
+    assert_exit(&out, 2);
+    let mut push: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"push", &profile, &"--image", &image];
+    push.extend(login);
+    let out = imprint_with(&push, "hunter2\n", &[]);
+    assert_exit(&out, 0);
+    let artifact = String::from_utf8_lossy(&out.stdout).trim().to_string();
+
+    let mut discover: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"discover", &image];
+    discover.extend(login);
+    let out = imprint_with(&discover, "hunter2\n", &[]);
+    assert_exit(&out, 0);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(artifact.rsplit('@').next().unwrap()));
+
+    let pulled = dir.path().join("pulled.json");
+    let mut pull: Vec<&dyn AsRef<std::ffi::OsStr>> = vec![&"pull", &artifact, &"-o", &pulled];
+    pull.extend(login);
+    let out = imprint_with(&pull, "hunter2\n", &[]);
+    assert_exit(&out, 0);
+    assert!(pulled.exists());
+}
