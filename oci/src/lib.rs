@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod credentials;
+pub mod keys;
 pub mod layout;
 pub mod manifests;
 pub mod registry;
