@@ -10,7 +10,9 @@ pub mod credentials;
 pub mod keys;
 pub mod layout;
 pub mod manifests;
+pub mod policy;
 pub mod registry;
+pub mod signing;
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.
 pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";

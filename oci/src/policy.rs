@@ -1,0 +1,582 @@
+//! The verification policy: who may sign profiles, and what their attestations
+//! must say. Pure: [`crate::verify`] gathers what the registry holds and
+//! [`evaluate`] decides.
+//!
+//! The file follows the shape Kyverno and sigstore policy-controller users know:
+//! `authorities` (keys, or keyless identities), and `attestations` with a
+//! predicate type and conditions.
+//!
+//! ```yaml
+//! apiVersion: imprint.dev/v1
+//! kind: VerificationPolicy
+//! authorities:
+//!   - name: ci
+//!     key: {path: cosign.pub}          # or {pem: "-----BEGIN PUBLIC KEY-----…"}
+//!   - name: github
+//!     keyless:
+//!       issuer: https://token.actions.githubusercontent.com
+//!       subjectRegExp: ^https://github\.com/acme/
+//!       trustedRoot: trusted_root.json
+//! signatures: {required: true}
+//! attestations:
+//!   required: true
+//!   predicateType: https://imprint.dev/attestation/profile/v1
+//!   conditions:
+//!     completeness: complete
+//!     minLearningDuration: 24h
+//!     builderIdRegExp: ^https://github\.com/acme/
+//! ```
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::keys::{KeyError, VerifyingKey};
+use crate::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate, SignatureError, Statement};
+
+/// `apiVersion` of a policy.
+pub const POLICY_API_VERSION: &str = "imprint.dev/v1";
+/// `kind` of a policy.
+pub const POLICY_KIND: &str = "VerificationPolicy";
+
+/// Why a policy file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file is not a valid policy.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong, with where.
+        message: String,
+    },
+    /// A key the policy names could not be read.
+    #[error("{path}: authority {name:?}: {source}")]
+    Key {
+        /// The policy file.
+        path: String,
+        /// The authority.
+        name: String,
+        /// Why.
+        source: KeyError,
+    },
+    /// A file the policy names could not be read.
+    #[error("{path}: cannot read {file}: {source}")]
+    Io {
+        /// The policy file.
+        path: String,
+        /// The file it names.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The policy file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyFile {
+    /// [`POLICY_API_VERSION`].
+    pub api_version: String,
+    /// [`POLICY_KIND`].
+    pub kind: String,
+    /// Who may sign.
+    pub authorities: Vec<AuthorityFile>,
+    /// Requirements on signatures.
+    #[serde(default)]
+    pub signatures: SignatureRequirement,
+    /// Requirements on attestations.
+    #[serde(default)]
+    pub attestations: AttestationRequirement,
+}
+
+/// One trusted authority, as written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthorityFile {
+    /// A name for messages.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// A public key.
+    #[serde(default)]
+    pub key: Option<KeySource>,
+    /// A keyless identity.
+    #[serde(default)]
+    pub keyless: Option<KeylessIdentity>,
+}
+
+/// Where a public key is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeySource {
+    /// A PEM file, relative to the policy file.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The PEM itself.
+    #[serde(default)]
+    pub pem: Option<String>,
+}
+
+/// A keyless identity: certificates from a Fulcio in `trustedRoot` for this
+/// issuer and a subject matching the expression.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeylessIdentity {
+    /// The OIDC issuer.
+    pub issuer: String,
+    /// A regular expression the certificate's subject (SAN) must match.
+    pub subject_reg_exp: String,
+    /// A `trusted_root.json`, relative to the policy file.
+    pub trusted_root: String,
+}
+
+/// Requirements on signatures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignatureRequirement {
+    /// A verified signature must exist.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+impl Default for SignatureRequirement {
+    fn default() -> Self {
+        SignatureRequirement { required: true }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn profile_predicate_type() -> String {
+    PROFILE_PREDICATE_TYPE.to_string()
+}
+
+/// Requirements on attestations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttestationRequirement {
+    /// A verified attestation of `predicate_type` that meets the conditions must
+    /// exist.
+    #[serde(default = "yes")]
+    pub required: bool,
+    /// The predicate type.
+    #[serde(default = "profile_predicate_type")]
+    pub predicate_type: String,
+    /// Conditions on the predicate.
+    #[serde(default)]
+    pub conditions: Conditions,
+}
+
+impl Default for AttestationRequirement {
+    fn default() -> Self {
+        AttestationRequirement {
+            required: true,
+            predicate_type: profile_predicate_type(),
+            conditions: Conditions::default(),
+        }
+    }
+}
+
+/// Conditions on imprint's learning predicate.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Conditions {
+    /// `complete` to require a complete learning.
+    #[serde(default)]
+    pub completeness: Option<String>,
+    /// The shortest acceptable learning window (`24h`, `90m`, `1d`).
+    #[serde(default)]
+    pub min_learning_duration: Option<String>,
+    /// A regular expression the builder id must match.
+    #[serde(default)]
+    pub builder_id_reg_exp: Option<String>,
+}
+
+/// A trusted authority, loaded.
+#[derive(Debug, Clone)]
+pub enum Authority {
+    /// A public key.
+    Key {
+        /// Its name.
+        name: String,
+        /// The key.
+        key: VerifyingKey,
+    },
+    /// A keyless identity with its trusted root's JSON.
+    Keyless {
+        /// Its name.
+        name: String,
+        /// The identity.
+        identity: KeylessIdentity,
+        /// `trusted_root.json`'s bytes.
+        trusted_root: Vec<u8>,
+    },
+}
+
+/// A policy, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Trusted authorities.
+    pub authorities: Vec<Authority>,
+    /// Whether a signature is required.
+    pub require_signature: bool,
+    /// Whether an attestation is required.
+    pub require_attestation: bool,
+    /// The required predicate type.
+    pub predicate_type: String,
+    /// Required completeness.
+    pub completeness: Option<String>,
+    /// Shortest learning window.
+    pub min_learning_duration: Option<Duration>,
+    /// Builder id expression.
+    pub builder_id: Option<regex::Regex>,
+}
+
+/// Parses `24h`, `90m`, `30s`, `2d` or combinations (`1h30m`).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    if text.is_empty() {
+        return Err("empty duration".into());
+    }
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86400,
+            _ => return Err(format!("{text:?}: unknown unit {c:?} (use s, m, h or d)")),
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?}: a number must come before {c:?}"))?;
+        total = total.saturating_add(n.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!("{text:?}: the last number has no unit"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+impl Policy {
+    /// A policy trusting one key and requiring only a signature: `verify --key`.
+    pub fn for_key(key: VerifyingKey, require_attestation: bool) -> Policy {
+        Policy {
+            authorities: vec![Authority::Key {
+                name: "--key".into(),
+                key,
+            }],
+            require_signature: true,
+            require_attestation,
+            predicate_type: PROFILE_PREDICATE_TYPE.to_string(),
+            completeness: None,
+            min_learning_duration: None,
+            builder_id: None,
+        }
+    }
+
+    /// Loads a policy file; paths in it are relative to its directory.
+    pub fn load(path: &Path, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        let shown = path.display().to_string();
+        let invalid = |message: String| PolicyError::Invalid {
+            path: shown.clone(),
+            message,
+        };
+        let text = std::str::from_utf8(bytes).map_err(|_| invalid("not UTF-8".into()))?;
+        let file: PolicyFile = serde_saphyr::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        if file.api_version != POLICY_API_VERSION || file.kind != POLICY_KIND {
+            return Err(invalid(format!(
+                "apiVersion/kind are {}/{}, not {POLICY_API_VERSION}/{POLICY_KIND}",
+                file.api_version, file.kind
+            )));
+        }
+        if file.authorities.is_empty() {
+            return Err(invalid("authorities: at least one is required".into()));
+        }
+        if !file.signatures.required && !file.attestations.required {
+            return Err(invalid(
+                "signatures.required and attestations.required are both false: the policy would trust anything".into(),
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let read = |file: &str| {
+            let p = base.join(file);
+            std::fs::read(&p).map_err(|source| PolicyError::Io {
+                path: shown.clone(),
+                file: p.display().to_string(),
+                source,
+            })
+        };
+        let mut authorities = Vec::new();
+        for (i, a) in file.authorities.iter().enumerate() {
+            let name = a.name.clone().unwrap_or_else(|| format!("#{i}"));
+            match (&a.key, &a.keyless) {
+                (Some(source), None) => {
+                    let pem = match (&source.path, &source.pem) {
+                        (Some(p), None) => read(p)?,
+                        (None, Some(pem)) => pem.as_bytes().to_vec(),
+                        _ => {
+                            return Err(invalid(format!(
+                                "authorities[{i}].key: give exactly one of path and pem"
+                            )));
+                        }
+                    };
+                    let key = VerifyingKey::from_pem(&pem).map_err(|source| PolicyError::Key {
+                        path: shown.clone(),
+                        name: name.clone(),
+                        source,
+                    })?;
+                    authorities.push(Authority::Key { name, key });
+                }
+                (None, Some(identity)) => {
+                    regex::Regex::new(&identity.subject_reg_exp).map_err(|e| {
+                        invalid(format!("authorities[{i}].keyless.subjectRegExp: {e}"))
+                    })?;
+                    let trusted_root = read(&identity.trusted_root)?;
+                    authorities.push(Authority::Keyless {
+                        name,
+                        identity: identity.clone(),
+                        trusted_root,
+                    });
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "authorities[{i}]: give exactly one of key and keyless"
+                    )));
+                }
+            }
+        }
+        let conditions = &file.attestations.conditions;
+        if let Some(c) = &conditions.completeness
+            && c != "complete"
+            && c != "partial"
+        {
+            return Err(invalid(format!(
+                "attestations.conditions.completeness: {c:?} is not complete or partial"
+            )));
+        }
+        let min_learning_duration = conditions
+            .min_learning_duration
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| invalid(format!("attestations.conditions.minLearningDuration: {e}")))?;
+        let builder_id = conditions
+            .builder_id_reg_exp
+            .as_deref()
+            .map(regex::Regex::new)
+            .transpose()
+            .map_err(|e| invalid(format!("attestations.conditions.builderIdRegExp: {e}")))?;
+        Ok(Policy {
+            authorities,
+            require_signature: file.signatures.required,
+            require_attestation: file.attestations.required,
+            predicate_type: file.attestations.predicate_type.clone(),
+            completeness: conditions.completeness.clone(),
+            min_learning_duration,
+            builder_id,
+        })
+    }
+
+    /// The public keys the policy trusts, with their authority names.
+    pub fn keys(&self) -> (Vec<VerifyingKey>, Vec<String>) {
+        self.authorities
+            .iter()
+            .filter_map(|a| match a {
+                Authority::Key { name, key } => Some((key.clone(), name.clone())),
+                Authority::Keyless { .. } => None,
+            })
+            .unzip()
+    }
+
+    /// Checks a verified statement's predicate against the conditions; the first
+    /// failing condition is named.
+    pub fn check_statement(&self, statement: &Statement) -> Result<(), String> {
+        if statement.predicate_type != self.predicate_type {
+            return Err(format!(
+                "predicateType is {:?}, the policy requires {:?}",
+                statement.predicate_type, self.predicate_type
+            ));
+        }
+        if self.predicate_type != PROFILE_PREDICATE_TYPE {
+            return Ok(());
+        }
+        let predicate: ProfilePredicate = serde_json::from_value(statement.predicate.clone())
+            .map_err(|e| format!("predicate is not imprint's learning predicate: {e}"))?;
+        if let Some(required) = &self.completeness
+            && required == "complete"
+            && predicate.learning.completeness != "complete"
+        {
+            return Err(format!(
+                "completeness is {:?}, the policy requires \"complete\"",
+                predicate.learning.completeness
+            ));
+        }
+        if let Some(min) = self.min_learning_duration {
+            let (Some(start), Some(end)) = (predicate.learning.start, predicate.learning.end)
+            else {
+                return Err(
+                    "the learning window has no start or end, the policy requires a minimum duration"
+                        .into(),
+                );
+            };
+            let seconds = end.as_second().saturating_sub(start.as_second());
+            if seconds < min.as_secs() as i64 {
+                return Err(format!(
+                    "learned for {seconds}s, the policy requires at least {}s",
+                    min.as_secs()
+                ));
+            }
+        }
+        if let Some(re) = &self.builder_id
+            && !re.is_match(&predicate.builder.id)
+        {
+            return Err(format!(
+                "builder id {:?} does not match {:?}",
+                predicate.builder.id,
+                re.as_str()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One signature or attestation found, and what became of it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    /// Where it was found (`tag sha256-….sig layer 2`, `referrer sha256:…`).
+    pub source: String,
+    /// Whether it verified (and, for attestations, met the conditions).
+    pub verified: bool,
+    /// The authority that verified it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Why it did not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The outcome of verifying an artifact against a policy.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// The artifact digest verified.
+    pub digest: String,
+    /// Whether the policy holds.
+    pub verified: bool,
+    /// Signatures examined.
+    pub signatures: Vec<Finding>,
+    /// Attestations examined.
+    pub attestations: Vec<Finding>,
+    /// The failing conditions, each named.
+    pub failures: Vec<String>,
+}
+
+impl Verdict {
+    /// Decides, from the findings, whether `policy` holds.
+    pub fn decide(
+        policy: &Policy,
+        digest: &str,
+        signatures: Vec<Finding>,
+        attestations: Vec<Finding>,
+    ) -> Verdict {
+        let mut failures = Vec::new();
+        let explain = |what: &str, findings: &[Finding]| {
+            if findings.is_empty() {
+                format!("no {what} found")
+            } else {
+                let reasons: Vec<String> = findings
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "{}: {}",
+                            f.source,
+                            f.error.as_deref().unwrap_or("not verified")
+                        )
+                    })
+                    .collect();
+                format!(
+                    "no {what} verifies under the policy ({})",
+                    reasons.join("; ")
+                )
+            }
+        };
+        if policy.require_signature && !signatures.iter().any(|f| f.verified) {
+            failures.push(explain("signature", &signatures));
+        }
+        if policy.require_attestation && !attestations.iter().any(|f| f.verified) {
+            failures.push(explain(
+                &format!("attestation of type {}", policy.predicate_type),
+                &attestations,
+            ));
+        }
+        Verdict {
+            digest: digest.to_string(),
+            verified: failures.is_empty(),
+            signatures,
+            attestations,
+            failures,
+        }
+    }
+}
+
+/// Verifies a signature found: a simple-signing payload and its signature.
+pub fn check_signature(
+    policy: &Policy,
+    digest: &str,
+    payload: &[u8],
+    signature: &[u8],
+) -> Result<String, SignatureError> {
+    crate::signing::check_simple_signing_payload(payload, digest)?;
+    let (keys, names) = policy.keys();
+    if keys.is_empty() {
+        return Err(SignatureError::NoKey(
+            "the policy trusts no key, and this signature has no certificate".into(),
+        ));
+    }
+    let mut last = KeyError::BadSignature;
+    for (key, name) in keys.iter().zip(names) {
+        match key.verify(payload, signature) {
+            Ok(()) => return Ok(name),
+            Err(e) => last = e,
+        }
+    }
+    Err(SignatureError::NoKey(last.to_string()))
+}
+
+/// Verifies a DSSE envelope with the policy's keys and parses the statement,
+/// which must be about `digest`. Returns the statement and the authority.
+pub fn check_envelope(
+    policy: &Policy,
+    digest: &str,
+    envelope: &crate::signing::Envelope,
+) -> Result<(Statement, String), SignatureError> {
+    if envelope.payload_type != crate::signing::IN_TOTO_PAYLOAD_TYPE {
+        return Err(SignatureError::Malformed(format!(
+            "DSSE payloadType is {:?}, not {:?}",
+            envelope.payload_type,
+            crate::signing::IN_TOTO_PAYLOAD_TYPE
+        )));
+    }
+    let (keys, names) = policy.keys();
+    if keys.is_empty() {
+        return Err(SignatureError::NoKey(
+            "the policy trusts no key, and this envelope has no certificate".into(),
+        ));
+    }
+    let (payload, index) = envelope.verify(&keys)?;
+    let statement = Statement::parse_for(&payload, digest)?;
+    Ok((statement, names[index].clone()))
+}
+
+#[cfg(test)]
+mod tests;
