@@ -6,6 +6,7 @@
 mod commands;
 mod files;
 mod registry;
+mod signing;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,16 @@ enum Command {
     Discover(registry::DiscoverArgs),
     /// Pull a profile artifact, check every digest and size, and write the profile.
     Pull(registry::PullArgs),
+    /// Manage signing keys (cosign's format).
+    #[command(subcommand)]
+    Key(signing::KeyCommand),
+    /// Sign a profile artifact: cosign's `.sig` tag, or a bundle referrer.
+    Sign(signing::SignArgs),
+    /// Attest how a profile was learned: in-toto in DSSE, as `.att` or a bundle.
+    Attest(signing::AttestArgs),
+    /// Verify a profile artifact's signatures and attestations against a key or a
+    /// policy; exit 0 only when it holds, 1 naming the failing condition otherwise.
+    Verify(signing::VerifyArgs),
     /// Print the canonical digest (sha256 of the canonical JSON) of profiles.
     Digest(DigestArgs),
     /// Print a published JSON Schema.
@@ -259,6 +270,23 @@ fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
     Ok(d)
 }
 
+/// An error and its causes on one line. Library errors often show their cause in
+/// their own message too; a cause already said is not said again.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -273,6 +301,10 @@ fn main() -> ExitCode {
         Command::Push(args) => registry::push(args),
         Command::Discover(args) => registry::discover(args),
         Command::Pull(args) => registry::pull(args),
+        Command::Key(signing::KeyCommand::Generate(args)) => signing::key_generate(args),
+        Command::Sign(args) => signing::sign(args),
+        Command::Attest(args) => signing::attest(args),
+        Command::Verify(args) => signing::verify(args),
         Command::Schema { document } => commands::schema(document),
         Command::Completions { shell } => {
             clap_complete::generate(
@@ -287,7 +319,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
-            eprintln!("imprint: error: {:#}", failure.error);
+            eprintln!("imprint: error: {}", error_chain(&failure.error));
             ExitCode::from(if failure.code == 0 {
                 EXIT_ERROR
             } else {

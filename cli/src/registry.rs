@@ -84,11 +84,28 @@ pub struct PullArgs {
     /// artifact's canonical JSON bytes.
     #[arg(long, short = 'o')]
     out: PathBuf,
+    /// Write the profile only when its signatures and attestations verify
+    /// (against --key or --policy); nothing is written otherwise.
+    #[arg(long)]
+    verify: bool,
+    #[command(flatten)]
+    trust: PullTrust,
     #[command(flatten)]
     registry: RegistryFlags,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+/// `pull --verify`'s trust: a key or a policy.
+#[derive(Args, Debug)]
+pub struct PullTrust {
+    /// With --verify: a public key (PKIX PEM) whose signature is required.
+    #[arg(long, requires = "verify", conflicts_with = "policy")]
+    key: Option<PathBuf>,
+    /// With --verify: a verification policy (YAML).
+    #[arg(long, requires = "verify")]
+    policy: Option<PathBuf>,
+}
+
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -123,7 +140,7 @@ fn credential(
     )?)
 }
 
-fn client(
+pub(crate) fn client(
     flags: &RegistryFlags,
     refs: &[&imprint_oci::registry::Reference],
 ) -> anyhow::Result<Registry> {
@@ -169,7 +186,7 @@ fn plain_client(
 
 /// Registry failures are I/O (exit 2); content that is not a valid profile artifact
 /// is invalid input (exit 1).
-fn classify(e: RegistryError) -> Failure {
+pub(crate) fn classify(e: RegistryError) -> Failure {
     match e {
         RegistryError::Layout { .. }
         | RegistryError::TooLarge { .. }
@@ -283,6 +300,30 @@ pub fn pull(args: PullArgs) -> CmdResult {
     let pulled = rt
         .block_on(registry.pull_artifact(&reference))
         .map_err(classify)?;
+    if args.verify {
+        if args.trust.key.is_none() && args.trust.policy.is_none() {
+            return Err(Failure::from(anyhow::anyhow!(
+                "--verify needs --key or --policy"
+            )));
+        }
+        let policy = crate::signing::load_policy(&crate::signing::TrustArgs {
+            key: args.trust.key.clone(),
+            attestation: false,
+            policy: args.trust.policy.clone(),
+        })?;
+        // The digest verified is the one pulled and checked, not a tag's.
+        let verdict = rt
+            .block_on(registry.verify(&reference, &pulled.digest, &policy))
+            .map_err(classify)?;
+        if !verdict.verified {
+            crate::signing::report(&verdict, OutputFormat::Text);
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "{} does not verify; {} not written",
+                pulled.digest,
+                args.out.display()
+            )));
+        }
+    }
     let yaml = matches!(
         args.out.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")

@@ -13,6 +13,7 @@ pub mod manifests;
 pub mod policy;
 pub mod registry;
 pub mod signing;
+pub mod verify;
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.
 pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";

@@ -146,10 +146,10 @@ pub struct Pulled {
 
 /// A registry client for profile artifacts.
 pub struct Registry {
-    client: Client,
+    pub(crate) client: Client,
     manifests: ManifestClient,
-    auth: RegistryAuth,
-    limits: Limits,
+    pub(crate) auth: RegistryAuth,
+    pub(crate) limits: Limits,
     retries: u32,
     backoff: Duration,
 }
@@ -217,7 +217,7 @@ impl Registry {
 
     /// Runs a request again, with backoff, while it fails transiently. Every request
     /// imprint makes is idempotent (content-addressed pushes, reads), so this is safe.
-    async fn retry<T, F, Fut>(
+    pub(crate) async fn retry<T, F, Fut>(
         &self,
         mut op: F,
     ) -> Result<T, oci_client::errors::OciDistributionError>
@@ -239,7 +239,7 @@ impl Registry {
         }
     }
 
-    fn request(
+    pub(crate) fn request(
         operation: &'static str,
         reference: &Reference,
     ) -> impl FnOnce(oci_client::errors::OciDistributionError) -> RegistryError {
@@ -253,7 +253,7 @@ impl Registry {
 
     /// Reads the manifest `reference` names, bounded by the manifest limit, with
     /// retries; `None` when the registry has none.
-    async fn get_manifest(
+    pub(crate) async fn get_manifest(
         &self,
         operation: &'static str,
         reference: &Reference,
@@ -494,7 +494,14 @@ impl Registry {
                 layout::MANIFEST_MEDIA_TYPE,
             )
             .await?;
-        self.update_fallback_index(repository, artifact).await?;
+        let subject = &artifact
+            .manifest
+            .subject
+            .as_ref()
+            .expect("built artifacts have a subject")
+            .digest;
+        self.update_fallback_index(repository, subject, layout::referrer_descriptor(artifact))
+            .await?;
         if let Some(tag) = tag {
             let tagged = Reference::with_tag(
                 repository.registry().to_string(),
@@ -512,7 +519,7 @@ impl Registry {
     }
 
     /// Reads a blob, refusing more than `limit` bytes whatever the registry declares.
-    async fn pull_blob_bounded(
+    pub(crate) async fn pull_blob_bounded(
         &self,
         repository: &Reference,
         descriptor: &Descriptor,
@@ -689,15 +696,10 @@ impl Registry {
     pub async fn update_fallback_index(
         &self,
         repository: &Reference,
-        artifact: &Artifact,
+        subject: &str,
+        entry: Descriptor,
     ) -> Result<(), RegistryError> {
         const ATTEMPTS: u32 = 5;
-        let subject = &artifact
-            .manifest
-            .subject
-            .as_ref()
-            .expect("built artifacts have a subject")
-            .digest;
         let tag = Reference::with_tag(
             repository.registry().to_string(),
             repository.repository().to_string(),
@@ -706,10 +708,10 @@ impl Registry {
         let mut attempt = 1;
         loop {
             let (mut index, precondition) = self.fallback_index(&tag).await?;
-            if index.manifests.iter().any(|d| d.digest == artifact.digest) {
+            if index.manifests.iter().any(|d| d.digest == entry.digest) {
                 return Ok(());
             }
-            index.manifests.push(layout::referrer_descriptor(artifact));
+            index.manifests.push(entry.clone());
             let bytes = serde_json::to_vec(&index).expect("indexes serialize");
             match self
                 .push_manifest_if(&tag, &bytes, layout::INDEX_MEDIA_TYPE, &precondition)
@@ -735,6 +737,31 @@ impl Registry {
         }
     }
 
+    /// The referrers list of `subject` in `repository`: the referrers API, or the
+    /// fallback tag where the registry lacks it. Its fields are claims, to be
+    /// checked against each manifest.
+    pub async fn referrers(
+        &self,
+        repository: &Reference,
+        subject: &str,
+    ) -> Result<Index, RegistryError> {
+        let subject_ref = Reference::with_digest(
+            repository.registry().to_string(),
+            repository.repository().to_string(),
+            subject.to_string(),
+        );
+        self.client
+            .store_auth_if_needed(repository.resolve_registry(), &self.auth)
+            .await;
+        let listed = self
+            .retry(|| self.client.pull_referrers(&subject_ref, None))
+            .await
+            .map_err(Self::request("list referrers of", &subject_ref))?;
+        Ok(serde_json::to_value(&listed)
+            .and_then(serde_json::from_value)
+            .unwrap_or_default())
+    }
+
     /// Lists the profile artifacts whose subject is `subject` in `repository`,
     /// through the referrers API or the fallback tag. The list's own fields are not
     /// trusted: each entry's manifest is fetched and must be a profile artifact that
@@ -749,16 +776,7 @@ impl Registry {
             repository.repository().to_string(),
             subject.to_string(),
         );
-        self.client
-            .store_auth_if_needed(repository.resolve_registry(), &self.auth)
-            .await;
-        let listed = self
-            .retry(|| self.client.pull_referrers(&subject_ref, None))
-            .await
-            .map_err(Self::request("list referrers of", &subject_ref))?;
-        let listed: Index = serde_json::to_value(&listed)
-            .and_then(serde_json::from_value)
-            .unwrap_or_default();
+        let listed = self.referrers(repository, subject).await?;
         let mut discovery = Discovery::default();
         let mut seen = std::collections::BTreeSet::new();
         for entry in listed.manifests {
@@ -778,6 +796,17 @@ impl Registry {
             {
                 Err(e) => Err(e.to_string()),
                 Ok(None) => Err("the registry has no such manifest".to_string()),
+                // Other referrers (signatures, attestations) are not profiles:
+                // skipped, by what their fetched manifest says.
+                Ok(Some(fetched))
+                    if serde_json::from_slice::<Manifest>(&fetched.bytes).is_ok_and(|m| {
+                        m.artifact_type
+                            .as_deref()
+                            .is_some_and(|t| t != crate::PROFILE_MEDIA_TYPE)
+                    }) =>
+                {
+                    continue;
+                }
                 Ok(Some(fetched)) => {
                     layout::parse_manifest(&fetched.bytes, Some(&entry.digest), &self.limits)
                         .map_err(|e| e.to_string())

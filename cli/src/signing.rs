@@ -1,0 +1,421 @@
+//! `key generate`, `sign`, `attest` and `verify`: cosign-compatible signatures
+//! and in-toto attestations of profile artifacts, and the policy that checks them.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Subcommand, ValueEnum};
+use imprint_oci::keys::{KeyAlgorithm, SigningKey, VerifyingKey};
+use imprint_oci::policy::{Policy, Verdict};
+use imprint_oci::registry::{Reference, parse_reference};
+use imprint_oci::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate};
+
+use crate::files::{CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, read_bounded, write_atomic};
+use crate::registry::{OutputFormat, RegistryFlags, classify, client, runtime};
+
+/// Largest key, policy or predicate file read.
+const MAX_SMALL_FILE: usize = 1 << 20;
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// Write a key pair in cosign's format: PREFIX.key (encrypted with
+    /// COSIGN_PASSWORD, or a password typed twice) and PREFIX.pub.
+    Generate(KeyGenerateArgs),
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Algorithm {
+    /// ECDSA P-256 with SHA-256 (cosign's default)
+    EcdsaP256,
+    /// Ed25519
+    Ed25519,
+}
+
+#[derive(Args, Debug)]
+pub struct KeyGenerateArgs {
+    /// The key algorithm.
+    #[arg(long, value_enum, default_value_t = Algorithm::EcdsaP256)]
+    algorithm: Algorithm,
+    /// Write PREFIX.key and PREFIX.pub (cosign's flag).
+    #[arg(long, default_value = "cosign")]
+    output_key_prefix: PathBuf,
+    /// Overwrite existing files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct SignArgs {
+    /// The profile artifact, by digest (`registry/repo@sha256:…`).
+    artifact: String,
+    /// The private key (cosign's format; its password from COSIGN_PASSWORD or a prompt).
+    #[arg(long)]
+    key: PathBuf,
+    /// Write a sigstore bundle v0.3 referrer instead of the `.sig` tag.
+    #[arg(long)]
+    bundle: bool,
+    /// `json` prints a machine-readable result.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["predicate", "from_profile"])))]
+pub struct AttestArgs {
+    /// The profile artifact, by digest (`registry/repo@sha256:…`).
+    artifact: String,
+    /// The private key (cosign's format; its password from COSIGN_PASSWORD or a prompt).
+    #[arg(long)]
+    key: PathBuf,
+    /// A predicate file (JSON).
+    #[arg(long)]
+    predicate: Option<PathBuf>,
+    /// Build imprint's learning predicate from the artifact's own profile.
+    #[arg(long)]
+    from_profile: bool,
+    /// The predicate type.
+    #[arg(long = "type", default_value = PROFILE_PREDICATE_TYPE)]
+    predicate_type: String,
+    /// The builder id (the CI run's URL); default: from GitHub Actions, GitLab CI,
+    /// Buildkite or Jenkins environment variables.
+    #[arg(long)]
+    builder_id: Option<String>,
+    /// Write a sigstore bundle v0.3 referrer instead of the `.att` tag.
+    #[arg(long)]
+    bundle: bool,
+    /// `json` prints a machine-readable result.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+/// How to trust: a key, or a policy file.
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy"])))]
+pub struct TrustArgs {
+    /// A public key (PKIX PEM, as `cosign.pub`): signatures by it are required.
+    #[arg(long)]
+    pub key: Option<PathBuf>,
+    /// With --key: require an attestation of imprint's predicate type too.
+    #[arg(long, requires = "key")]
+    pub attestation: bool,
+    /// A verification policy (YAML): keys or keyless identities, and conditions.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The profile artifact (`registry/repo@sha256:…`, or a tag, resolved once).
+    artifact: String,
+    #[command(flatten)]
+    trust: TrustArgs,
+    /// `json` prints the verdict for machines.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    output: OutputFormat,
+    #[command(flatten)]
+    registry: RegistryFlags,
+}
+
+/// The key's password: COSIGN_PASSWORD, else a prompt on the terminal, else one
+/// line of stdin (as cosign does).
+fn password(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    if let Ok(p) = std::env::var("COSIGN_PASSWORD") {
+        return Ok(zeroize::Zeroizing::new(p));
+    }
+    if std::io::stdin().is_terminal() {
+        let first = zeroize::Zeroizing::new(
+            rpassword::prompt_password("Enter password for private key: ")
+                .context("cannot read the password")?,
+        );
+        if confirm {
+            let again = zeroize::Zeroizing::new(
+                rpassword::prompt_password("Enter password for private key again: ")
+                    .context("cannot read the password")?,
+            );
+            anyhow::ensure!(*first == *again, "the passwords do not match");
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("cannot read the key password from stdin (set COSIGN_PASSWORD)")?;
+    Ok(zeroize::Zeroizing::new(
+        line.trim_end_matches(['\n', '\r']).to_string(),
+    ))
+}
+
+fn load_signing_key(path: &Path) -> Result<SigningKey, Failure> {
+    let pem = read_bounded(path, MAX_SMALL_FILE)
+        .with_context(|| format!("cannot read --key {}", path.display()))?;
+    let password = password(false)?;
+    SigningKey::from_pem(&pem, password.as_bytes())
+        .with_context(|| format!("--key {}", path.display()))
+        .map_err(Failure::invalid)
+}
+
+/// A reference that names a digest; signing a tag would sign whatever it points
+/// to at the time.
+fn by_digest(text: &str) -> Result<Reference, Failure> {
+    let reference = parse_reference(text).map_err(classify)?;
+    if reference.digest().is_none() {
+        return Err(Failure::invalid(anyhow::anyhow!(
+            "{text}: sign and attest by digest (registry/repo@sha256:…), so what is signed cannot change under you"
+        )));
+    }
+    Ok(reference)
+}
+
+pub fn key_generate(args: KeyGenerateArgs) -> CmdResult {
+    let prefix = args.output_key_prefix.display().to_string();
+    let (private, public) = (
+        PathBuf::from(format!("{prefix}.key")),
+        PathBuf::from(format!("{prefix}.pub")),
+    );
+    for path in [&private, &public] {
+        if path.exists() && !args.force {
+            return Err(Failure::from(anyhow::anyhow!(
+                "{} exists; pass --force to overwrite it",
+                path.display()
+            )));
+        }
+    }
+    let algorithm = match args.algorithm {
+        Algorithm::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+        Algorithm::Ed25519 => KeyAlgorithm::Ed25519,
+    };
+    let password = password(true)?;
+    let key = SigningKey::generate(algorithm);
+    let pem = key.to_encrypted_pem(password.as_bytes());
+    write_atomic(&private, pem.as_bytes())?;
+    set_private(&private)?;
+    write_atomic(&public, key.verifying_key().to_pem().as_bytes())?;
+    eprintln!(
+        "imprint: wrote {} ({}) and {}",
+        private.display(),
+        algorithm.name(),
+        public.display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn set_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))
+}
+
+fn print_written(written: &imprint_oci::verify::Written, output: OutputFormat, what: &str) {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string(written).expect("results serialize")
+        ),
+        OutputFormat::Text => {
+            println!("{}", written.reference);
+            eprintln!("imprint: {what} {}", written.digest);
+        }
+    }
+}
+
+pub fn sign(args: SignArgs) -> CmdResult {
+    let reference = by_digest(&args.artifact)?;
+    let key = load_signing_key(&args.key)?;
+    let registry = client(&args.registry, &[&reference])?;
+    let written = runtime()?
+        .block_on(registry.sign(&reference, &key, args.bundle, jiff::Timestamp::now()))
+        .map_err(classify)?;
+    print_written(&written, args.output, "wrote signature");
+    Ok(EXIT_OK)
+}
+
+/// The CI run's URL, from the environment the common CI systems set.
+fn builder_id_from_env(get: impl Fn(&str) -> Option<String>) -> Option<String> {
+    if let (Some(server), Some(repo), Some(run)) = (
+        get("GITHUB_SERVER_URL"),
+        get("GITHUB_REPOSITORY"),
+        get("GITHUB_RUN_ID"),
+    ) {
+        let attempt = get("GITHUB_RUN_ATTEMPT")
+            .map(|a| format!("/attempts/{a}"))
+            .unwrap_or_default();
+        return Some(format!("{server}/{repo}/actions/runs/{run}{attempt}"));
+    }
+    ["CI_JOB_URL", "BUILDKITE_BUILD_URL", "BUILD_URL"]
+        .iter()
+        .find_map(|k| get(k).filter(|v| !v.is_empty()))
+}
+
+pub fn attest(args: AttestArgs) -> CmdResult {
+    let reference = by_digest(&args.artifact)?;
+    let registry = client(&args.registry, &[&reference])?;
+    let rt = runtime()?;
+    let predicate = match &args.predicate {
+        Some(path) => {
+            let bytes = read_bounded(path, MAX_SMALL_FILE)
+                .with_context(|| format!("cannot read --predicate {}", path.display()))?;
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .with_context(|| format!("--predicate {}: not JSON", path.display()))
+                .map_err(Failure::invalid)?;
+            if args.predicate_type == PROFILE_PREDICATE_TYPE {
+                serde_json::from_value::<ProfilePredicate>(value.clone())
+                    .with_context(|| {
+                        format!(
+                            "--predicate {}: not imprint's learning predicate",
+                            path.display()
+                        )
+                    })
+                    .map_err(Failure::invalid)?;
+            }
+            value
+        }
+        None => {
+            if args.predicate_type != PROFILE_PREDICATE_TYPE {
+                return Err(Failure::invalid(anyhow::anyhow!(
+                    "--from-profile builds imprint's predicate ({PROFILE_PREDICATE_TYPE}), not {}",
+                    args.predicate_type
+                )));
+            }
+            let builder_id = args
+                .builder_id
+                .clone()
+                .or_else(|| builder_id_from_env(|k| std::env::var(k).ok()))
+                .ok_or_else(|| {
+                    Failure::invalid(anyhow::anyhow!(
+                        "no builder id: pass --builder-id (the CI run's URL), or run in GitHub Actions, GitLab CI, Buildkite or Jenkins"
+                    ))
+                })?;
+            // The predicate describes what the artifact holds: read and check it.
+            let pulled = rt
+                .block_on(registry.pull_artifact(&reference))
+                .map_err(classify)?;
+            serde_json::to_value(ProfilePredicate::for_artifact(
+                &pulled.manifest,
+                &pulled.profile,
+                &builder_id,
+            ))
+            .expect("predicates serialize")
+        }
+    };
+    let key = load_signing_key(&args.key)?;
+    let written = rt
+        .block_on(registry.attest(
+            &reference,
+            &key,
+            &args.predicate_type,
+            predicate,
+            args.bundle,
+            jiff::Timestamp::now(),
+        ))
+        .map_err(classify)?;
+    print_written(&written, args.output, "wrote attestation");
+    Ok(EXIT_OK)
+}
+
+/// The policy `--key` or `--policy` gives.
+pub fn load_policy(trust: &TrustArgs) -> Result<Policy, Failure> {
+    if let Some(path) = &trust.key {
+        let pem = read_bounded(path, MAX_SMALL_FILE)
+            .with_context(|| format!("cannot read --key {}", path.display()))?;
+        let key = VerifyingKey::from_pem(&pem)
+            .with_context(|| format!("--key {}", path.display()))
+            .map_err(Failure::invalid)?;
+        return Ok(Policy::for_key(key, trust.attestation));
+    }
+    let path = trust
+        .policy
+        .as_ref()
+        .expect("clap requires --key or --policy");
+    let bytes = read_bounded(path, MAX_SMALL_FILE)
+        .with_context(|| format!("cannot read --policy {}", path.display()))?;
+    Policy::load(path, &bytes).map_err(Failure::invalid)
+}
+
+/// Prints a verdict.
+pub fn report(verdict: &Verdict, output: OutputFormat) {
+    match output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(verdict).expect("verdicts serialize")
+        ),
+        OutputFormat::Text => {
+            for (kind, findings) in [
+                ("signature", &verdict.signatures),
+                ("attestation", &verdict.attestations),
+            ] {
+                for f in findings {
+                    match (&f.authority, &f.error) {
+                        (Some(a), _) if f.verified => {
+                            eprintln!("imprint: {kind} {}: verified by {a}", f.source)
+                        }
+                        (_, Some(e)) => eprintln!("imprint: {kind} {}: {e}", f.source),
+                        _ => {}
+                    }
+                }
+            }
+            if verdict.verified {
+                println!("verified {}", verdict.digest);
+            } else {
+                for failure in &verdict.failures {
+                    eprintln!("imprint: policy fails: {failure}");
+                }
+            }
+        }
+    }
+}
+
+pub fn verify(args: VerifyArgs) -> CmdResult {
+    let policy = load_policy(&args.trust)?;
+    let reference = parse_reference(&args.artifact).map_err(classify)?;
+    let registry = client(&args.registry, &[&reference])?;
+    let rt = runtime()?;
+    let verdict = rt
+        .block_on(async {
+            let digest = registry.resolve(&reference).await?.digest;
+            registry.verify(&reference, &digest, &policy).await
+        })
+        .map_err(classify)?;
+    report(&verdict, args.output);
+    Ok(if verdict.verified {
+        EXIT_OK
+    } else {
+        EXIT_FINDINGS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_ids_come_from_the_ci_environment() {
+        let github = |k: &str| {
+            Some(
+                match k {
+                    "GITHUB_SERVER_URL" => "https://github.com",
+                    "GITHUB_REPOSITORY" => "acme/app",
+                    "GITHUB_RUN_ID" => "42",
+                    "GITHUB_RUN_ATTEMPT" => "2",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        assert_eq!(
+            builder_id_from_env(github).unwrap(),
+            "https://github.com/acme/app/actions/runs/42/attempts/2"
+        );
+        let gitlab =
+            |k: &str| (k == "CI_JOB_URL").then(|| "https://gitlab.example/j/7".to_string());
+        assert_eq!(
+            builder_id_from_env(gitlab).unwrap(),
+            "https://gitlab.example/j/7"
+        );
+        assert_eq!(builder_id_from_env(|_| None), None);
+    }
+}
