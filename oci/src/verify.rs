@@ -287,13 +287,15 @@ impl Registry {
         .await
     }
 
-    /// The layers of a cosign tag, or none; too many is an error for the caller to
-    /// report, not a reason to read a thousand blobs.
+    /// The layers of a cosign tag (none when there is no tag), at most
+    /// [`signing::MAX_LAYERS_PER_TAG`] of them, with how many more were left
+    /// unexamined: a tag flooded with signatures is not a reason to read a
+    /// thousand blobs.
     async fn tag_layers(
         &self,
         repository: &Reference,
         tag: String,
-    ) -> Result<Option<(String, Vec<Descriptor>)>, String> {
+    ) -> Result<Option<(String, Vec<Descriptor>, usize)>, String> {
         let tagged = at_tag(repository, tag.clone());
         let fetched = self
             .get_manifest("read", &tagged, &[layout::MANIFEST_MEDIA_TYPE])
@@ -304,14 +306,10 @@ impl Registry {
         };
         let manifest =
             parse_any_manifest(&fetched.bytes, None).map_err(|e| format!("tag {tag}: {e}"))?;
-        if manifest.layers.len() > signing::MAX_LAYERS_PER_TAG {
-            return Err(format!(
-                "tag {tag} holds {} layers, more than the limit of {}; none examined",
-                manifest.layers.len(),
-                signing::MAX_LAYERS_PER_TAG
-            ));
-        }
-        Ok(Some((tag, manifest.layers)))
+        let mut layers = manifest.layers;
+        let skipped = layers.len().saturating_sub(signing::MAX_LAYERS_PER_TAG);
+        layers.truncate(signing::MAX_LAYERS_PER_TAG);
+        Ok(Some((tag, layers, skipped)))
     }
 
     /// Verifies the artifact `digest` in `repository` against `policy`: every
@@ -349,7 +347,16 @@ impl Registry {
         {
             Err(e) => signatures.push(failed(format!("tag {}", signing::signature_tag(digest)), e)),
             Ok(None) => {}
-            Ok(Some((tag, layers))) => {
+            Ok(Some((tag, layers, skipped))) => {
+                if skipped > 0 {
+                    signatures.push(failed(
+                        format!("tag {tag}"),
+                        format!(
+                            "{skipped} more layers beyond the limit of {} were not examined",
+                            signing::MAX_LAYERS_PER_TAG
+                        ),
+                    ));
+                }
                 for (i, layer) in layers.iter().enumerate() {
                     let source = format!("tag {tag} layer {i}");
                     let result = async {
@@ -397,7 +404,16 @@ impl Registry {
                 e,
             )),
             Ok(None) => {}
-            Ok(Some((tag, layers))) => {
+            Ok(Some((tag, layers, skipped))) => {
+                if skipped > 0 {
+                    attestations.push(failed(
+                        format!("tag {tag}"),
+                        format!(
+                            "{skipped} more layers beyond the limit of {} were not examined",
+                            signing::MAX_LAYERS_PER_TAG
+                        ),
+                    ));
+                }
                 for (i, layer) in layers.iter().enumerate() {
                     let source = format!("tag {tag} layer {i}");
                     let result = async {

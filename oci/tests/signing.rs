@@ -1,0 +1,446 @@
+//! Signatures and attestations in a real `docker-registry`, and every way a
+//! hostile registry or signer can try to pass one off: each case must fail with a
+//! message that names it.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use imprint_oci::keys::{KeyAlgorithm, SigningKey};
+use imprint_oci::layout::{self, Descriptor, MANIFEST_MEDIA_TYPE};
+use imprint_oci::policy::{Policy, Verdict};
+use imprint_oci::registry::{Reference, Registry, RegistryOptions, parse_reference};
+use imprint_oci::signing::{self, Envelope, Statement};
+use imprint_schema::{Completeness, Profile};
+
+#[allow(dead_code)]
+mod support;
+use support::{TestRegistry, push_test_image};
+
+struct World {
+    reg: TestRegistry,
+    client: Registry,
+    repository: Reference,
+    key: SigningKey,
+    /// Two profile artifacts of one image.
+    a: String,
+    b: String,
+}
+
+fn created() -> jiff::Timestamp {
+    "2026-11-26T00:00:00Z".parse().unwrap()
+}
+
+async fn world(repo: &str) -> Option<World> {
+    let reg = TestRegistry::start()?;
+    let probe = parse_reference(&format!("{}/probe:x", reg.addr)).unwrap();
+    let client = Registry::new(&RegistryOptions::default(), &[&probe]).unwrap();
+    let image_digest = push_test_image(&client, &reg.addr, repo).await;
+    let image = parse_reference(&format!("{}/{repo}@{image_digest}", reg.addr)).unwrap();
+    let subject = client.resolve(&image).await.unwrap();
+    let repository = parse_reference(&format!("{}/{repo}", reg.addr)).unwrap();
+    let mut digests = Vec::new();
+    for syscall in ["read", "write"] {
+        let mut p = Profile::new(&image_digest);
+        p.learning.completeness = Completeness::Complete;
+        p.learning.start = Some("2026-11-24T00:00:00Z".parse().unwrap());
+        p.learning.end = Some("2026-11-25T06:00:00Z".parse().unwrap());
+        p.syscalls = vec![syscall.into()];
+        let artifact = layout::build(&p, &subject, created()).unwrap();
+        digests.push(
+            client
+                .push_artifact(&repository, &artifact, None)
+                .await
+                .unwrap(),
+        );
+    }
+    Some(World {
+        reg,
+        client,
+        repository,
+        key: SigningKey::generate(KeyAlgorithm::EcdsaP256),
+        b: digests.pop().unwrap(),
+        a: digests.pop().unwrap(),
+    })
+}
+
+impl World {
+    fn at(&self, digest: &str) -> Reference {
+        self.repository.clone_with_digest(digest.to_string())
+    }
+
+    fn policy(&self, attested: bool) -> Policy {
+        Policy::for_key(self.key.verifying_key(), attested)
+    }
+
+    async fn verify(&self, digest: &str, policy: &Policy) -> Verdict {
+        self.client
+            .verify(&self.repository, digest, policy)
+            .await
+            .unwrap()
+    }
+
+    /// Writes a cosign tag for `digest` with these layers (blobs pushed first).
+    async fn put_tag(&self, tag: String, layers: Vec<(Descriptor, Vec<u8>)>) {
+        let mut descriptors = Vec::new();
+        for (descriptor, blob) in layers {
+            self.client
+                .push_blob(&self.repository, &blob)
+                .await
+                .unwrap();
+            descriptors.push(descriptor);
+        }
+        let (manifest, config) = signing::tag_manifest(descriptors);
+        self.client
+            .push_blob(&self.repository, &config)
+            .await
+            .unwrap();
+        let tagged = Reference::with_tag(
+            self.repository.registry().into(),
+            self.repository.repository().into(),
+            tag,
+        );
+        self.client
+            .push_manifest(&tagged, &manifest, MANIFEST_MEDIA_TYPE)
+            .await
+            .unwrap();
+    }
+
+    /// A `.sig` layer for `payload` signed by `key`.
+    fn sig_layer(key: &SigningKey, payload: &[u8]) -> (Descriptor, Vec<u8>) {
+        let mut d = Descriptor::of(signing::SIMPLE_SIGNING_MEDIA_TYPE, payload);
+        d.annotations = BTreeMap::from([(
+            signing::SIGNATURE_ANNOTATION.to_string(),
+            STANDARD.encode(key.sign(payload)),
+        )]);
+        (d, payload.to_vec())
+    }
+
+    /// An `.att` layer holding `envelope_bytes`.
+    fn att_layer(envelope_bytes: &[u8]) -> (Descriptor, Vec<u8>) {
+        let mut d = Descriptor::of(signing::DSSE_MEDIA_TYPE, envelope_bytes);
+        d.annotations = BTreeMap::from([(
+            signing::PREDICATE_TYPE_ANNOTATION.to_string(),
+            signing::PROFILE_PREDICATE_TYPE.to_string(),
+        )]);
+        (d, envelope_bytes.to_vec())
+    }
+
+    fn predicate(&self) -> serde_json::Value {
+        serde_json::json!({
+            "imageDigest": "sha256:aa", "profileLayerDigest": "sha256:bb",
+            "learning": {"start": "2026-11-24T00:00:00Z", "end": "2026-11-25T06:00:00Z",
+                         "completeness": "complete", "observedContainers": 1},
+            "builder": {"id": "https://ci.example/acme/1"},
+        })
+    }
+}
+
+#[track_caller]
+fn assert_fails(verdict: &Verdict, needle: &str) {
+    assert!(
+        !verdict.verified,
+        "verified, expected failure with {needle:?}"
+    );
+    let all = verdict.failures.join("\n");
+    assert!(all.contains(needle), "{needle:?} not in {all}");
+}
+
+#[tokio::test]
+async fn signatures_verify_and_accumulate_on_one_tag() {
+    let Some(w) = world("sig/append").await else {
+        return;
+    };
+    let other = SigningKey::generate(KeyAlgorithm::Ed25519);
+    w.client
+        .sign(&w.at(&w.a), &w.key, false, created())
+        .await
+        .unwrap();
+    w.client
+        .sign(&w.at(&w.a), &other, false, created())
+        .await
+        .unwrap();
+    // Signing twice with one key adds nothing new (the ECDSA signature differs,
+    // so it is a second layer, as with cosign).
+    let verdict = w.verify(&w.a, &w.policy(false)).await;
+    assert!(verdict.verified, "{:?}", verdict.failures);
+    assert_eq!(verdict.signatures.len(), 2);
+    assert_eq!(verdict.signatures.iter().filter(|f| f.verified).count(), 1);
+    // Only Ed25519 trusted: the other layer verifies.
+    let ed = Policy::for_key(other.verifying_key(), false);
+    assert!(w.verify(&w.a, &ed).await.verified);
+}
+
+#[tokio::test]
+async fn a_signature_copied_from_another_artifact_is_refused() {
+    let Some(w) = world("sig/copied").await else {
+        return;
+    };
+    // Sign A, then put A's signature layer under B's tag.
+    let payload = signing::simple_signing_payload("r", &w.a);
+    w.put_tag(
+        signing::signature_tag(&w.b),
+        vec![World::sig_layer(&w.key, &payload)],
+    )
+    .await;
+    assert_fails(
+        &w.verify(&w.b, &w.policy(false)).await,
+        &format!("signed for {}", w.a),
+    );
+}
+
+#[tokio::test]
+async fn a_payload_naming_another_digest_is_refused_even_with_the_right_key() {
+    let Some(w) = world("sig/otherdigest").await else {
+        return;
+    };
+    let payload = signing::simple_signing_payload(
+        "r",
+        "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+    );
+    w.put_tag(
+        signing::signature_tag(&w.a),
+        vec![World::sig_layer(&w.key, &payload)],
+    )
+    .await;
+    assert_fails(
+        &w.verify(&w.a, &w.policy(false)).await,
+        "signed for sha256:0000",
+    );
+}
+
+#[tokio::test]
+async fn the_legacy_capitalisation_cosign_accepts_is_accepted() {
+    let Some(w) = world("sig/legacy").await else {
+        return;
+    };
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"r"}},"image":{{"Docker-manifest-digest":"{}"}},"type":"cosign container image signature"}},"optional":null}}"#,
+        w.a
+    );
+    w.put_tag(
+        signing::signature_tag(&w.a),
+        vec![World::sig_layer(&w.key, payload.as_bytes())],
+    )
+    .await;
+    let verdict = w.verify(&w.a, &w.policy(false)).await;
+    assert!(verdict.verified, "{:?}", verdict.failures);
+}
+
+#[tokio::test]
+async fn a_wrong_key_and_a_tampered_signature_are_refused() {
+    let Some(w) = world("sig/wrongkey").await else {
+        return;
+    };
+    let stranger = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    w.client
+        .sign(&w.at(&w.a), &stranger, false, created())
+        .await
+        .unwrap();
+    assert_fails(
+        &w.verify(&w.a, &w.policy(false)).await,
+        "no trusted key verifies",
+    );
+    // A signature annotation that is not base64, and one over other bytes.
+    let payload = signing::simple_signing_payload("r", &w.b);
+    let (mut garbled, blob) = World::sig_layer(&w.key, &payload);
+    garbled
+        .annotations
+        .insert(signing::SIGNATURE_ANNOTATION.into(), "%%%".into());
+    let (mut swapped, _) = World::sig_layer(&w.key, &payload);
+    swapped.annotations.insert(
+        signing::SIGNATURE_ANNOTATION.into(),
+        STANDARD.encode(w.key.sign(b"something else")),
+    );
+    w.put_tag(
+        signing::signature_tag(&w.b),
+        vec![(garbled, blob.clone()), (swapped, blob)],
+    )
+    .await;
+    let verdict = w.verify(&w.b, &w.policy(false)).await;
+    assert_fails(&verdict, "not base64");
+    assert_fails(&verdict, "signature does not verify");
+}
+
+#[tokio::test]
+async fn a_tampered_layer_from_the_registry_is_refused() {
+    let Some(w) = world("sig/tampered").await else {
+        return;
+    };
+    w.client
+        .sign(&w.at(&w.a), &w.key, false, created())
+        .await
+        .unwrap();
+    // A proxy that serves other bytes for every blob.
+    let proxy = support::FaultProxy::start(&w.reg.addr, |line, _| {
+        if line.contains("/blobs/") {
+            support::Fault::Serve("application/octet-stream", || {
+                b"{\"tampered\":true}".to_vec()
+            })
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let probe = parse_reference(&format!("{}/probe:x", proxy.addr)).unwrap();
+    let client = Registry::new(&RegistryOptions::default(), &[&probe]).unwrap();
+    let repository = parse_reference(&format!("{}/sig/tampered", proxy.addr)).unwrap();
+    let verdict = client
+        .verify(&repository, &w.a, &w.policy(false))
+        .await
+        .unwrap();
+    // oci-client checks blob digests as it streams them, and says so.
+    assert_fails(&verdict, "Invalid digest");
+}
+
+#[tokio::test]
+async fn oversized_annotations_and_a_thousand_signatures_are_bounded() {
+    let Some(w) = world("sig/flood").await else {
+        return;
+    };
+    let payload = signing::simple_signing_payload("r", &w.a);
+    let (mut huge, blob) = World::sig_layer(&w.key, &payload);
+    huge.annotations
+        .insert(signing::SIGNATURE_ANNOTATION.into(), "A".repeat(100_000));
+    w.put_tag(signing::signature_tag(&w.a), vec![(huge, blob)])
+        .await;
+    assert_fails(
+        &w.verify(&w.a, &w.policy(false)).await,
+        "more than the limit of 8192",
+    );
+
+    // A thousand junk signatures (distinct annotations over one payload blob).
+    let mut layers = Vec::new();
+    for i in 0..1000 {
+        let mut d = Descriptor::of(signing::SIMPLE_SIGNING_MEDIA_TYPE, &payload);
+        d.annotations = BTreeMap::from([(
+            signing::SIGNATURE_ANNOTATION.to_string(),
+            STANDARD.encode(format!("junk {i}")),
+        )]);
+        layers.push((d, payload.clone()));
+    }
+    w.put_tag(signing::signature_tag(&w.b), layers).await;
+    let verdict = w.verify(&w.b, &w.policy(false)).await;
+    assert_fails(
+        &verdict,
+        "744 more layers beyond the limit of 256 were not examined",
+    );
+    assert_eq!(verdict.signatures.len(), 257);
+}
+
+#[tokio::test]
+async fn attestations_are_checked_for_subject_type_and_integrity() {
+    let Some(w) = world("att/hostile").await else {
+        return;
+    };
+    w.client
+        .sign(&w.at(&w.a), &w.key, false, created())
+        .await
+        .unwrap();
+    let policy = w.policy(true);
+    // Signed but not attested.
+    assert_fails(&w.verify(&w.a, &policy).await, "no attestation of type");
+
+    // A wrong predicate type, properly signed.
+    w.client
+        .attest(
+            &w.at(&w.a),
+            &w.key,
+            "https://slsa.dev/provenance/v1",
+            serde_json::json!({}),
+            false,
+            created(),
+        )
+        .await
+        .unwrap();
+    assert_fails(
+        &w.verify(&w.a, &policy).await,
+        "predicateType is \"https://slsa.dev/provenance/v1\"",
+    );
+
+    // A statement about B under A's .att tag.
+    let about_b = Statement::new("r", &w.b, signing::PROFILE_PREDICATE_TYPE, w.predicate());
+    let envelope = Envelope::sign(
+        signing::IN_TOTO_PAYLOAD_TYPE,
+        &serde_json::to_vec(&about_b).unwrap(),
+        &w.key,
+    );
+    let about_b_bytes = serde_json::to_vec(&envelope).unwrap();
+    // A truncated envelope.
+    let truncated = about_b_bytes[..about_b_bytes.len() / 2].to_vec();
+    w.put_tag(
+        signing::attestation_tag(&w.a),
+        vec![
+            World::att_layer(&about_b_bytes),
+            World::att_layer(&truncated),
+        ],
+    )
+    .await;
+    let verdict = w.verify(&w.a, &policy).await;
+    assert_fails(
+        &verdict,
+        &format!("signed for sha256:{}", w.b.trim_start_matches("sha256:")),
+    );
+    assert_fails(&verdict, "not a DSSE envelope");
+
+    // And the real thing verifies.
+    w.client
+        .attest(
+            &w.at(&w.a),
+            &w.key,
+            signing::PROFILE_PREDICATE_TYPE,
+            w.predicate(),
+            false,
+            created(),
+        )
+        .await
+        .unwrap();
+    let verdict = w.verify(&w.a, &policy).await;
+    assert!(verdict.verified, "{:?}", verdict.failures);
+}
+
+#[tokio::test]
+async fn a_bundle_referrer_of_another_artifact_or_key_is_refused() {
+    let Some(w) = world("bundle/hostile").await else {
+        return;
+    };
+    let stranger = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    w.client
+        .sign(&w.at(&w.a), &stranger, true, created())
+        .await
+        .unwrap();
+    let verdict = w.verify(&w.a, &w.policy(false)).await;
+    assert_fails(&verdict, "no trusted key verifies");
+    assert!(verdict.signatures[0].source.starts_with("referrer sha256:"));
+    w.client
+        .sign(&w.at(&w.a), &w.key, true, created())
+        .await
+        .unwrap();
+    assert!(w.verify(&w.a, &w.policy(false)).await.verified);
+    // B has no bundle of its own; A's do not count for it.
+    assert_fails(
+        &w.verify(&w.b, &w.policy(false)).await,
+        "no signature found",
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_an_error_not_a_verdict() {
+    let Some(w) = world("sig/gone").await else {
+        return;
+    };
+    let addr = support::free_loopback_addr();
+    let probe = parse_reference(&format!("{addr}/probe:x")).unwrap();
+    let options = RegistryOptions {
+        retries: 0,
+        timeout: std::time::Duration::from_secs(2),
+        ..RegistryOptions::default()
+    };
+    let client = Registry::new(&options, &[&probe]).unwrap();
+    let repository = parse_reference(&format!("{addr}/sig/gone")).unwrap();
+    assert!(
+        client
+            .verify(&repository, &w.a, &w.policy(false))
+            .await
+            .is_err()
+    );
+}
