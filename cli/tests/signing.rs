@@ -328,6 +328,23 @@ fn bundles_verify_without_cosign_tags() {
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let source = verdict["signatures"][0]["source"].as_str().unwrap();
     assert!(source.starts_with("referrer sha256:"), "{source}");
+    // An independent verifier (sigstore-js) accepts both bundles.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigstore-js");
+    if !dir.join("node_modules/@sigstore/verify").is_dir() {
+        eprintln!("skipped: sigstore-js not installed in {} (bash .ci/setup runs npm ci there)", dir.display());
+    } else {
+        let digest = artifact.rsplit_once('@').unwrap().1;
+        let out = Command::new("node")
+            .arg(dir.join("verify-bundles.js"))
+            .args([s.reg.addr.as_str(), "shop/worker", digest])
+            .arg(&public)
+            .output()
+            .expect("node runs");
+        assert_exit(&out, 0);
+        let said = text(&out.stdout);
+        assert!(said.contains("(https://sigstore.dev/cosign/sign/v1)"), "{said}");
+        assert!(said.contains("(https://imprint.dev/attestation/profile/v1)"), "{said}");
+    }
     // The bundles are referrers, yet discover still lists only the profile.
     let image = format!("{}/shop/worker@{}", s.reg.addr, s.image_digest);
     let out = imprint(&[&"discover", &image, &"--output", &"json"]);
