@@ -331,7 +331,10 @@ fn bundles_verify_without_cosign_tags() {
     // An independent verifier (sigstore-js) accepts both bundles.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigstore-js");
     if !dir.join("node_modules/@sigstore/verify").is_dir() {
-        eprintln!("skipped: sigstore-js not installed in {} (bash .ci/setup runs npm ci there)", dir.display());
+        eprintln!(
+            "skipped: sigstore-js not installed in {} (bash .ci/setup runs npm ci there)",
+            dir.display()
+        );
     } else {
         let digest = artifact.rsplit_once('@').unwrap().1;
         let out = Command::new("node")
@@ -342,8 +345,14 @@ fn bundles_verify_without_cosign_tags() {
             .expect("node runs");
         assert_exit(&out, 0);
         let said = text(&out.stdout);
-        assert!(said.contains("(https://sigstore.dev/cosign/sign/v1)"), "{said}");
-        assert!(said.contains("(https://imprint.dev/attestation/profile/v1)"), "{said}");
+        assert!(
+            said.contains("(https://sigstore.dev/cosign/sign/v1)"),
+            "{said}"
+        );
+        assert!(
+            said.contains("(https://imprint.dev/attestation/profile/v1)"),
+            "{said}"
+        );
     }
     // The bundles are referrers, yet discover still lists only the profile.
     let image = format!("{}/shop/worker@{}", s.reg.addr, s.image_digest);
