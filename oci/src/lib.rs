@@ -5,6 +5,7 @@
 //! credentials, signing and verification arrive with their issues (see DESIGN.md,
 //! "Artifact" and "Signatures and attestations").
 
+pub mod bundle_verify;
 pub mod cache;
 pub mod credentials;
 pub mod keys;

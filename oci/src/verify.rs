@@ -63,6 +63,55 @@ fn parse_any_manifest(bytes: &[u8], expected: Option<&str>) -> Result<Manifest, 
     Ok(manifest)
 }
 
+/// Verifies a keyless (certificate) bundle with the policy's keyless identities,
+/// then reads its statement, which must be about `digest`.
+fn check_keyless(
+    policy: &Policy,
+    digest: &str,
+    bundle_bytes: &[u8],
+    envelope: &Envelope,
+) -> Result<(Statement, String), String> {
+    let mut reasons = Vec::new();
+    for authority in &policy.authorities {
+        let policy::Authority::Keyless {
+            name,
+            identity,
+            trusted_root,
+        } = authority
+        else {
+            continue;
+        };
+        let subject = regex::Regex::new(&identity.subject_reg_exp)
+            .map_err(|e| format!("authority {name}: {e}"))?;
+        let trust = crate::bundle_verify::BundleTrust::Keyless {
+            issuer: &identity.issuer,
+            subject: &subject,
+            trusted_root,
+        };
+        match crate::bundle_verify::verify_bundle(
+            bundle_bytes,
+            crate::bundle_verify::Signed::Digest(digest),
+            &trust,
+        ) {
+            Ok(signer) => {
+                let payload = STANDARD
+                    .decode(&envelope.payload)
+                    .map_err(|e| format!("DSSE payload is not base64: {e}"))?;
+                let statement =
+                    Statement::parse_for(&payload, digest).map_err(|e| e.to_string())?;
+                return Ok((statement, format!("{name} ({})", signer.identity)));
+            }
+            Err(e) => reasons.push(format!("{name}: {e}")),
+        }
+    }
+    if reasons.is_empty() {
+        return Err(
+            "the bundle is keyless (a certificate) and the policy names no keyless identity".into(),
+        );
+    }
+    Err(reasons.join("; "))
+}
+
 impl Registry {
     /// Reads a blob no larger than `limit` and checks its digest.
     async fn pull_checked_blob(
@@ -496,17 +545,16 @@ impl Registry {
                 }
                 let bytes = self.pull_checked_blob(repository, layer, limit).await?;
                 let bundle = Bundle::parse(&bytes).map_err(|e| e.to_string())?;
-                if bundle.verification_material.get("publicKey").is_none() {
-                    return Err(
-                        "the bundle carries a certificate (keyless); imprint verifies key-based bundles only"
-                            .to_string(),
-                    );
-                }
                 let envelope = bundle.dsse_envelope.as_ref().ok_or(
                     "the bundle holds a message signature, not a DSSE envelope".to_string(),
                 )?;
-                let (statement, authority) = policy::check_envelope(policy, digest, envelope)
-                    .map_err(|e| e.to_string())?;
+                let (statement, authority) =
+                    if bundle.verification_material.get("publicKey").is_some() {
+                        policy::check_envelope(policy, digest, envelope)
+                            .map_err(|e| e.to_string())?
+                    } else {
+                        check_keyless(policy, digest, &bytes, envelope)?
+                    };
                 if is_signature {
                     if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
                         return Err(format!(

@@ -444,3 +444,65 @@ async fn an_unreachable_registry_is_an_error_not_a_verdict() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_keyless_bundle_is_checked_against_the_policys_identities() {
+    let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../shared/conformance/sigstore-conformance/bundle-verify/happy-path-intoto-in-dsse-v3",
+    );
+    if !shared.is_dir() {
+        eprintln!("skipped: {} absent", shared.display());
+        return;
+    }
+    let Some(w) = world("bundle/keyless").await else {
+        return;
+    };
+    // A real keyless bundle (Fulcio certificate, Rekor entry), about another
+    // artifact, pushed as a referrer of A.
+    let bundle = std::fs::read(shared.join("bundle.sigstore.json")).unwrap();
+    let subject = w.client.resolve(&w.at(&w.a)).await.unwrap();
+    let manifest = signing::bundle_manifest(
+        &bundle,
+        &subject,
+        signing::PROFILE_PREDICATE_TYPE,
+        created(),
+    );
+    w.client
+        .push_blob(&w.repository, layout::EMPTY_CONFIG)
+        .await
+        .unwrap();
+    w.client.push_blob(&w.repository, &bundle).await.unwrap();
+    let digest = w
+        .client
+        .push_manifest(&w.repository, &manifest, MANIFEST_MEDIA_TYPE)
+        .await
+        .unwrap();
+    let mut entry = Descriptor::of(MANIFEST_MEDIA_TYPE, &manifest);
+    entry.artifact_type = Some(signing::BUNDLE_MEDIA_TYPE.into());
+    assert_eq!(entry.digest, digest);
+    w.client
+        .update_fallback_index(&w.repository, &w.a, entry)
+        .await
+        .unwrap();
+
+    // A key-only policy cannot judge it.
+    let verdict = w.verify(&w.a, &w.policy(true)).await;
+    assert_fails(&verdict, "the policy names no keyless identity");
+
+    // A keyless policy checks it with sigstore's verifier, which refuses it: it is
+    // about another artifact.
+    let dir = tempfile::tempdir().unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/cosign-keys/trust_root/prod/trusted_root.json");
+    std::fs::copy(root, dir.path().join("trusted_root.json")).unwrap();
+    let text = "apiVersion: imprint.dev/v1\nkind: VerificationPolicy\nauthorities:\n  - name: beacon\n    keyless:\n      issuer: https://token.actions.githubusercontent.com\n      subjectRegExp: ^https://github\\.com/sigstore-conformance/\n      trustedRoot: trusted_root.json\nsignatures: {required: false}\n";
+    let path = dir.path().join("policy.yaml");
+    std::fs::write(&path, text).unwrap();
+    let policy = Policy::load(&path, text.as_bytes()).unwrap();
+    let verdict = w.verify(&w.a, &policy).await;
+    assert!(!verdict.verified);
+    let error = verdict.attestations[0].error.clone().unwrap();
+    assert!(error.starts_with("beacon: "), "{error}");
+    assert!(!error.contains("names no keyless"), "{error}");
+    eprintln!("keyless refusal: {error}");
+}

@@ -1,0 +1,125 @@
+//! Sigstore bundles checked against an offline `trusted_root.json`: keyless
+//! (a Fulcio certificate, its SCT, the Rekor entry and its inclusion proof,
+//! checkpoint or signed timestamp, RFC 3161 timestamps) and key-based with a
+//! transparency-log entry. The cryptography and the log protocol are the
+//! sigstore project's own Rust verifier (`sigstore-verify`); this module maps
+//! imprint's trust (an issuer and a subject expression) onto it.
+
+use sigstore_verify::trust_root::TrustedRoot;
+use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, Sha256Hash};
+use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
+
+use crate::keys::VerifyingKey;
+
+/// What a bundle is checked against.
+pub enum BundleTrust<'a> {
+    /// A public key; the bundle's transparency-log entry is verified against
+    /// `trusted_root`.
+    Key {
+        /// The key.
+        key: &'a VerifyingKey,
+        /// The trusted root JSON.
+        trusted_root: &'a [u8],
+    },
+    /// A keyless identity: a certificate from the root's Fulcio, for `issuer`,
+    /// whose subject (SAN) matches `subject`.
+    Keyless {
+        /// The OIDC issuer.
+        issuer: &'a str,
+        /// The subject expression.
+        subject: &'a regex::Regex,
+        /// The trusted root JSON.
+        trusted_root: &'a [u8],
+    },
+}
+
+/// What was signed: the bytes, or their sha256 (`sha256:<hex>`).
+pub enum Signed<'a> {
+    /// The artifact's bytes.
+    Bytes(&'a [u8]),
+    /// The artifact's digest.
+    Digest(&'a str),
+}
+
+/// Who signed a verified bundle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signer {
+    /// The certificate's subject, or `key` for key-based bundles.
+    pub identity: String,
+    /// The certificate's OIDC issuer, when keyless.
+    pub issuer: Option<String>,
+}
+
+/// Verifies a bundle (`bundle.sigstore.json`) over `signed` under `trust`.
+pub fn verify_bundle(
+    bundle_json: &[u8],
+    signed: Signed<'_>,
+    trust: &BundleTrust<'_>,
+) -> Result<Signer, String> {
+    let text = std::str::from_utf8(bundle_json).map_err(|_| "bundle is not UTF-8".to_string())?;
+    let bundle = Bundle::from_json(text).map_err(|e| format!("not a sigstore bundle: {e}"))?;
+    let root_json = match trust {
+        BundleTrust::Key { trusted_root, .. } | BundleTrust::Keyless { trusted_root, .. } => {
+            trusted_root
+        }
+    };
+    let root = TrustedRoot::from_json(
+        std::str::from_utf8(root_json).map_err(|_| "trusted root is not UTF-8".to_string())?,
+    )
+    .map_err(|e| format!("trusted root: {e}"))?;
+    let verifier = Verifier::new(&root).map_err(|e| format!("trusted root: {e}"))?;
+    let artifact = match signed {
+        Signed::Bytes(bytes) => Artifact::from_blob(bytes),
+        Signed::Digest(digest) => {
+            let hex = digest
+                .strip_prefix("sha256:")
+                .ok_or_else(|| format!("{digest:?} is not a sha256 digest"))?;
+            Artifact::from_digest(
+                Sha256Hash::from_hex(hex).map_err(|e| format!("{digest:?}: {e}"))?,
+            )
+        }
+    };
+    match trust {
+        BundleTrust::Key { key, .. } => {
+            let pem = key.to_pem();
+            let public = DerPublicKey::from_pem(&pem).map_err(|e| e.to_string())?;
+            verifier
+                .verify_with_key(
+                    artifact,
+                    &bundle,
+                    &public,
+                    &PublicKeyVerificationPolicy::default(),
+                )
+                .map_err(|e| e.to_string())?;
+            Ok(Signer {
+                identity: "key".to_string(),
+                issuer: None,
+            })
+        }
+        BundleTrust::Keyless {
+            issuer, subject, ..
+        } => {
+            let result = verifier
+                .verify(
+                    artifact,
+                    &bundle,
+                    &VerificationPolicy::any_identity().require_issuer(*issuer),
+                )
+                .map_err(|e| e.to_string())?;
+            let identity = result
+                .identity()
+                .map(|i| i.as_str().to_string())
+                .ok_or("the certificate names no subject")?;
+            if !subject.is_match(&identity) {
+                return Err(format!(
+                    "certificate subject {identity:?} does not match {:?}",
+                    subject.as_str()
+                ));
+            }
+            Ok(Signer {
+                identity,
+                issuer: result.issuer().map(str::to_string),
+            })
+        }
+    }
+}
