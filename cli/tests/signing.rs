@@ -328,6 +328,54 @@ fn bundles_verify_without_cosign_tags() {
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let source = verdict["signatures"][0]["source"].as_str().unwrap();
     assert!(source.starts_with("referrer sha256:"), "{source}");
+    // A predicate from a file: imprint's type is checked for shape; others pass as given.
+    let bad = s.path("bad-predicate.json");
+    std::fs::write(&bad, r#"{"imageDigest": 5}"#).unwrap();
+    let out = imprint(&[&"attest", &artifact, &"--key", &key, &"--predicate", &bad]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("not imprint's learning predicate"),
+        "{}",
+        text(&out.stderr)
+    );
+    let slsa = s.path("slsa.json");
+    std::fs::write(&slsa, r#"{"buildDefinition": {"buildType": "x"}}"#).unwrap();
+    let out = imprint(&[
+        &"attest",
+        &artifact,
+        &"--key",
+        &key,
+        &"--predicate",
+        &slsa,
+        &"--type",
+        &"https://slsa.dev/provenance/v1",
+        &"--bundle",
+    ]);
+    assert_exit(&out, 0);
+    // The policy wants imprint's predicate: the SLSA one is listed, and refused by type.
+    let out = imprint(&[
+        &"verify",
+        &artifact,
+        &"--policy",
+        &policy,
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 0);
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let refused: Vec<&str> = verdict["attestations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["error"].as_str())
+        .collect();
+    assert!(
+        refused
+            .iter()
+            .any(|e| e.contains("predicateType is \"https://slsa.dev/provenance/v1\"")),
+        "{refused:?}"
+    );
+
     // An independent verifier (sigstore-js) accepts both bundles.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigstore-js");
     if !dir.join("node_modules/@sigstore/verify").is_dir() {
