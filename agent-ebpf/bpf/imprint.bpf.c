@@ -1,0 +1,582 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * imprint's sensor: tracepoints only (no kprobes, fentry or LSM), CO-RE.
+ *
+ * Every event carries the cgroup v2 id of the task; user space maps it to a
+ * container. Steady workloads send almost nothing: opens, connects and binds
+ * pass an LRU of (cgroup, hash, flags) first, syscalls and capabilities a
+ * per-cgroup bitmap, so only the first occurrence reaches user space. The ring
+ * buffer is woken only once enough data is waiting (user space also polls on a
+ * short timeout), and every record that does not fit is counted in `drops`.
+ */
+#include "kernel_types.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define RINGBUF_BYTES (8 << 20)
+#define WAKEUP_BYTES (256 << 10)
+#define DEDUP_ENTRIES 65536
+#define MAX_CGROUPS 10240
+#define MAX_SYSCALLS 512
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, RINGBUF_BYTES);
+} events SEC(".maps");
+
+/* Records lost because the ring buffer was full, by event type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 32);
+	__type(key, u32);
+	__type(value, u64);
+} drops SEC(".maps");
+
+/* Records suppressed by in-kernel dedup, by event type. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 32);
+	__type(key, u32);
+	__type(value, u64);
+} deduped SEC(".maps");
+
+struct dedup_key {
+	u64 cgroup_id;
+	u64 hash;
+	u32 type;
+	u32 aux;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DEDUP_ENTRIES);
+	__type(key, struct dedup_key);
+	__type(value, u8);
+} dedup SEC(".maps");
+
+/* Syscalls and capabilities seen per cgroup. */
+struct seen {
+	u64 syscalls[MAX_SYSCALLS / 64];
+	u64 capabilities;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, u64);
+	__type(value, struct seen);
+} seen_by_cgroup SEC(".maps");
+
+/* Sockets connected to port 53, by (pid << 32 | fd): DNS sent without an address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u64);
+	__type(value, struct sockaddr_any);
+} dns_sockets SEC(".maps");
+
+/* accept(2) peer buffers between enter and exit, by thread. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, u32);
+	__type(value, u64);
+} accept_peers SEC(".maps");
+
+/* Zeroed template for new per-cgroup entries (too large for the stack is not an issue: 72 bytes). */
+static const struct seen empty_seen;
+
+static __always_inline void count(void *map, u32 type)
+{
+	u64 *n = bpf_map_lookup_elem(map, &type);
+	if (n)
+		__sync_fetch_and_add(n, 1);
+}
+
+static __always_inline void *reserve(u64 size, u32 type)
+{
+	void *e = bpf_ringbuf_reserve(&events, size, 0);
+	if (!e)
+		count(&drops, type);
+	return e;
+}
+
+static __always_inline void submit(void *e)
+{
+	u64 waiting = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(e, waiting >= WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP);
+}
+
+static __always_inline void fill_header(struct header *h, u32 type)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	h->type = type;
+	h->pid = id >> 32;
+	h->tid = (u32)id;
+	h->reserved = 0;
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->time_ns = bpf_ktime_get_ns();
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+}
+
+/* FNV-1a over a NUL-terminated buffer of at most PATH_LEN bytes. */
+static __always_inline u64 hash_path(const char *s)
+{
+	u64 h = 14695981039346656037ULL;
+	for (int i = 0; i < PATH_LEN; i++) {
+		char c = s[i];
+		if (!c)
+			break;
+		h ^= (u8)c;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+/* Whether (cgroup, hash, type, aux) was sent recently; records it when not. */
+static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 aux)
+{
+	struct dedup_key key = { .cgroup_id = cgroup_id, .hash = hash, .type = type, .aux = aux };
+	u8 one = 1;
+	if (bpf_map_lookup_elem(&dedup, &key)) {
+		count(&deduped, type);
+		return 1;
+	}
+	bpf_map_update_elem(&dedup, &key, &one, BPF_ANY);
+	return 0;
+}
+
+static __always_inline struct seen *seen_for(u64 cgroup_id)
+{
+	struct seen *s = bpf_map_lookup_elem(&seen_by_cgroup, &cgroup_id);
+	if (s)
+		return s;
+	bpf_map_update_elem(&seen_by_cgroup, &cgroup_id, &empty_seen, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&seen_by_cgroup, &cgroup_id);
+}
+
+static __always_inline int fd_is_socket(struct file **fds, unsigned int max_fds, int fd)
+{
+	struct file *f = 0;
+	if ((unsigned int)fd >= max_fds)
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	return (mode & S_IFMT) == S_IFSOCK;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int on_exec(struct sched_exec_ctx *ctx)
+{
+	struct exec_event *e = reserve(sizeof(*e), EV_EXEC);
+	if (!e)
+		return 0;
+	fill_header(&e->h, EV_EXEC);
+	unsigned int off = ctx->filename_loc & 0xFFFF;
+	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
+
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->parent_pid = BPF_CORE_READ(task, real_parent, tgid);
+
+	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
+	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
+	u64 len = end > start ? end - start : 0;
+	if (len > ARGS_LEN - 1)
+		len = ARGS_LEN - 1;
+	e->args_len = 0;
+	if (len > 0 && bpf_probe_read_user(e->args, len & (ARGS_LEN - 1), (void *)start) == 0)
+		e->args_len = len;
+
+	e->flags = 0;
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (fdt) {
+		struct file **fds = BPF_CORE_READ(fdt, fd);
+		unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+		if (fd_is_socket(fds, max_fds, 0))
+			e->flags |= EXEC_STDIN_SOCKET;
+		if (fd_is_socket(fds, max_fds, 1))
+			e->flags |= EXEC_STDOUT_SOCKET;
+	}
+	e->reserved = 0;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int on_fork(struct sched_fork_ctx *ctx)
+{
+	struct value_event *e = reserve(sizeof(*e), EV_FORK);
+	if (!e)
+		return 0;
+	fill_header(&e->h, EV_FORK);
+	e->a = ctx->child_pid;
+	e->b = 0;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int on_exit(void *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	/* Threads exit too: only the process (thread group leader) counts. */
+	if ((id >> 32) != (u32)id)
+		return 0;
+	struct value_event *e = reserve(sizeof(*e), EV_EXIT);
+	if (!e)
+		return 0;
+	fill_header(&e->h, EV_EXIT);
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->a = BPF_CORE_READ(task, exit_code);
+	e->b = 0;
+	submit(e);
+	return 0;
+}
+
+static __always_inline int emit_open(const char *filename, u64 flags)
+{
+	struct path_event *e = reserve(sizeof(*e), EV_OPEN);
+	if (!e)
+		return 0;
+	if (bpf_probe_read_user_str(e->path, sizeof(e->path), filename) <= 0) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	u64 cgroup_id = bpf_get_current_cgroup_id();
+	if (seen_recently(cgroup_id, hash_path(e->path), EV_OPEN, (u32)flags)) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	fill_header(&e->h, EV_OPEN);
+	e->flags = flags;
+	e->path2[0] = 0;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat")
+int on_openat(struct syscall_enter_ctx *ctx)
+{
+	return emit_open((const char *)ctx->args[1], ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_open")
+int on_open(struct syscall_enter_ctx *ctx)
+{
+	return emit_open((const char *)ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int on_openat2(struct syscall_enter_ctx *ctx)
+{
+	struct open_how_user how = {};
+	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
+	return emit_open((const char *)ctx->args[1], how.flags);
+}
+
+/* Syscall numbers (x86_64) of the events raw sys_enter reports itself. */
+#define NR_INIT_MODULE 175
+#define NR_FINIT_MODULE 313
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int on_sys_enter(struct syscall_enter_ctx *ctx)
+{
+	long nr = ctx->id;
+	if (nr < 0 || nr >= MAX_SYSCALLS)
+		return 0;
+	u64 cgroup_id = bpf_get_current_cgroup_id();
+	/* Module loads, here because kernels without modules have no such tracepoints. */
+	if (nr == NR_INIT_MODULE || nr == NR_FINIT_MODULE) {
+		struct value_event *m = reserve(sizeof(*m), EV_MODULE);
+		if (m) {
+			fill_header(&m->h, EV_MODULE);
+			m->a = nr == NR_FINIT_MODULE;
+			m->b = 0;
+			submit(m);
+		}
+	}
+	struct seen *s = seen_for(cgroup_id);
+	if (!s)
+		return 0;
+	u64 bit = 1ULL << (nr & 63);
+	u64 old = __sync_fetch_and_or(&s->syscalls[(nr >> 6) & (MAX_SYSCALLS / 64 - 1)], bit);
+	if (old & bit)
+		return 0;
+	struct value_event *e = reserve(sizeof(*e), EV_SYSCALL);
+	if (!e)
+		return 0;
+	fill_header(&e->h, EV_SYSCALL);
+	e->a = nr;
+	e->b = 0;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/capability/cap_capable")
+int on_cap_capable(struct cap_capable_ctx *ctx)
+{
+	int cap = ctx->cap;
+	if (cap < 0 || cap > 63)
+		return 0;
+	struct seen *s = seen_for(bpf_get_current_cgroup_id());
+	if (!s)
+		return 0;
+	u64 bit = 1ULL << cap;
+	u64 old = __sync_fetch_and_or(&s->capabilities, bit);
+	if (old & bit)
+		return 0;
+	struct value_event *e = reserve(sizeof(*e), EV_CAPABILITY);
+	if (!e)
+		return 0;
+	fill_header(&e->h, EV_CAPABILITY);
+	e->a = cap;
+	e->b = ctx->ret;
+	submit(e);
+	return 0;
+}
+
+/* Reads a user sockaddr; returns 0 when it is not AF_INET/AF_INET6. */
+static __always_inline int read_sockaddr(struct sockaddr_any *sa, const void *user, u64 len)
+{
+	if (!user || len < 8)
+		return 0;
+	if (bpf_probe_read_user(sa, sizeof(*sa) < len ? sizeof(*sa) : 8, user) != 0)
+		return 0;
+	if (sa->family == AF_INET6 && len < 24)
+		return 0;
+	return sa->family == AF_INET || sa->family == AF_INET6;
+}
+
+static __always_inline int emit_net(u32 type, struct sockaddr_any *sa)
+{
+	u16 port = __builtin_bswap16(sa->port);
+	u64 hash = sa->family == AF_INET ? sa->v4 : hash_path((const char *)sa->v6);
+	if (sa->family == AF_INET6) {
+		u64 lo = 0, hi = 0;
+		__builtin_memcpy(&lo, sa->v6, 8);
+		__builtin_memcpy(&hi, sa->v6 + 8, 8);
+		hash = lo ^ (hi * 1099511628211ULL);
+	}
+	if (seen_recently(bpf_get_current_cgroup_id(), hash, type, port))
+		return 0;
+	struct net_event *e = reserve(sizeof(*e), type);
+	if (!e)
+		return 0;
+	fill_header(&e->h, type);
+	e->family = sa->family;
+	e->port = port;
+	e->reserved = 0;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	if (sa->family == AF_INET)
+		__builtin_memcpy(e->addr, &sa->v4, 4);
+	else
+		__builtin_memcpy(e->addr, sa->v6, 16);
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int on_connect(struct syscall_enter_ctx *ctx)
+{
+	struct sockaddr_any sa = {};
+	if (!read_sockaddr(&sa, (const void *)ctx->args[1], ctx->args[2]))
+		return 0;
+	if (__builtin_bswap16(sa.port) == 53) {
+		u64 key = (bpf_get_current_pid_tgid() & 0xFFFFFFFF00000000ULL) | (u32)ctx->args[0];
+		bpf_map_update_elem(&dns_sockets, &key, &sa, BPF_ANY);
+	}
+	return emit_net(EV_CONNECT, &sa);
+}
+
+SEC("tracepoint/syscalls/sys_enter_bind")
+int on_bind(struct syscall_enter_ctx *ctx)
+{
+	struct sockaddr_any sa = {};
+	if (!read_sockaddr(&sa, (const void *)ctx->args[1], ctx->args[2]))
+		return 0;
+	return emit_net(EV_BIND, &sa);
+}
+
+static __always_inline int accept_enter(struct syscall_enter_ctx *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 peer = ctx->args[1];
+	if (peer)
+		bpf_map_update_elem(&accept_peers, &tid, &peer, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int accept_exit(struct syscall_exit_ctx *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	u64 *peer = bpf_map_lookup_elem(&accept_peers, &tid);
+	if (!peer)
+		return 0;
+	u64 user = *peer;
+	bpf_map_delete_elem(&accept_peers, &tid);
+	if (ctx->ret < 0)
+		return 0;
+	struct sockaddr_any sa = {};
+	if (!read_sockaddr(&sa, (const void *)user, sizeof(sa)))
+		return 0;
+	return emit_net(EV_ACCEPT, &sa);
+}
+
+SEC("tracepoint/syscalls/sys_enter_accept")
+int on_accept_enter(struct syscall_enter_ctx *ctx) { return accept_enter(ctx); }
+SEC("tracepoint/syscalls/sys_exit_accept")
+int on_accept_exit(struct syscall_exit_ctx *ctx) { return accept_exit(ctx); }
+SEC("tracepoint/syscalls/sys_enter_accept4")
+int on_accept4_enter(struct syscall_enter_ctx *ctx) { return accept_enter(ctx); }
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int on_accept4_exit(struct syscall_exit_ctx *ctx) { return accept_exit(ctx); }
+
+static __always_inline int emit_dns(struct sockaddr_any *sa, const void *buf, u64 len)
+{
+	if (!buf || len < 12)
+		return 0;
+	struct dns_event *e = reserve(sizeof(*e), EV_DNS);
+	if (!e)
+		return 0;
+	fill_header(&e->h, EV_DNS);
+	e->family = sa->family;
+	e->port = 53;
+	__builtin_memset(e->addr, 0, sizeof(e->addr));
+	if (sa->family == AF_INET)
+		__builtin_memcpy(e->addr, &sa->v4, 4);
+	else
+		__builtin_memcpy(e->addr, sa->v6, 16);
+	u32 n = len > DNS_LEN ? DNS_LEN : (u32)len;
+	e->len = n;
+	if (bpf_probe_read_user(e->payload, n, buf) != 0) {
+		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
+		return 0;
+	}
+	submit(e);
+	return 0;
+}
+
+/* The destination of a send: its address argument, or the socket's connect(2). */
+static __always_inline int dns_destination(struct sockaddr_any *sa, u32 fd, const void *addr, u64 addrlen)
+{
+	if (addr)
+		return read_sockaddr(sa, addr, addrlen) && __builtin_bswap16(sa->port) == 53;
+	u64 key = (bpf_get_current_pid_tgid() & 0xFFFFFFFF00000000ULL) | fd;
+	struct sockaddr_any *known = bpf_map_lookup_elem(&dns_sockets, &key);
+	if (!known)
+		return 0;
+	*sa = *known;
+	return 1;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int on_sendto(struct syscall_enter_ctx *ctx)
+{
+	struct sockaddr_any sa = {};
+	if (!dns_destination(&sa, ctx->args[0], (const void *)ctx->args[4], ctx->args[5]))
+		return 0;
+	return emit_dns(&sa, (const void *)ctx->args[1], ctx->args[2]);
+}
+
+static __always_inline int dns_from_msghdr(u32 fd, const struct msghdr_user *user)
+{
+	struct msghdr_user m = {};
+	if (bpf_probe_read_user(&m, sizeof(m), user) != 0)
+		return 0;
+	struct sockaddr_any sa = {};
+	if (!dns_destination(&sa, fd, m.name, m.namelen))
+		return 0;
+	struct iovec_user iov = {};
+	if (!m.iov || m.iovlen < 1 || bpf_probe_read_user(&iov, sizeof(iov), m.iov) != 0)
+		return 0;
+	return emit_dns(&sa, iov.base, iov.len);
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int on_sendmsg(struct syscall_enter_ctx *ctx)
+{
+	return dns_from_msghdr(ctx->args[0], (const struct msghdr_user *)ctx->args[1]);
+}
+
+/* sendmmsg: the first message (struct mmsghdr starts with a msghdr). */
+SEC("tracepoint/syscalls/sys_enter_sendmmsg")
+int on_sendmmsg(struct syscall_enter_ctx *ctx)
+{
+	return dns_from_msghdr(ctx->args[0], (const struct msghdr_user *)ctx->args[1]);
+}
+
+static __always_inline int emit_paths(u32 type, const char *a, const char *b, u64 flags)
+{
+	struct path_event *e = reserve(sizeof(*e), type);
+	if (!e)
+		return 0;
+	fill_header(&e->h, type);
+	e->flags = flags;
+	e->path[0] = 0;
+	e->path2[0] = 0;
+	if (a)
+		bpf_probe_read_user_str(e->path, sizeof(e->path), a);
+	if (b)
+		bpf_probe_read_user_str(e->path2, sizeof(e->path2), b);
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_memfd_create")
+int on_memfd_create(struct syscall_enter_ctx *ctx)
+{
+	return emit_paths(EV_MEMFD, (const char *)ctx->args[0], 0, ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int on_symlink(struct syscall_enter_ctx *ctx)
+{
+	return emit_paths(EV_SYMLINK, (const char *)ctx->args[0], (const char *)ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int on_symlinkat(struct syscall_enter_ctx *ctx)
+{
+	return emit_paths(EV_SYMLINK, (const char *)ctx->args[0], (const char *)ctx->args[2], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_link")
+int on_link(struct syscall_enter_ctx *ctx)
+{
+	return emit_paths(EV_LINK, (const char *)ctx->args[0], (const char *)ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int on_linkat(struct syscall_enter_ctx *ctx)
+{
+	return emit_paths(EV_LINK, (const char *)ctx->args[1], (const char *)ctx->args[3], 0);
+}
+
+static __always_inline int emit_value(u32 type, u64 a, u64 b)
+{
+	struct value_event *e = reserve(sizeof(*e), type);
+	if (!e)
+		return 0;
+	fill_header(&e->h, type);
+	e->a = a;
+	e->b = b;
+	submit(e);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int on_ptrace(struct syscall_enter_ctx *ctx) { return emit_value(EV_PTRACE, ctx->args[0], ctx->args[1]); }
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int on_bpf(struct syscall_enter_ctx *ctx) { return emit_value(EV_BPF, ctx->args[0], 0); }
+
+SEC("tracepoint/syscalls/sys_enter_unshare")
+int on_unshare(struct syscall_enter_ctx *ctx) { return emit_value(EV_UNSHARE, ctx->args[0], 0); }
+
+SEC("tracepoint/syscalls/sys_enter_setns")
+int on_setns(struct syscall_enter_ctx *ctx) { return emit_value(EV_SETNS, ctx->args[1], 0); }

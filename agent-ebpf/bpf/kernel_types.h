@@ -1,0 +1,144 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The few kernel structures imprint's programs read, declared minimally and
+ * marked for CO-RE: libbpf/aya relocate each field access against the running
+ * kernel's BTF, so this header needs no kernel-specific layout. Only the fields
+ * named here are read.
+ */
+#ifndef IMPRINT_KERNEL_TYPES_H
+#define IMPRINT_KERNEL_TYPES_H
+
+#include <linux/types.h>
+#include <linux/bpf.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef unsigned short umode_t;
+
+#pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+struct inode {
+	umode_t i_mode;
+};
+
+struct file {
+	struct inode *f_inode;
+};
+
+struct fdtable {
+	unsigned int max_fds;
+	struct file **fd;
+};
+
+struct files_struct {
+	struct fdtable *fdt;
+};
+
+struct mm_struct {
+	unsigned long arg_start;
+	unsigned long arg_end;
+};
+
+struct task_struct {
+	int pid;
+	int tgid;
+	int exit_code;
+	struct task_struct *real_parent;
+	struct mm_struct *mm;
+	struct files_struct *files;
+};
+
+#pragma clang attribute pop
+
+/* Tracepoint contexts, as /sys/kernel/tracing/events/<category>/<name>/format gives them. */
+
+struct trace_entry {
+	unsigned short type;
+	unsigned char flags;
+	unsigned char preempt_count;
+	int pid;
+};
+
+/* syscalls/sys_enter_* and raw_syscalls/sys_enter */
+struct syscall_enter_ctx {
+	struct trace_entry ent;
+	long id;
+	unsigned long args[6];
+};
+
+/* syscalls/sys_exit_* */
+struct syscall_exit_ctx {
+	struct trace_entry ent;
+	long id;
+	long ret;
+};
+
+/* sched/sched_process_exec */
+struct sched_exec_ctx {
+	struct trace_entry ent;
+	unsigned int filename_loc; /* __data_loc char[] */
+	int pid;
+	int old_pid;
+};
+
+/* sched/sched_process_fork */
+struct sched_fork_ctx {
+	struct trace_entry ent;
+	char parent_comm[16];
+	int parent_pid;
+	char child_comm[16];
+	int child_pid;
+};
+
+/* capability/cap_capable */
+struct cap_capable_ctx {
+	struct trace_entry ent;
+	const void *cred;
+	void *target_ns;
+	const void *capable_ns;
+	int cap;
+	int ret;
+};
+
+/* User-space layouts (UAPI, stable). */
+struct sockaddr_any {
+	u16 family;
+	u16 port; /* network order */
+	union {
+		u32 v4;          /* AF_INET: offset 4 */
+		struct {
+			u32 flowinfo;  /* AF_INET6: offset 4 */
+			u8 v6[16];     /* AF_INET6: offset 8 */
+		};
+	};
+};
+
+struct open_how_user {
+	u64 flags;
+	u64 mode;
+	u64 resolve;
+};
+
+struct iovec_user {
+	void *base;
+	unsigned long len;
+};
+
+struct msghdr_user {
+	void *name;
+	int namelen;
+	struct iovec_user *iov;
+	unsigned long iovlen;
+};
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define AT_FDCWD -100
+
+#endif
