@@ -53,7 +53,11 @@ struct exec_event {
 	u32 reserved;
 	char filename[PATH_LEN];
 	char args[ARGS_LEN];
+	/* The executable's path within its mount, from its dentries (at most
+	 * EXE_DEPTH components; the buffer is twice PATH_LEN for the verifier). */
+	char exe[2 * PATH_LEN];
 };
+#define EXE_DEPTH 10
 #define EXEC_STDIN_SOCKET 1
 #define EXEC_STDOUT_SOCKET 2
 
@@ -70,7 +74,7 @@ struct net_event {
 	struct header h;
 	u16 family;
 	u16 port;         /* host order */
-	u32 reserved;
+	u32 socket_type;  /* SOCK_STREAM 1, SOCK_DGRAM 2, 0 unknown */
 	u8 addr[16];      /* IPv4 in the first 4 bytes */
 };
 

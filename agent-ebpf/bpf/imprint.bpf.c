@@ -45,6 +45,7 @@ struct {
 
 struct dedup_key {
 	u64 cgroup_id;
+	u64 epoch;
 	u64 hash;
 	u32 type;
 	u32 aux;
@@ -57,8 +58,14 @@ struct {
 	__type(value, u8);
 } dedup SEC(".maps");
 
-/* Syscalls and capabilities seen per cgroup. */
+/*
+ * Syscalls and capabilities seen per cgroup, and the epoch that scopes the
+ * cgroup's dedup entries. The entry is dropped when a container runtime's init
+ * execs the entrypoint, so what the runtime did while setting the container up
+ * does not hide the container's own first uses.
+ */
 struct seen {
+	u64 epoch;
 	u64 syscalls[MAX_SYSCALLS / 64];
 	u64 capabilities;
 };
@@ -86,8 +93,6 @@ struct {
 	__type(value, u64);
 } accept_peers SEC(".maps");
 
-/* Zeroed template for new per-cgroup entries (too large for the stack is not an issue: 72 bytes). */
-static const struct seen empty_seen;
 
 static __always_inline void count(void *map, u32 type)
 {
@@ -136,10 +141,28 @@ static __always_inline u64 hash_path(const char *s)
 	return h;
 }
 
+static __always_inline struct seen *seen_for(u64 cgroup_id)
+{
+	struct seen *s = bpf_map_lookup_elem(&seen_by_cgroup, &cgroup_id);
+	if (s)
+		return s;
+	struct seen fresh = {};
+	fresh.epoch = bpf_ktime_get_ns();
+	bpf_map_update_elem(&seen_by_cgroup, &cgroup_id, &fresh, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&seen_by_cgroup, &cgroup_id);
+}
+
 /* Whether (cgroup, hash, type, aux) was sent recently; records it when not. */
 static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 aux)
 {
-	struct dedup_key key = { .cgroup_id = cgroup_id, .hash = hash, .type = type, .aux = aux };
+	struct seen *s = seen_for(cgroup_id);
+	struct dedup_key key = {
+		.cgroup_id = cgroup_id,
+		.epoch = s ? s->epoch : 0,
+		.hash = hash,
+		.type = type,
+		.aux = aux,
+	};
 	u8 one = 1;
 	if (bpf_map_lookup_elem(&dedup, &key)) {
 		count(&deduped, type);
@@ -149,14 +172,6 @@ static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 
 	return 0;
 }
 
-static __always_inline struct seen *seen_for(u64 cgroup_id)
-{
-	struct seen *s = bpf_map_lookup_elem(&seen_by_cgroup, &cgroup_id);
-	if (s)
-		return s;
-	bpf_map_update_elem(&seen_by_cgroup, &cgroup_id, &empty_seen, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&seen_by_cgroup, &cgroup_id);
-}
 
 static __always_inline int fd_is_socket(struct file **fds, unsigned int max_fds, int fd)
 {
@@ -170,18 +185,60 @@ static __always_inline int fd_is_socket(struct file **fds, unsigned int max_fds,
 	return (mode & S_IFMT) == S_IFSOCK;
 }
 
+/*
+ * The executable's path, from the dentries of mm->exe_file up to its mount's
+ * root: "/bin/busybox" inside a container's root filesystem, "/memfd:name" for
+ * a memfd. Tells what ran when the exec'd name was /proc/self/exe or /dev/fd/N.
+ */
+static __always_inline void exe_path(struct task_struct *task, char *buf)
+{
+	const unsigned char *names[EXE_DEPTH] = {};
+	struct dentry *d = BPF_CORE_READ(task, mm, exe_file, f_path.dentry);
+	buf[0] = 0;
+	if (!d)
+		return;
+	int n = 0;
+	for (int i = 0; i < EXE_DEPTH; i++) {
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (i > 0 && parent == d)
+			break;
+		names[i] = BPF_CORE_READ(d, d_name.name);
+		n = i + 1;
+		if (parent == d || !parent)
+			break;
+		d = parent;
+	}
+	u32 off = 0;
+	for (int i = EXE_DEPTH - 1; i >= 0; i--) {
+		if (i >= n)
+			continue;
+		if (off >= PATH_LEN - 1)
+			break;
+		barrier_var(off);
+		buf[off & (PATH_LEN - 1)] = '/';
+		off++;
+		barrier_var(off);
+		long len = bpf_probe_read_kernel_str(buf + (off & (PATH_LEN - 1)), PATH_LEN, names[i]);
+		if (len > 1)
+			off += len - 1;
+	}
+	barrier_var(off);
+	buf[off & (2 * PATH_LEN - 1)] = 0;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
-int on_exec(struct sched_exec_ctx *ctx)
+int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	struct exec_event *e = reserve(sizeof(*e), EV_EXEC);
 	if (!e)
 		return 0;
 	fill_header(&e->h, EV_EXEC);
-	unsigned int off = ctx->filename_loc & 0xFFFF;
+	unsigned int off = BPF_CORE_READ(ctx, __data_loc_filename) & 0xFFFF;
 	bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off);
 
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->parent_pid = BPF_CORE_READ(task, real_parent, tgid);
+	exe_path(task, e->exe);
 
 	unsigned long start = BPF_CORE_READ(task, mm, arg_start);
 	unsigned long end = BPF_CORE_READ(task, mm, arg_end);
@@ -208,13 +265,13 @@ int on_exec(struct sched_exec_ctx *ctx)
 }
 
 SEC("tracepoint/sched/sched_process_fork")
-int on_fork(struct sched_fork_ctx *ctx)
+int on_fork(struct trace_event_raw_sched_process_fork *ctx)
 {
 	struct value_event *e = reserve(sizeof(*e), EV_FORK);
 	if (!e)
 		return 0;
 	fill_header(&e->h, EV_FORK);
-	e->a = ctx->child_pid;
+	e->a = BPF_CORE_READ(ctx, child_pid);
 	e->b = 0;
 	submit(e);
 	return 0;
@@ -282,6 +339,16 @@ int on_openat2(struct syscall_enter_ctx *ctx)
 /* Syscall numbers (x86_64) of the events raw sys_enter reports itself. */
 #define NR_INIT_MODULE 175
 #define NR_FINIT_MODULE 313
+#define NR_EXECVE 59
+#define NR_EXECVEAT 322
+
+/* runc's init, about to exec the container's entrypoint. */
+static __always_inline int is_runtime_init(void)
+{
+	char comm[COMM_LEN] = {};
+	bpf_get_current_comm(comm, sizeof(comm));
+	return comm[0] == 'r' && comm[1] == 'u' && comm[2] == 'n' && comm[3] == 'c' && comm[4] == ':';
+}
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int on_sys_enter(struct syscall_enter_ctx *ctx)
@@ -299,6 +366,10 @@ int on_sys_enter(struct syscall_enter_ctx *ctx)
 			m->b = 0;
 			submit(m);
 		}
+	}
+	if ((nr == NR_EXECVE || nr == NR_EXECVEAT) && is_runtime_init()) {
+		bpf_map_delete_elem(&seen_by_cgroup, &cgroup_id);
+		return 0;
 	}
 	struct seen *s = seen_for(cgroup_id);
 	if (!s)
@@ -352,10 +423,31 @@ static __always_inline int read_sockaddr(struct sockaddr_any *sa, const void *us
 	return sa->family == AF_INET || sa->family == AF_INET6;
 }
 
-static __always_inline int emit_net(u32 type, struct sockaddr_any *sa)
+/* SOCK_STREAM (1), SOCK_DGRAM (2)... of a socket fd of the current task; 0 if unknown. */
+static __always_inline u32 socket_type(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return 0;
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	if (!sock)
+		return 0;
+	return BPF_CORE_READ(sock, type);
+}
+
+static __always_inline int emit_net(u32 type, struct sockaddr_any *sa, int fd)
 {
 	u16 port = __builtin_bswap16(sa->port);
-	u64 hash = sa->family == AF_INET ? sa->v4 : hash_path((const char *)sa->v6);
+	u64 hash = sa->v4;
 	if (sa->family == AF_INET6) {
 		u64 lo = 0, hi = 0;
 		__builtin_memcpy(&lo, sa->v6, 8);
@@ -370,7 +462,7 @@ static __always_inline int emit_net(u32 type, struct sockaddr_any *sa)
 	fill_header(&e->h, type);
 	e->family = sa->family;
 	e->port = port;
-	e->reserved = 0;
+	e->socket_type = socket_type(fd);
 	__builtin_memset(e->addr, 0, sizeof(e->addr));
 	if (sa->family == AF_INET)
 		__builtin_memcpy(e->addr, &sa->v4, 4);
@@ -390,7 +482,7 @@ int on_connect(struct syscall_enter_ctx *ctx)
 		u64 key = (bpf_get_current_pid_tgid() & 0xFFFFFFFF00000000ULL) | (u32)ctx->args[0];
 		bpf_map_update_elem(&dns_sockets, &key, &sa, BPF_ANY);
 	}
-	return emit_net(EV_CONNECT, &sa);
+	return emit_net(EV_CONNECT, &sa, ctx->args[0]);
 }
 
 SEC("tracepoint/syscalls/sys_enter_bind")
@@ -399,7 +491,7 @@ int on_bind(struct syscall_enter_ctx *ctx)
 	struct sockaddr_any sa = {};
 	if (!read_sockaddr(&sa, (const void *)ctx->args[1], ctx->args[2]))
 		return 0;
-	return emit_net(EV_BIND, &sa);
+	return emit_net(EV_BIND, &sa, ctx->args[0]);
 }
 
 static __always_inline int accept_enter(struct syscall_enter_ctx *ctx)
@@ -424,7 +516,7 @@ static __always_inline int accept_exit(struct syscall_exit_ctx *ctx)
 	struct sockaddr_any sa = {};
 	if (!read_sockaddr(&sa, (const void *)user, sizeof(sa)))
 		return 0;
-	return emit_net(EV_ACCEPT, &sa);
+	return emit_net(EV_ACCEPT, &sa, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")

@@ -25,8 +25,27 @@ struct inode {
 	umode_t i_mode;
 };
 
+struct qstr {
+	const unsigned char *name;
+};
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+};
+
+struct path {
+	struct dentry *dentry;
+};
+
 struct file {
+	struct path f_path;
 	struct inode *f_inode;
+	void *private_data;
+};
+
+struct socket {
+	short type;
 };
 
 struct fdtable {
@@ -41,6 +60,7 @@ struct files_struct {
 struct mm_struct {
 	unsigned long arg_start;
 	unsigned long arg_end;
+	struct file *exe_file;
 };
 
 struct task_struct {
@@ -50,6 +70,22 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
 	struct files_struct *files;
+};
+
+/*
+ * Tracepoint records whose layout changed across kernels (sched_process_fork's
+ * comms became __data_loc in 6.x): read through their BTF names, so CO-RE finds
+ * each field wherever the running kernel put it.
+ */
+struct trace_event_raw_sched_process_fork {
+	int parent_pid;
+	int child_pid;
+};
+
+struct trace_event_raw_sched_process_exec {
+	unsigned int __data_loc_filename;
+	int pid;
+	int old_pid;
 };
 
 #pragma clang attribute pop
@@ -75,23 +111,6 @@ struct syscall_exit_ctx {
 	struct trace_entry ent;
 	long id;
 	long ret;
-};
-
-/* sched/sched_process_exec */
-struct sched_exec_ctx {
-	struct trace_entry ent;
-	unsigned int filename_loc; /* __data_loc char[] */
-	int pid;
-	int old_pid;
-};
-
-/* sched/sched_process_fork */
-struct sched_fork_ctx {
-	struct trace_entry ent;
-	char parent_comm[16];
-	int parent_pid;
-	char child_comm[16];
-	int child_pid;
 };
 
 /* capability/cap_capable */

@@ -60,7 +60,7 @@ const HEADER_LEN: usize = 48;
 pub mod sizes {
     use super::*;
     /// `struct exec_event`.
-    pub const EXEC: usize = HEADER_LEN + 16 + PATH_LEN + ARGS_LEN;
+    pub const EXEC: usize = HEADER_LEN + 16 + PATH_LEN + ARGS_LEN + 2 * PATH_LEN;
     /// `struct path_event`.
     pub const PATH: usize = HEADER_LEN + 8 + 2 * PATH_LEN;
     /// `struct net_event`.
@@ -95,6 +95,27 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// A socket's type, as the kernel reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SocketType {
+    /// `SOCK_STREAM` (TCP for inet sockets).
+    Stream,
+    /// `SOCK_DGRAM` (UDP).
+    Datagram,
+    /// Anything else, or unknown.
+    Other(u32),
+}
+
+impl SocketType {
+    fn from_raw(raw: u32) -> SocketType {
+        match raw {
+            1 => SocketType::Stream,
+            2 => SocketType::Datagram,
+            other => SocketType::Other(other),
+        }
+    }
+}
+
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
@@ -102,6 +123,9 @@ pub enum Record {
     Exec {
         /// The path given to execve.
         filename: String,
+        /// The executable's path within its mount, from the kernel's dentries
+        /// (`/bin/busybox`; `/memfd:…` for a memfd).
+        exe: String,
         /// argv (bounded).
         argv: Vec<String>,
         /// The parent process.
@@ -140,12 +164,12 @@ pub enum Record {
         /// 0 when granted.
         verdict: i64,
     },
-    /// connect(2).
-    Connect(Endpoint),
-    /// accept(2), the peer.
-    Accept(Endpoint),
-    /// bind(2).
-    Bind(Endpoint),
+    /// connect(2): the remote end.
+    Connect(Endpoint, SocketType),
+    /// accept(2): the peer.
+    Accept(Endpoint, SocketType),
+    /// bind(2): the local address.
+    Bind(Endpoint, SocketType),
     /// A UDP payload sent to port 53.
     Dns {
         /// The server.
@@ -298,8 +322,10 @@ pub fn decode(b: &[u8]) -> Result<(Header, Record), DecodeError> {
             if argv.last().is_some_and(String::is_empty) {
                 argv.pop();
             }
+            let exe_at = 16 + PATH_LEN + ARGS_LEN;
             Record::Exec {
                 filename: c_string(&body[16..16 + PATH_LEN]),
+                exe: c_string(&body[exe_at..exe_at + 2 * PATH_LEN]),
                 argv,
                 parent_pid: u32_at(body, 0),
                 stdin_socket: flags & 1 != 0,
@@ -321,10 +347,11 @@ pub fn decode(b: &[u8]) -> Result<(Header, Record), DecodeError> {
         },
         7..=9 => {
             let e = endpoint(u16_at(body, 0), u16_at(body, 2), &body[8..24]);
+            let t = SocketType::from_raw(u32_at(body, 4));
             match kind {
-                7 => Record::Connect(e),
-                8 => Record::Accept(e),
-                _ => Record::Bind(e),
+                7 => Record::Connect(e, t),
+                8 => Record::Accept(e, t),
+                _ => Record::Bind(e, t),
             }
         }
         10 => {

@@ -22,6 +22,8 @@ fn exec_records_carry_filename_argv_parent_and_sockets() {
     b[body + 16..body + 24].copy_from_slice(b"/bin/cat");
     let at = body + 16 + 256;
     b[at..at + args.len()].copy_from_slice(args);
+    let exe = body + 16 + 256 + 512;
+    b[exe..exe + 12].copy_from_slice(b"/bin/busybox");
     let (h, r) = decode(&b).unwrap();
     assert_eq!(
         (h.pid, h.tid, h.cgroup_id, h.comm.as_str()),
@@ -31,6 +33,7 @@ fn exec_records_carry_filename_argv_parent_and_sockets() {
         r,
         Record::Exec {
             filename: "/bin/cat".into(),
+            exe: "/bin/busybox".into(),
             argv: vec!["cat".into(), "/etc/passwd".into()],
             parent_pid: 1,
             stdin_socket: false,
@@ -45,14 +48,18 @@ fn network_records_decode_both_families() {
     let body = HEADER_LEN;
     b[body..body + 2].copy_from_slice(&2u16.to_le_bytes());
     b[body + 2..body + 4].copy_from_slice(&8080u16.to_le_bytes());
+    b[body + 4..body + 8].copy_from_slice(&1u32.to_le_bytes());
     b[body + 8..body + 12].copy_from_slice(&[127, 0, 0, 1]);
     let (_, r) = decode(&b).unwrap();
     assert_eq!(
         r,
-        Record::Connect(Endpoint {
-            ip: "127.0.0.1".parse().unwrap(),
-            port: 8080
-        })
+        Record::Connect(
+            Endpoint {
+                ip: "127.0.0.1".parse().unwrap(),
+                port: 8080
+            },
+            SocketType::Stream
+        )
     );
     let mut b = header(9, sizes::NET);
     b[body..body + 2].copy_from_slice(&10u16.to_le_bytes());
@@ -61,10 +68,13 @@ fn network_records_decode_both_families() {
     let (_, r) = decode(&b).unwrap();
     assert_eq!(
         r,
-        Record::Bind(Endpoint {
-            ip: "::1".parse().unwrap(),
-            port: 443
-        })
+        Record::Bind(
+            Endpoint {
+                ip: "::1".parse().unwrap(),
+                port: 443
+            },
+            SocketType::Other(0)
+        )
     );
 }
 

@@ -1,10 +1,243 @@
-//! `imprint-agent`: the node agent. Not implemented yet: the sensor and the modes
-//! arrive with their issues. It says so and exits with the usage-error code.
+//! `imprint-agent`: the node agent.
+//!
+//! `--mode learn` attaches the eBPF sensor, attributes each event to a container
+//! and its image digest, and writes one profile per image digest once its learning
+//! period has passed. Enforcement (`--mode enforce`) arrives with its issue.
 
-fn main() {
-    eprintln!(
-        "imprint-agent {}: the agent is not built yet; use `imprint learn` on recorded events",
-        env!("CARGO_PKG_VERSION")
+mod attribution;
+mod learn;
+mod sensor;
+mod tracker;
+mod translate;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use jiff::{SignedDuration, Timestamp};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Learn profiles from what containers do.
+    Learn,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum RuntimeChoice {
+    /// podman, then crictl.
+    Auto,
+    /// podman only.
+    Podman,
+    /// crictl only (containerd, CRI-O).
+    Cri,
+}
+
+/// The imprint node agent.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// What to do.
+    #[arg(long, value_enum)]
+    mode: Mode,
+    /// How long each image is learned, from when it is first seen (`30s`, `15m`, `24h`).
+    #[arg(long, default_value = "24h", value_parser = parse_duration)]
+    learning_period: SignedDuration,
+    /// Where finished profiles are written (`sha256-<hex>.yaml`).
+    #[arg(long)]
+    out: PathBuf,
+    /// Where learning state is kept, so a restart continues learning.
+    #[arg(long, default_value = "/var/lib/imprint")]
+    state_dir: PathBuf,
+    /// Also write every event to this file, in the documented JSON-lines format.
+    #[arg(long)]
+    events_out: Option<PathBuf>,
+    /// Also report events from processes outside containers (to --events-out).
+    #[arg(long)]
+    include_host: bool,
+    /// Which container runtime to ask for a container's image.
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Auto)]
+    runtime: RuntimeChoice,
+    /// A Kubernetes pod list (JSON, as `kubectl get pods -o json` prints it) naming
+    /// each container's image digest; read at start.
+    #[arg(long)]
+    pod_statuses: Option<PathBuf>,
+    /// The node name written in events (default: the host name).
+    #[arg(long)]
+    node: Option<String>,
+    /// How often state is persisted, in seconds.
+    #[arg(long, default_value_t = 5)]
+    persist_every: u64,
+}
+
+fn parse_duration(s: &str) -> Result<SignedDuration, String> {
+    let d: SignedDuration = s
+        .parse()
+        .map_err(|e| format!("{s:?} is not a duration such as 30s or 24h: {e}"))?;
+    if d.is_negative() || d.is_zero() {
+        return Err(format!("{s:?}: the duration must be positive"));
+    }
+    Ok(d)
+}
+
+fn write_profile(
+    dir: &std::path::Path,
+    profile: &imprint_schema::Profile,
+) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let name = format!("{}.yaml", profile.image.digest.replace(':', "-"));
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&tmp, imprint_schema::to_yaml(profile))
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path)
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let Mode::Learn = args.mode;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("cannot handle signals")?;
+    }
+    let mut session = learn::LearnSession::new(args.learning_period);
+    let (mut log, replayed, skipped) = learn::StateLog::open(&args.state_dir, |e| {
+        session.observe(&e);
+    })
+    .with_context(|| format!("cannot open the state in {}", args.state_dir.display()))?;
+    if replayed > 0 || skipped > 0 {
+        eprintln!(
+            "imprint-agent: continued from {} ({replayed} events, {skipped} unreadable lines skipped)",
+            log.path().display()
+        );
+    }
+    let mut events_out = match &args.events_out {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open --events-out {}", path.display()))?,
+        )),
+        None => None,
+    };
+
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let cgroup_root = attribution::cgroup2_mount(&mountinfo)
+        .context("no cgroup2 hierarchy is mounted (needed to tell containers apart)")?;
+    let runtimes = match args.runtime {
+        RuntimeChoice::Auto => vec![attribution::Runtime::Podman, attribution::Runtime::Cri],
+        RuntimeChoice::Podman => vec![attribution::Runtime::Podman],
+        RuntimeChoice::Cri => vec![attribution::Runtime::Cri],
+    };
+    let mut resolver = attribution::ImageResolver::new(runtimes);
+    if let Some(path) = &args.pod_statuses {
+        let json = std::fs::read(path)
+            .with_context(|| format!("cannot read --pod-statuses {}", path.display()))?;
+        resolver.learn(attribution::parse_pod_statuses(&json));
+    }
+    let node = args.node.clone().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+    });
+    let mut tracker = tracker::Tracker::new(
+        attribution::CgroupIndex::new(&cgroup_root),
+        resolver,
+        node,
+        args.include_host,
     );
-    std::process::exit(2);
+
+    let mut sensor = sensor::Sensor::start()?;
+    let ring = sensor.take_ring()?;
+    eprintln!(
+        "imprint-agent: sensor attached ({} programs{}); learning for {:#} per image, {} containers already running",
+        sensor.attached.len(),
+        if sensor.skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; no tracepoint for {}", sensor.skipped.join(", "))
+        },
+        args.learning_period,
+        tracker.preexisting(),
+    );
+
+    let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
+    let reader_stop = stop.clone();
+    let clock = tracker::Clock::new();
+    let reader = std::thread::spawn(move || {
+        sensor::read_ring(ring, reader_stop, Duration::from_millis(20), |h, r| {
+            let _ = tx.send((h, r));
+        })
+    });
+
+    let mut last_persist = Instant::now();
+    let persist_every = Duration::from_secs(args.persist_every.max(1));
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok((header, record)) => {
+                let time = clock.wall(header.time_ns);
+                for event in tracker.events(&header, &record, time) {
+                    if let Some(out) = events_out.as_mut() {
+                        serde_json::to_writer(&mut *out, &event)?;
+                        std::io::Write::write_all(out, b"\n")?;
+                    }
+                    if event.container_id != tracker::HOST && session.observe(&event) {
+                        log.append(&event)?;
+                    }
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        let now = Timestamp::now();
+        for profile in session.finish_due(now) {
+            let path = write_profile(&args.out, &profile)?;
+            eprintln!(
+                "imprint-agent: learned {} ({:?}) → {}",
+                profile.image.digest,
+                profile.learning.completeness,
+                path.display()
+            );
+        }
+        if stopping || last_persist.elapsed() >= persist_every {
+            log.flush()?;
+            if let Some(out) = events_out.as_mut() {
+                std::io::Write::flush(out)?;
+            }
+            for profile in session.snapshot(now) {
+                write_profile(&args.state_dir.join("partial"), &profile)?;
+            }
+            last_persist = Instant::now();
+        }
+        if stopping {
+            break;
+        }
+    }
+    let stats = reader.join().unwrap_or_default();
+    log.flush()?;
+    eprintln!(
+        "imprint-agent: stopped with {} images still learning; {} records read, {} malformed, {} lost to a full ring buffer, {} suppressed by in-kernel dedup; {}",
+        session.learning(),
+        stats.records,
+        stats.malformed,
+        sensor.drops(),
+        sensor.deduped(),
+        tracker.summary(),
+    );
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("imprint-agent: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
 }

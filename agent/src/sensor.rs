@@ -1,0 +1,198 @@
+//! Loading the kernel programs (aya) and reading their ring buffer.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use aya::Ebpf;
+use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::programs::TracePoint;
+use imprint_agent_ebpf::{
+    DEDUPED, DROPS, Header, OBJECT, RING_BUFFER, Record, TRACEPOINTS, decode,
+};
+
+/// Why the sensor could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SensorError {
+    /// The binary was built without clang: no kernel programs inside.
+    #[error(
+        "this imprint-agent was built without its BPF object (clang-19 was not found at build time)"
+    )]
+    NoObject,
+    /// tracefs is not mounted.
+    #[error(
+        "tracefs is not mounted at /sys/kernel/tracing: mount -t tracefs tracefs /sys/kernel/tracing"
+    )]
+    NoTracefs,
+    /// The kernel refused the object or a program.
+    #[error("loading the BPF programs: {0}")]
+    Load(String),
+    /// A required tracepoint could not be attached.
+    #[error("attaching {program} to {category}/{name}: {message}")]
+    Attach {
+        /// The program.
+        program: String,
+        /// Its category.
+        category: String,
+        /// Its tracepoint.
+        name: String,
+        /// Why.
+        message: String,
+    },
+}
+
+/// Programs without which learning means little: the sensor refuses to run
+/// without them. The others are attached where the kernel has their tracepoint.
+const REQUIRED: [&str; 3] = ["on_exec", "on_openat", "on_sys_enter"];
+
+/// The loaded, attached sensor.
+pub struct Sensor {
+    ebpf: Ebpf,
+    /// Programs attached.
+    pub attached: Vec<&'static str>,
+    /// Programs skipped: the kernel lacks their tracepoint.
+    pub skipped: Vec<&'static str>,
+}
+
+fn per_cpu_total(ebpf: &Ebpf, name: &str) -> u64 {
+    let Some(map) = ebpf.map(name) else { return 0 };
+    let Ok(array) = PerCpuArray::<_, u64>::try_from(map) else {
+        return 0;
+    };
+    (0..32u32)
+        .filter_map(|i| array.get(&i, 0).ok())
+        .map(|values| values.iter().sum::<u64>())
+        .sum()
+}
+
+impl Sensor {
+    /// Loads the object and attaches every program whose tracepoint exists.
+    pub fn start() -> Result<Sensor, SensorError> {
+        let object = OBJECT.ok_or(SensorError::NoObject)?;
+        let events = Path::new("/sys/kernel/tracing/events");
+        if !events.is_dir() {
+            return Err(SensorError::NoTracefs);
+        }
+        let mut ebpf = Ebpf::load(object).map_err(|e| SensorError::Load(e.to_string()))?;
+        let mut attached = Vec::new();
+        let mut skipped = Vec::new();
+        for &(program, category, name) in TRACEPOINTS {
+            if !events.join(category).join(name).is_dir() {
+                if REQUIRED.contains(&program) {
+                    return Err(SensorError::Attach {
+                        program: program.into(),
+                        category: category.into(),
+                        name: name.into(),
+                        message: "the kernel has no such tracepoint".into(),
+                    });
+                }
+                skipped.push(program);
+                continue;
+            }
+            let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+                let tp: &mut TracePoint = ebpf
+                    .program_mut(program)
+                    .ok_or("not in the object")?
+                    .try_into()
+                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+                tp.load().map_err(|e| {
+                    // The verifier's log is long; its end says why.
+                    let text = format!("{e:#}");
+                    let lines: Vec<&str> = text.lines().collect();
+                    lines[lines.len().saturating_sub(12)..].join("\n")
+                })?;
+                tp.attach(category, name).map_err(|e| {
+                    let mut m = e.to_string();
+                    let mut s = std::error::Error::source(&e);
+                    while let Some(c) = s {
+                        m.push_str(&format!(": {c}"));
+                        s = c.source();
+                    }
+                    m
+                })?;
+                Ok(())
+            };
+            attach(&mut ebpf).map_err(|message| SensorError::Attach {
+                program: program.into(),
+                category: category.into(),
+                name: name.into(),
+                message,
+            })?;
+            attached.push(program);
+        }
+        Ok(Sensor {
+            ebpf,
+            attached,
+            skipped,
+        })
+    }
+
+    /// Records lost because the ring buffer was full.
+    pub fn drops(&self) -> u64 {
+        per_cpu_total(&self.ebpf, DROPS)
+    }
+
+    /// Records suppressed in the kernel by dedup.
+    pub fn deduped(&self) -> u64 {
+        per_cpu_total(&self.ebpf, DEDUPED)
+    }
+
+    /// Takes the ring buffer, to be read by [`read_ring`] on its own thread.
+    pub fn take_ring(&mut self) -> Result<RingBuf<MapData>, SensorError> {
+        let map = self
+            .ebpf
+            .take_map(RING_BUFFER)
+            .ok_or_else(|| SensorError::Load("no ring buffer in the object".into()))?;
+        RingBuf::try_from(map).map_err(|e| SensorError::Load(e.to_string()))
+    }
+}
+
+/// Counts of what the reader saw.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    /// Records read.
+    pub records: u64,
+    /// Records that did not decode.
+    pub malformed: u64,
+}
+
+/// Reads the ring buffer until `stop`, handing each decoded record to `sink`.
+/// Wake-ups are batched in the kernel, so this also polls every `interval`.
+pub fn read_ring(
+    mut ring: RingBuf<MapData>,
+    stop: Arc<AtomicBool>,
+    interval: Duration,
+    mut sink: impl FnMut(Header, Record),
+) -> ReadStats {
+    use std::os::fd::AsFd;
+    let mut stats = ReadStats::default();
+    let timeout = rustix::event::Timespec {
+        tv_sec: interval.as_secs() as i64,
+        tv_nsec: interval.subsec_nanos() as i64,
+    };
+    while !stop.load(Ordering::Relaxed) {
+        while let Some(item) = ring.next() {
+            stats.records += 1;
+            match decode(&item) {
+                Ok((header, record)) => sink(header, record),
+                Err(_) => stats.malformed += 1,
+            }
+        }
+        let fd = ring.as_fd();
+        let mut fds = [rustix::event::PollFd::new(
+            &fd,
+            rustix::event::PollFlags::IN,
+        )];
+        let _ = rustix::event::poll(&mut fds, Some(&timeout));
+    }
+    // What is left when asked to stop.
+    while let Some(item) = ring.next() {
+        stats.records += 1;
+        match decode(&item) {
+            Ok((header, record)) => sink(header, record),
+            Err(_) => stats.malformed += 1,
+        }
+    }
+    stats
+}
