@@ -344,7 +344,7 @@ mod tests {
         let EventKind::Open { flags, .. } = kind else {
             panic!()
         };
-        assert_eq!(flags.names(), vec!["O_RDONLY", "O_CLOEXEC"]);
+        assert_eq!(flags.names(), vec!["O_CLOEXEC", "O_RDONLY"]);
         let kind = event_kind(
             &Record::Unshare {
                 flags: 0x4000_0000 | 0x1000_0000,
