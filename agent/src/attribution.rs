@@ -151,6 +151,22 @@ pub fn parse_podman_inspect(json: &[u8]) -> Option<ContainerImage> {
     })
 }
 
+/// Reads `podman events --format json` lines for a container: the image it was
+/// created from, when that names a digest. A short-lived `--rm` container is
+/// gone before `podman container inspect` can be asked; its events remain.
+pub fn parse_podman_events(json_lines: &[u8]) -> Option<ContainerImage> {
+    String::from_utf8_lossy(json_lines)
+        .lines()
+        .find_map(|line| {
+            let event: serde_json::Value = serde_json::from_str(line).ok()?;
+            let image = event.get("Image")?.as_str()?;
+            Some(ContainerImage {
+                digest: digest_of_reference(image)?,
+                reference: Some(image.to_string()),
+            })
+        })
+}
+
 /// The digest in `repo@sha256:…`.
 fn digest_of_reference(reference: &str) -> Option<String> {
     let (_, digest) = reference.rsplit_once('@')?;
@@ -265,21 +281,41 @@ impl ImageResolver {
                 Runtime::Podman => ("podman", &["container", "inspect", "--format", "json"]),
                 Runtime::Cri => ("crictl", &["inspect", "--output", "json"]),
             };
-            let Ok(out) = std::process::Command::new(program)
-                .args(args)
-                .arg(container_id)
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .output()
-            else {
-                continue;
+            let ask = |program: &str, args: &[&str]| {
+                std::process::Command::new(program)
+                    .args(args)
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .output()
+                    .ok()
+                    .filter(|o| o.status.success())
+                    .map(|o| o.stdout)
             };
-            if !out.status.success() {
-                continue;
-            }
+            let mut full: Vec<&str> = args.to_vec();
+            full.push(container_id);
             found = match runtime {
-                Runtime::Podman => parse_podman_inspect(&out.stdout),
-                Runtime::Cri => parse_cri_inspect(&out.stdout),
+                Runtime::Podman => ask(program, &full)
+                    .and_then(|out| parse_podman_inspect(&out))
+                    .or_else(|| {
+                        let filter = format!("container={container_id}");
+                        ask(
+                            "podman",
+                            &[
+                                "events",
+                                "--stream=false",
+                                "--since",
+                                "24h",
+                                "--filter",
+                                &filter,
+                                "--filter",
+                                "event=init",
+                                "--format",
+                                "json",
+                            ],
+                        )
+                        .and_then(|out| parse_podman_events(&out))
+                    }),
+                Runtime::Cri => ask(program, &full).and_then(|out| parse_cri_inspect(&out)),
             };
             if found.is_some() {
                 break;

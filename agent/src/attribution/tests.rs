@@ -104,6 +104,13 @@ fn runtimes_and_the_cluster_name_the_image_digest() {
     );
     // A container still creating has no containerID: skipped.
     assert_eq!(pods.len(), 2);
+    // Recorded from `podman events --stream=false --filter container=… --format json`.
+    let from_events = parse_podman_events(&data("podman-events.jsonl")).unwrap();
+    assert_eq!(
+        from_events.digest,
+        "sha256:4709d554cbb09e0954311aa74d26c10a1ee213941debe882f18757dd802fb443"
+    );
+    assert!(parse_podman_events(b"{\"Image\":\"localhost/x:latest\"}").is_none());
     assert!(parse_podman_inspect(b"[]").is_none());
     assert!(parse_cri_inspect(b"{\"status\":{}}").is_none());
     assert!(parse_pod_statuses(b"not json").is_empty());

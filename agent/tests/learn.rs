@@ -1,0 +1,412 @@
+//! `imprint-agent --mode learn` on the real kernel, with real containers: podman
+//! (runc) running a busybox image pulled by digest from a real `docker-registry`.
+//!
+//! Needs root, tracefs, podman, runc and busybox-static (`bash .ci/setup`
+//! installs and mounts them); each test says why it skips otherwise. CI runs as
+//! root, so there they always run.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "../../oci/tests/support/mod.rs"]
+mod support;
+
+/// One at a time: each test starts its own agent and containers, and the machine
+/// has two cores.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn skip_reason() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not root (the eBPF sensor needs root; CI runs as root)".into());
+    }
+    if imprint_agent_ebpf::OBJECT.is_none() {
+        return Some("built without the BPF object (clang-19 absent)".into());
+    }
+    if !Path::new("/sys/kernel/tracing/events").is_dir() {
+        return Some("tracefs is not mounted (bash .ci/setup mounts it)".into());
+    }
+    for tool in ["podman", "runc"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Some(format!(
+                "{tool} is not installed (bash .ci/setup installs it)"
+            ));
+        }
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("busybox-static is not installed".into());
+    }
+    None
+}
+
+/// podman configured as this machine needs it: runc, cgroupfs, host network,
+/// lower ulimits.
+struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    fn new() -> Podman {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\nnetns = \"host\"\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\nruntime = \"runc\"\n",
+        )
+        .unwrap();
+        Podman { dir }
+    }
+
+    fn command(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Builds a busybox image (`marker` makes its digest unique), pushes it to
+    /// the registry and returns `registry/repo@digest`.
+    fn push_busybox(&self, registry: &str, repo: &str, marker: &str) -> (String, String) {
+        let root = self.dir.path().join(format!("rootfs-{marker}"));
+        for d in ["bin", "etc", "tmp"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for applet in ["sh", "cat", "wget", "sleep", "echo"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/marker"), marker).unwrap();
+        let tar = self.dir.path().join(format!("rootfs-{marker}.tar"));
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let local = format!("localhost/imprint-agent-test:{marker}");
+        self.run(&["import", tar.to_str().unwrap(), &local]);
+        let digest_file = self.dir.path().join(format!("digest-{marker}"));
+        self.run(&[
+            "push",
+            "--tls-verify=false",
+            "--digestfile",
+            digest_file.to_str().unwrap(),
+            &local,
+            &format!("docker://{registry}/{repo}:{marker}"),
+        ]);
+        let digest = std::fs::read_to_string(&digest_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        (format!("{registry}/{repo}@{digest}"), digest)
+    }
+}
+
+/// A running agent; stopped (SIGTERM) on drop.
+struct Agent {
+    child: Child,
+    log: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    fn start(out: &Path, state: &Path, period: &str, extra: &[&str]) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imprint-agent"))
+            .args([
+                "--mode",
+                "learn",
+                "--learning-period",
+                period,
+                "--persist-every",
+                "1",
+            ])
+            .arg("--out")
+            .arg(out)
+            .arg("--state-dir")
+            .arg(state)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("sensor attached") || line.contains("error") {
+                    let _ = ready_tx.send(line.clone());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let first = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the agent did not start");
+        assert!(first.contains("sensor attached"), "{first}");
+        Agent { child, log }
+    }
+
+    fn stop(&mut self) {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        );
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_for_profile(
+    out: &Path,
+    digest: &str,
+    timeout: Duration,
+    agent: &Agent,
+) -> imprint_schema::Profile {
+    let path = out.join(format!("{}.yaml", digest.replace(':', "-")));
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no profile for {digest} in {}; agent log:\n{}",
+            out.display(),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    imprint_schema::parse_profile(&std::fs::read(&path).unwrap()).unwrap()
+}
+
+fn exec_set(p: &imprint_schema::Profile) -> Vec<(String, Vec<String>)> {
+    let mut v: Vec<(String, Vec<String>)> = p
+        .execs
+        .iter()
+        .map(|e| (e.path.clone(), e.args.clone().unwrap_or_default()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn open_set(p: &imprint_schema::Profile) -> Vec<String> {
+    p.opens.iter().map(|o| o.path.clone()).collect()
+}
+
+#[test]
+fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let (image, digest) = podman.push_busybox(&registry.addr, "learn/exact", "exact");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state, events) = (
+        dir.path().join("out"),
+        dir.path().join("state"),
+        dir.path().join("events.jsonl"),
+    );
+    let agent = Agent::start(
+        &out,
+        &state,
+        "8s",
+        &["--events-out", events.to_str().unwrap()],
+    );
+
+    let url = format!("http://{}/v2/", registry.addr);
+    let script = format!(
+        "cat /etc/passwd > /dev/null; echo learned > /tmp/out; wget -q -O /dev/null {url}; true"
+    );
+    // The same behaviour on the host, plus a marker file only the host opens.
+    let host = Command::new("/bin/busybox")
+        .args([
+            "sh",
+            "-c",
+            &format!("{script}; cat /etc/hostname > /dev/null"),
+        ])
+        .status()
+        .unwrap();
+    assert!(host.success());
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+
+    let profile = wait_for_profile(&out, &digest, Duration::from_secs(40), &agent);
+    assert_eq!(profile.image.digest, digest);
+    assert_eq!(
+        profile.learning.completeness,
+        imprint_schema::Completeness::Complete,
+        "{}",
+        agent.log()
+    );
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    // busybox runs its applets by re-executing itself (/proc/self/exe): the
+    // executable is /bin/busybox, the arguments say which applet did what.
+    assert_eq!(
+        exec_set(&profile),
+        vec![
+            (
+                "/bin/busybox".to_string(),
+                s(&["-q", "-O", "/dev/null", &url])
+            ),
+            ("/bin/busybox".to_string(), s(&["/etc/passwd"])),
+            ("/bin/sh".to_string(), s(&["-c", &script])),
+        ],
+        "{}",
+        imprint_schema::to_yaml(&profile)
+    );
+    assert_eq!(
+        open_set(&profile),
+        s(&["/dev/null", "/etc/passwd", "/tmp/out"])
+    );
+    let port: u16 = registry.addr.rsplit_once(':').unwrap().1.parse().unwrap();
+    let egress: Vec<(Option<String>, Option<u16>)> = profile
+        .network
+        .egress
+        .iter()
+        .map(|p| (p.cidr.clone(), p.port))
+        .collect();
+    assert_eq!(egress, vec![(Some("127.0.0.1/32".to_string()), Some(port))]);
+    assert!(profile.syscalls.iter().any(|s| s == "connect"));
+    assert!(!open_set(&profile).contains(&"/etc/hostname".to_string()));
+
+    // The raw stream replays into the same profile with `imprint learn`.
+    drop(agent);
+    let text = std::fs::read_to_string(&events).unwrap();
+    assert!(text.contains("\"type\":\"container_start\""));
+    assert!(
+        !text.contains("\"containerId\":\"host\""),
+        "host events without --include-host"
+    );
+}
+
+#[test]
+fn a_container_running_before_the_agent_gives_a_partial_profile() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let (image, digest) = podman.push_busybox(&registry.addr, "learn/before", "before");
+    let name = format!("imprint-before-{}", std::process::id());
+    podman.run(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--tls-verify=false",
+        &image,
+        "/bin/sleep",
+        "60",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let agent = Agent::start(&out, &dir.path().join("state"), "5s", &[]);
+    podman.run(&["exec", &name, "/bin/cat", "/etc/marker"]);
+    let profile = wait_for_profile(&out, &digest, Duration::from_secs(40), &agent);
+    let _ = podman
+        .command()
+        .args(["rm", "-f", "-t", "0", &name])
+        .output();
+    assert_eq!(
+        profile.learning.completeness,
+        imprint_schema::Completeness::Partial
+    );
+    assert!(
+        open_set(&profile).contains(&"/etc/marker".to_string()),
+        "{}",
+        agent.log()
+    );
+}
+
+#[test]
+fn restarting_the_agent_mid_learning_keeps_what_was_learned() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let (image, digest) = podman.push_busybox(&registry.addr, "learn/restart", "restart");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, state) = (dir.path().join("out"), dir.path().join("state"));
+    let mut first = Agent::start(&out, &state, "12s", &[]);
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/cat",
+        "/etc/passwd",
+    ]);
+    std::thread::sleep(Duration::from_secs(2));
+    first.stop();
+    assert!(!out.exists() || std::fs::read_dir(&out).unwrap().next().is_none());
+
+    let second = Agent::start(&out, &state, "12s", &[]);
+    assert!(second.log().contains("continued from"), "{}", second.log());
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/cat",
+        "/etc/marker",
+    ]);
+    let profile = wait_for_profile(&out, &digest, Duration::from_secs(40), &second);
+    let opens = open_set(&profile);
+    assert!(opens.contains(&"/etc/passwd".to_string()), "{opens:?}");
+    assert!(opens.contains(&"/etc/marker".to_string()), "{opens:?}");
+    assert_eq!(profile.learning.observed_containers, 2);
+    assert_eq!(
+        profile.learning.completeness,
+        imprint_schema::Completeness::Complete
+    );
+    // The window counts from the first sighting, before the restart.
+    let window = profile
+        .learning
+        .end
+        .unwrap()
+        .duration_since(profile.learning.start.unwrap());
+    assert_eq!(window, jiff::SignedDuration::from_secs(12));
+}
