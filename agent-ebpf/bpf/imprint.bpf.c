@@ -153,12 +153,11 @@ static __always_inline struct seen *seen_for(u64 cgroup_id)
 }
 
 /* Whether (cgroup, hash, type, aux) was sent recently; records it when not. */
-static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 aux)
+static __always_inline int seen_recently_in(u64 cgroup_id, u64 epoch, u64 hash, u32 type, u32 aux)
 {
-	struct seen *s = seen_for(cgroup_id);
 	struct dedup_key key = {
 		.cgroup_id = cgroup_id,
-		.epoch = s ? s->epoch : 0,
+		.epoch = epoch,
 		.hash = hash,
 		.type = type,
 		.aux = aux,
@@ -170,6 +169,12 @@ static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 
 	}
 	bpf_map_update_elem(&dedup, &key, &one, BPF_ANY);
 	return 0;
+}
+
+static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 aux)
+{
+	struct seen *s = seen_for(cgroup_id);
+	return seen_recently_in(cgroup_id, s ? s->epoch : 0, hash, type, aux);
 }
 
 
@@ -295,45 +300,33 @@ int on_exit(void *ctx)
 	return 0;
 }
 
-static __always_inline int emit_open(const char *filename, u64 flags)
+/* Per-CPU scratch for a path, so a deduplicated open never touches the ring buffer. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, char[PATH_LEN]);
+} path_scratch SEC(".maps");
+
+static __always_inline int emit_open(u64 cgroup_id, u64 epoch, const char *filename, u64 flags)
 {
+	u32 zero = 0;
+	char *path = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!path)
+		return 0;
+	if (bpf_probe_read_user_str(path, PATH_LEN, filename) <= 0)
+		return 0;
+	if (seen_recently_in(cgroup_id, epoch, hash_path(path), EV_OPEN, (u32)flags))
+		return 0;
 	struct path_event *e = reserve(sizeof(*e), EV_OPEN);
 	if (!e)
 		return 0;
-	if (bpf_probe_read_user_str(e->path, sizeof(e->path), filename) <= 0) {
-		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		return 0;
-	}
-	u64 cgroup_id = bpf_get_current_cgroup_id();
-	if (seen_recently(cgroup_id, hash_path(e->path), EV_OPEN, (u32)flags)) {
-		bpf_ringbuf_discard(e, BPF_RB_NO_WAKEUP);
-		return 0;
-	}
 	fill_header(&e->h, EV_OPEN);
 	e->flags = flags;
+	bpf_probe_read_kernel_str(e->path, sizeof(e->path), path);
 	e->path2[0] = 0;
 	submit(e);
 	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat")
-int on_openat(struct syscall_enter_ctx *ctx)
-{
-	return emit_open((const char *)ctx->args[1], ctx->args[2]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_open")
-int on_open(struct syscall_enter_ctx *ctx)
-{
-	return emit_open((const char *)ctx->args[0], ctx->args[1]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_openat2")
-int on_openat2(struct syscall_enter_ctx *ctx)
-{
-	struct open_how_user how = {};
-	bpf_probe_read_user(&how, sizeof(how), (void *)ctx->args[2]);
-	return emit_open((const char *)ctx->args[1], how.flags);
 }
 
 /* Syscall numbers (x86_64) of the events raw sys_enter reports itself. */
@@ -341,6 +334,9 @@ int on_openat2(struct syscall_enter_ctx *ctx)
 #define NR_FINIT_MODULE 313
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
+#define NR_OPEN 2
+#define NR_OPENAT 257
+#define NR_OPENAT2 437
 
 /* runc's init, about to exec the container's entrypoint. */
 static __always_inline int is_runtime_init(void)
@@ -350,10 +346,16 @@ static __always_inline int is_runtime_init(void)
 	return comm[0] == 'r' && comm[1] == 'u' && comm[2] == 'n' && comm[3] == 'c' && comm[4] == ':';
 }
 
-SEC("tracepoint/raw_syscalls/sys_enter")
-int on_sys_enter(struct syscall_enter_ctx *ctx)
+/*
+ * Every syscall entry, as a raw tracepoint: one hook (the cheapest, no argument
+ * marshalling) for the per-cgroup syscall bitmap, the opens, and module loads.
+ * Each additional syscall tracepoint would add its own cost to every syscall.
+ */
+SEC("raw_tracepoint/sys_enter")
+int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
-	long nr = ctx->id;
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	long nr = ctx->args[1];
 	if (nr < 0 || nr >= MAX_SYSCALLS)
 		return 0;
 	u64 cgroup_id = bpf_get_current_cgroup_id();
@@ -374,8 +376,21 @@ int on_sys_enter(struct syscall_enter_ctx *ctx)
 	struct seen *s = seen_for(cgroup_id);
 	if (!s)
 		return 0;
+	if (nr == NR_OPENAT)
+		emit_open(cgroup_id, s->epoch, (const char *)BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
+	else if (nr == NR_OPEN)
+		emit_open(cgroup_id, s->epoch, (const char *)BPF_CORE_READ(regs, di), BPF_CORE_READ(regs, si));
+	else if (nr == NR_OPENAT2) {
+		struct open_how_user how = {};
+		bpf_probe_read_user(&how, sizeof(how), (void *)BPF_CORE_READ(regs, dx));
+		emit_open(cgroup_id, s->epoch, (const char *)BPF_CORE_READ(regs, si), how.flags);
+	}
 	u64 bit = 1ULL << (nr & 63);
-	u64 old = __sync_fetch_and_or(&s->syscalls[(nr >> 6) & (MAX_SYSCALLS / 64 - 1)], bit);
+	u64 *word = &s->syscalls[(nr >> 6) & (MAX_SYSCALLS / 64 - 1)];
+	/* A plain read first: the atomic (a locked instruction) only on a first use. */
+	if (*word & bit)
+		return 0;
+	u64 old = __sync_fetch_and_or(word, bit);
 	if (old & bit)
 		return 0;
 	struct value_event *e = reserve(sizeof(*e), EV_SYSCALL);

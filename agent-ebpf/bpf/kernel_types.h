@@ -72,6 +72,16 @@ struct task_struct {
 	struct files_struct *files;
 };
 
+/* x86_64 syscall argument registers (args 0..5: di, si, dx, r10, r8, r9). */
+struct pt_regs {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+	unsigned long r10;
+	unsigned long r8;
+	unsigned long r9;
+};
+
 /*
  * Tracepoint records whose layout changed across kernels (sched_process_fork's
  * comms became __data_loc in 6.x): read through their BTF names, so CO-RE finds

@@ -18,10 +18,6 @@ pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("on_exec", "sched", "sched_process_exec"),
     ("on_fork", "sched", "sched_process_fork"),
     ("on_exit", "sched", "sched_process_exit"),
-    ("on_openat", "syscalls", "sys_enter_openat"),
-    ("on_open", "syscalls", "sys_enter_open"),
-    ("on_openat2", "syscalls", "sys_enter_openat2"),
-    ("on_sys_enter", "raw_syscalls", "sys_enter"),
     ("on_cap_capable", "capability", "cap_capable"),
     ("on_connect", "syscalls", "sys_enter_connect"),
     ("on_bind", "syscalls", "sys_enter_bind"),
@@ -42,6 +38,11 @@ pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("on_unshare", "syscalls", "sys_enter_unshare"),
     ("on_setns", "syscalls", "sys_enter_setns"),
 ];
+
+/// Raw tracepoint programs: (program name, tracepoint). `on_sys_enter` sees every
+/// syscall entry: the per-cgroup syscall bitmap, opens (open, openat, openat2)
+/// and module loads.
+pub const RAW_TRACEPOINTS: &[(&str, &str)] = &[("on_sys_enter", "sys_enter")];
 
 /// Name of the ring buffer map.
 pub const RING_BUFFER: &str = "events";

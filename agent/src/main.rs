@@ -4,11 +4,7 @@
 //! and its image digest, and writes one profile per image digest once its learning
 //! period has passed. Enforcement (`--mode enforce`) arrives with its issue.
 
-mod attribution;
-mod learn;
-mod sensor;
-mod tracker;
-mod translate;
+use imprint_agent::{attribution, learn, sensor, tracker};
 
 use std::path::PathBuf;
 use std::sync::Arc;

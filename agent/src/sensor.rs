@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use aya::Ebpf;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use aya::programs::TracePoint;
+use aya::programs::{RawTracePoint, TracePoint};
 use imprint_agent_ebpf::{
-    DEDUPED, DROPS, Header, OBJECT, RING_BUFFER, Record, TRACEPOINTS, decode,
+    DEDUPED, DROPS, Header, OBJECT, RAW_TRACEPOINTS, RING_BUFFER, Record, TRACEPOINTS, decode,
 };
 
 /// Why the sensor could not start.
@@ -44,7 +44,25 @@ pub enum SensorError {
 
 /// Programs without which learning means little: the sensor refuses to run
 /// without them. The others are attached where the kernel has their tracepoint.
-const REQUIRED: [&str; 3] = ["on_exec", "on_openat", "on_sys_enter"];
+const REQUIRED: [&str; 2] = ["on_exec", "on_sys_enter"];
+
+/// The end of a program-load error: the verifier's log is long, its end says why.
+fn verifier_tail(e: &aya::programs::ProgramError) -> String {
+    let text = format!("{e:#}");
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(12)..].join("\n")
+}
+
+/// An error with its causes.
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut m = e.to_string();
+    let mut s = e.source();
+    while let Some(c) = s {
+        m.push_str(&format!(": {c}"));
+        s = c.source();
+    }
+    m
+}
 
 /// The loaded, attached sensor.
 pub struct Sensor {
@@ -77,7 +95,13 @@ impl Sensor {
         let mut ebpf = Ebpf::load(object).map_err(|e| SensorError::Load(e.to_string()))?;
         let mut attached = Vec::new();
         let mut skipped = Vec::new();
+        // Programs to leave out (comma-separated names), to measure what each costs.
+        let leave_out = std::env::var("IMPRINT_SENSOR_SKIP").unwrap_or_default();
         for &(program, category, name) in TRACEPOINTS {
+            if leave_out.split(',').any(|p| p == program) {
+                skipped.push(program);
+                continue;
+            }
             if !events.join(category).join(name).is_dir() {
                 if REQUIRED.contains(&program) {
                     return Err(SensorError::Attach {
@@ -96,26 +120,36 @@ impl Sensor {
                     .ok_or("not in the object")?
                     .try_into()
                     .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-                tp.load().map_err(|e| {
-                    // The verifier's log is long; its end says why.
-                    let text = format!("{e:#}");
-                    let lines: Vec<&str> = text.lines().collect();
-                    lines[lines.len().saturating_sub(12)..].join("\n")
-                })?;
-                tp.attach(category, name).map_err(|e| {
-                    let mut m = e.to_string();
-                    let mut s = std::error::Error::source(&e);
-                    while let Some(c) = s {
-                        m.push_str(&format!(": {c}"));
-                        s = c.source();
-                    }
-                    m
-                })?;
+                tp.load().map_err(|e| verifier_tail(&e))?;
+                tp.attach(category, name).map_err(|e| with_sources(&e))?;
                 Ok(())
             };
             attach(&mut ebpf).map_err(|message| SensorError::Attach {
                 program: program.into(),
                 category: category.into(),
+                name: name.into(),
+                message,
+            })?;
+            attached.push(program);
+        }
+        for &(program, name) in RAW_TRACEPOINTS {
+            if leave_out.split(',').any(|p| p == program) {
+                skipped.push(program);
+                continue;
+            }
+            let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+                let tp: &mut RawTracePoint = ebpf
+                    .program_mut(program)
+                    .ok_or("not in the object")?
+                    .try_into()
+                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
+                tp.load().map_err(|e| verifier_tail(&e))?;
+                tp.attach(name).map_err(|e| with_sources(&e))?;
+                Ok(())
+            };
+            attach(&mut ebpf).map_err(|message| SensorError::Attach {
+                program: program.into(),
+                category: "raw_tracepoint".into(),
                 name: name.into(),
                 message,
             })?;

@@ -23,6 +23,12 @@ pub struct Clock {
     offset_ns: i128,
 }
 
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::new()
+    }
+}
+
 impl Clock {
     /// Measures the offset now.
     pub fn new() -> Clock {
