@@ -334,9 +334,12 @@ static __always_inline int emit_open(u64 cgroup_id, u64 epoch, const char *filen
 #define NR_FINIT_MODULE 313
 #define NR_EXECVE 59
 #define NR_EXECVEAT 322
+#define NR_WRITE 1
 #define NR_OPEN 2
 #define NR_OPENAT 257
 #define NR_OPENAT2 437
+
+static __always_inline int dns_write(u32 fd, const void *buf, u64 len);
 
 /* runc's init, about to exec the container's entrypoint. */
 static __always_inline int is_runtime_init(void)
@@ -385,6 +388,8 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		bpf_probe_read_user(&how, sizeof(how), (void *)BPF_CORE_READ(regs, dx));
 		emit_open(cgroup_id, s->epoch, (const char *)BPF_CORE_READ(regs, si), how.flags);
 	}
+	else if (nr == NR_WRITE)
+		dns_write(BPF_CORE_READ(regs, di), (const void *)BPF_CORE_READ(regs, si), BPF_CORE_READ(regs, dx));
 	u64 bit = 1ULL << (nr & 63);
 	u64 *word = &s->syscalls[(nr >> 6) & (MAX_SYSCALLS / 64 - 1)];
 	/* A plain read first: the atomic (a locked instruction) only on a first use. */
@@ -459,9 +464,28 @@ static __always_inline u32 socket_type(int fd)
 	return BPF_CORE_READ(sock, type);
 }
 
+/* The local port of a socket fd of the current task (0 when unknown). */
+static __always_inline u16 socket_local_port(int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	return BPF_CORE_READ(sock, sk, __sk_common.skc_num);
+}
+
 static __always_inline int emit_net(u32 type, struct sockaddr_any *sa, int fd)
 {
 	u16 port = __builtin_bswap16(sa->port);
+	/* An accept is reported with the peer's address and the local port. */
+	if (type == EV_ACCEPT)
+		port = socket_local_port(fd);
 	u64 hash = sa->v4;
 	if (sa->family == AF_INET6) {
 		u64 lo = 0, hi = 0;
@@ -518,20 +542,49 @@ static __always_inline int accept_enter(struct syscall_enter_ctx *ctx)
 	return 0;
 }
 
+/* The peer of a connected socket fd of the current task, from its struct sock. */
+static __always_inline int socket_peer(int fd, struct sockaddr_any *sa)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	if (!f)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return 0;
+	sa->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	sa->port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	if (sa->family == AF_INET)
+		sa->v4 = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	else if (sa->family == AF_INET6)
+		BPF_CORE_READ_INTO(&sa->v6, sk, __sk_common.skc_v6_daddr);
+	else
+		return 0;
+	return 1;
+}
+
 static __always_inline int accept_exit(struct syscall_exit_ctx *ctx)
 {
+	long ret = ctx->ret;
+	barrier_var(ret);
 	u32 tid = (u32)bpf_get_current_pid_tgid();
 	u64 *peer = bpf_map_lookup_elem(&accept_peers, &tid);
-	if (!peer)
-		return 0;
-	u64 user = *peer;
-	bpf_map_delete_elem(&accept_peers, &tid);
-	if (ctx->ret < 0)
+	u64 user = peer ? *peer : 0;
+	if (peer)
+		bpf_map_delete_elem(&accept_peers, &tid);
+	if (ret < 0)
 		return 0;
 	struct sockaddr_any sa = {};
-	if (!read_sockaddr(&sa, (const void *)user, sizeof(sa)))
+	/* accept(fd, NULL, NULL) is common: then the peer comes from the socket. */
+	if (!read_sockaddr(&sa, (const void *)user, sizeof(sa)) && !socket_peer(ret, &sa))
 		return 0;
-	return emit_net(EV_ACCEPT, &sa, ctx->ret);
+	return emit_net(EV_ACCEPT, &sa, ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_accept")
@@ -579,6 +632,17 @@ static __always_inline int dns_destination(struct sockaddr_any *sa, u32 fd, cons
 		return 0;
 	*sa = *known;
 	return 1;
+}
+
+/* write(2) on a socket connected to port 53 (busybox and some resolvers do this). */
+static __always_inline int dns_write(u32 fd, const void *buf, u64 len)
+{
+	u64 key = (bpf_get_current_pid_tgid() & 0xFFFFFFFF00000000ULL) | fd;
+	struct sockaddr_any *known = bpf_map_lookup_elem(&dns_sockets, &key);
+	if (!known)
+		return 0;
+	struct sockaddr_any sa = *known;
+	return emit_dns(&sa, buf, len);
 }
 
 SEC("tracepoint/syscalls/sys_enter_sendto")

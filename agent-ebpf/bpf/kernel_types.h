@@ -44,8 +44,26 @@ struct file {
 	void *private_data;
 };
 
+struct in6_addr {
+	u8 s6_addr[16];
+};
+
+/* Fields inside anonymous unions in the kernel; CO-RE finds them by name. */
+struct sock_common {
+	u32 skc_daddr;
+	u16 skc_dport;
+	u16 skc_num;
+	unsigned short skc_family;
+	struct in6_addr skc_v6_daddr;
+};
+
+struct sock {
+	struct sock_common __sk_common;
+};
+
 struct socket {
 	short type;
+	struct sock *sk;
 };
 
 struct fdtable {

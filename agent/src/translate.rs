@@ -122,8 +122,10 @@ pub fn dns_question(payload: &[u8]) -> Option<(String, Option<String>)> {
     Some((labels.join("."), qtype))
 }
 
+/// The address as users write it: IPv4-mapped IPv6 (`::ffff:10.0.0.1`, what a
+/// dual-stack socket reports) as plain IPv4.
 fn address(e: &Endpoint) -> String {
-    e.ip.to_string()
+    e.ip.to_canonical().to_string()
 }
 
 /// The path of what an exec ran: the name given to execve, unless that name is a

@@ -410,3 +410,74 @@ fn restarting_the_agent_mid_learning_keeps_what_was_learned() {
         .duration_since(profile.learning.start.unwrap());
     assert_eq!(window, jiff::SignedDuration::from_secs(12));
 }
+
+#[test]
+fn network_peers_and_dns_questions_are_learned() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let (image, digest) = podman.push_busybox(&registry.addr, "learn/network", "network");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let agent = Agent::start(&out, &dir.path().join("state"), "6s", &[]);
+    let port = support::free_loopback_addr()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    // A server and its client in the container (busybox nc accepts with a NULL
+    // address: the peer comes from the socket), then a DNS question.
+    let script = format!(
+        "/bin/busybox nc -l -p {port} > /dev/null & sleep 0.5; echo hi | /bin/busybox nc 127.0.0.1 {port}; wait; /bin/busybox nslookup -timeout=1 payments.example.com 127.0.0.1 > /dev/null 2>&1; true"
+    );
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        &script,
+    ]);
+    let profile = wait_for_profile(&out, &digest, Duration::from_secs(40), &agent);
+    let port: u16 = port.parse().unwrap();
+    let peers = |list: &[imprint_schema::profile::Peer]| -> Vec<String> {
+        list.iter()
+            .map(|p| {
+                format!(
+                    "{} {} {:?}",
+                    p.dns.clone().or(p.cidr.clone()).unwrap_or_default(),
+                    p.port.map_or("*".into(), |p| p.to_string()),
+                    p.protocol
+                )
+            })
+            .collect()
+    };
+    let egress = peers(&profile.network.egress);
+    let ingress = peers(&profile.network.ingress);
+    let yaml = imprint_schema::to_yaml(&profile);
+    assert!(
+        egress.contains(&format!("127.0.0.1/32 {port} Some(Tcp)")),
+        "{yaml}"
+    );
+    assert!(
+        egress.contains(&"127.0.0.1/32 53 Some(Udp)".to_string()),
+        "{yaml}"
+    );
+    assert!(
+        egress
+            .iter()
+            .any(|p| p.starts_with("payments.example.com ")),
+        "{yaml}"
+    );
+    assert!(
+        ingress.contains(&format!("127.0.0.1/32 {port} Some(Tcp)")),
+        "{yaml}"
+    );
+}
