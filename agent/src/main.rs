@@ -4,7 +4,7 @@
 //! and its image digest, and writes one profile per image digest once its learning
 //! period has passed. Enforcement (`--mode enforce`) arrives with its issue.
 
-use imprint_agent::{attribution, learn, sensor, tracker};
+use imprint_agent::{attribution, learn, metrics, sensor, tracker};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,6 +63,9 @@ struct Args {
     /// The node name written in events (default: the host name).
     #[arg(long)]
     node: Option<String>,
+    /// Serve Prometheus metrics (`/metrics`) and `/healthz` on this address.
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// How often state is persisted, in seconds.
     #[arg(long, default_value_t = 5)]
     persist_every: u64,
@@ -160,11 +163,20 @@ fn run(args: Args) -> anyhow::Result<()> {
         tracker.preexisting(),
     );
 
+    let metrics = Arc::new(metrics::Metrics::default());
+    if let Some(addr) = args.metrics_addr {
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
+        let (m, s) = (metrics.clone(), stop.clone());
+        std::thread::spawn(move || metrics::serve(listener, m, s));
+    }
     let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
     let reader_stop = stop.clone();
     let clock = tracker::Clock::new();
+    let reader_metrics = metrics.clone();
     let reader = std::thread::spawn(move || {
         sensor::read_ring(ring, reader_stop, Duration::from_millis(20), |h, r| {
+            reader_metrics.records.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send((h, r));
         })
     });
@@ -182,6 +194,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                         std::io::Write::write_all(out, b"\n")?;
                     }
                     if event.container_id != tracker::HOST && session.observe(&event) {
+                        metrics.events.fetch_add(1, Ordering::Relaxed);
                         log.append(&event)?;
                     }
                 }
@@ -192,6 +205,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         let now = Timestamp::now();
         for profile in session.finish_due(now) {
             let path = write_profile(&args.out, &profile)?;
+            metrics.profiles_written.fetch_add(1, Ordering::Relaxed);
             eprintln!(
                 "imprint-agent: learned {} ({:?}) → {}",
                 profile.image.digest,
@@ -207,6 +221,17 @@ fn run(args: Args) -> anyhow::Result<()> {
             for profile in session.snapshot(now) {
                 write_profile(&args.state_dir.join("partial"), &profile)?;
             }
+            metrics.drops.store(sensor.drops(), Ordering::Relaxed);
+            metrics.deduped.store(sensor.deduped(), Ordering::Relaxed);
+            metrics
+                .unresolved
+                .store(tracker.unresolved(), Ordering::Relaxed);
+            metrics
+                .host_events
+                .store(tracker.host_events(), Ordering::Relaxed);
+            metrics
+                .images_learning
+                .store(session.learning() as u64, Ordering::Relaxed);
             last_persist = Instant::now();
         }
         if stopping {

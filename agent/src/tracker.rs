@@ -97,6 +97,16 @@ impl Tracker {
         self.preexisting.len()
     }
 
+    /// Events dropped because the container's image is unknown.
+    pub fn unresolved(&self) -> u64 {
+        self.unresolved
+    }
+
+    /// Events of host processes.
+    pub fn host_events(&self) -> u64 {
+        self.host_events
+    }
+
     /// What was dropped, for the log.
     pub fn summary(&self) -> String {
         format!(

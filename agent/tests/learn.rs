@@ -233,11 +233,17 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
         dir.path().join("state"),
         dir.path().join("events.jsonl"),
     );
+    let metrics_addr = support::free_loopback_addr();
     let agent = Agent::start(
         &out,
         &state,
         "8s",
-        &["--events-out", events.to_str().unwrap()],
+        &[
+            "--events-out",
+            events.to_str().unwrap(),
+            "--metrics-addr",
+            &metrics_addr,
+        ],
     );
 
     let url = format!("http://{}/v2/", registry.addr);
@@ -303,7 +309,26 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
     assert!(profile.syscalls.iter().any(|s| s == "connect"));
     assert!(!open_set(&profile).contains(&"/etc/hostname".to_string()));
 
-    // The raw stream replays into the same profile with `imprint learn`.
+    // Drop counters and the rest are served as Prometheus metrics.
+    let metrics = {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&metrics_addr).unwrap();
+        write!(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut text = String::new();
+        c.read_to_string(&mut text).unwrap();
+        text
+    };
+    assert!(
+        metrics.contains("\nimprint_sensor_dropped_records_total 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nimprint_profiles_written_total 1\n"),
+        "{metrics}"
+    );
+
+    // The raw stream replays into the same behaviour with the engine's learner
+    // (what `imprint learn --events` runs).
     drop(agent);
     let text = std::fs::read_to_string(&events).unwrap();
     assert!(text.contains("\"type\":\"container_start\""));
@@ -311,6 +336,18 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
         !text.contains("\"containerId\":\"host\""),
         "host events without --include-host"
     );
+    let mut learner = imprint_engine::Learner::new(Default::default());
+    for event in imprint_engine::EventReader::new(text.as_bytes()) {
+        learner.observe(&event.unwrap());
+    }
+    let replayed = learner
+        .profiles()
+        .into_iter()
+        .find(|p| p.image.digest == digest)
+        .unwrap();
+    assert_eq!(exec_set(&replayed), exec_set(&profile));
+    assert_eq!(open_set(&replayed), open_set(&profile));
+    assert_eq!(replayed.network, profile.network);
 }
 
 #[test]

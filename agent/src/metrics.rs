@@ -1,0 +1,156 @@
+//! The agent's counters, served in Prometheus' text format on `--metrics-addr`
+//! (`GET /metrics`; `GET /healthz` answers `ok`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Counters and gauges, updated by the agent, read by the endpoint.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Ring-buffer records read.
+    pub records: AtomicU64,
+    /// Records lost because the ring buffer was full (from the kernel's counter).
+    pub drops: AtomicU64,
+    /// Records suppressed by in-kernel dedup (from the kernel's counter).
+    pub deduped: AtomicU64,
+    /// Events attributed to a container and used.
+    pub events: AtomicU64,
+    /// Events dropped because their container's image is unknown.
+    pub unresolved: AtomicU64,
+    /// Events of host processes.
+    pub host_events: AtomicU64,
+    /// Images still being learned.
+    pub images_learning: AtomicU64,
+    /// Profiles written.
+    pub profiles_written: AtomicU64,
+}
+
+impl Metrics {
+    /// The text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &str, &AtomicU64); 8] = [
+            (
+                "imprint_sensor_records_total",
+                "counter",
+                "Ring-buffer records read.",
+                &self.records,
+            ),
+            (
+                "imprint_sensor_dropped_records_total",
+                "counter",
+                "Records lost because the ring buffer was full.",
+                &self.drops,
+            ),
+            (
+                "imprint_sensor_deduplicated_total",
+                "counter",
+                "Records suppressed by in-kernel dedup.",
+                &self.deduped,
+            ),
+            (
+                "imprint_events_total",
+                "counter",
+                "Events attributed to a container and used.",
+                &self.events,
+            ),
+            (
+                "imprint_events_unattributed_total",
+                "counter",
+                "Events dropped because their container's image is unknown.",
+                &self.unresolved,
+            ),
+            (
+                "imprint_host_events_total",
+                "counter",
+                "Events of processes outside containers.",
+                &self.host_events,
+            ),
+            (
+                "imprint_images_learning",
+                "gauge",
+                "Images whose learning period is running.",
+                &self.images_learning,
+            ),
+            (
+                "imprint_profiles_written_total",
+                "counter",
+                "Profiles written.",
+                &self.profiles_written,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, kind, help, value) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
+                value.load(Ordering::Relaxed)
+            ));
+        }
+        out
+    }
+}
+
+/// Serves `/metrics` and `/healthz` on `listener` until `stop`.
+pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
+    let _ = listener.set_nonblocking(true);
+    while !stop.load(Ordering::Relaxed) {
+        let Ok((mut conn, _)) = listener.accept() else {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        };
+        let _ = conn.set_nonblocking(false);
+        let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let mut line = String::new();
+        if BufReader::new(&conn).read_line(&mut line).is_err() {
+            continue;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("");
+        let (status, content_type, body) = match path {
+            "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
+            "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+            _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        };
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn counters_are_served_in_prometheus_text_format() {
+        let metrics = Arc::new(Metrics::default());
+        metrics.drops.store(7, Ordering::Relaxed);
+        metrics.records.store(1234, Ordering::Relaxed);
+        let text = metrics.render();
+        assert!(text.contains("# TYPE imprint_sensor_dropped_records_total counter\nimprint_sensor_dropped_records_total 7\n"));
+        assert!(text.contains("imprint_sensor_records_total 1234\n"));
+
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, s) = (metrics.clone(), stop.clone());
+        let server = std::thread::spawn(move || serve(listener, m, s));
+        let get = |path: &str| {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut response = String::new();
+            c.read_to_string(&mut response).unwrap();
+            response
+        };
+        let response = get("/metrics");
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        assert!(response.contains("imprint_sensor_dropped_records_total 7"));
+        assert!(get("/healthz").ends_with("ok\n"));
+        assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        stop.store(true, Ordering::Relaxed);
+        server.join().unwrap();
+    }
+}
