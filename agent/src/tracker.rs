@@ -159,6 +159,8 @@ impl Tracker {
             image_digest: image.map(|i| i.digest.clone()).unwrap_or_default(),
             image_ref: image.and_then(|i| i.reference.clone()),
             node: node.clone(),
+            namespace: None,
+            pod: None,
             pid: header.pid,
             comm: Some(header.comm.clone()),
             kind,

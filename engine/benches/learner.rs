@@ -123,6 +123,8 @@ fn mix(n: usize) -> Vec<Event> {
                 image_digest: image.clone(),
                 image_ref: None,
                 node: None,
+                namespace: None,
+                pod: None,
                 pid: 100,
                 comm: None,
                 kind,

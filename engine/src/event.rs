@@ -36,6 +36,12 @@ pub struct Event {
     /// The node (host name) the event was observed on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// The Kubernetes namespace of the container's pod, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The pod's name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
     /// The acting process id (in the host's pid namespace).
     #[serde(default)]
     pub pid: u32,

@@ -10,6 +10,8 @@ fn event(second: i64, container: &str, kind: EventKind) -> Event {
         image_digest: DIGEST.into(),
         image_ref: None,
         node: None,
+        namespace: None,
+        pod: None,
         pid: 10,
         comm: None,
         kind,

@@ -11,6 +11,8 @@ fn at(second: i64, container: &str, image: &str, kind: EventKind) -> Event {
         image_digest: image.into(),
         image_ref: Some("registry.test/app:1".into()),
         node: Some("node-a".into()),
+        namespace: None,
+        pod: None,
         pid: 10,
         comm: None,
         kind,
