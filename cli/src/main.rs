@@ -6,6 +6,7 @@
 mod commands;
 mod files;
 mod registry;
+mod replay;
 mod signing;
 
 use std::path::PathBuf;
@@ -57,6 +58,9 @@ enum Command {
     /// Verify a profile artifact's signatures and attestations against a key or a
     /// policy; exit 0 only when it holds, 1 naming the failing condition otherwise.
     Verify(signing::VerifyArgs),
+    /// Run the detector and behaviour rules offline on recorded events; exit 1 when
+    /// anything alerts.
+    Replay(replay::ReplayArgs),
     /// Print the canonical digest (sha256 of the canonical JSON) of profiles.
     Digest(DigestArgs),
     /// Print a published JSON Schema.
@@ -305,6 +309,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => signing::sign(args),
         Command::Attest(args) => signing::attest(args),
         Command::Verify(args) => signing::verify(args),
+        Command::Replay(args) => replay::replay(args),
         Command::Schema { document } => commands::schema(document),
         Command::Completions { shell } => {
             clap_complete::generate(

