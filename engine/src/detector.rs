@@ -196,15 +196,20 @@ impl CompiledProfile {
     }
 
     fn open_allowed(&self, path: &str, flags: OpenFlags) -> bool {
-        let mut granted = self.open_exact.get(path).map_or(0, |f| f.bits());
-        if granted & flags.bits() == flags.bits() && self.open_exact.contains_key(path) {
+        let wanted = flags.bits();
+        let exact = self.open_exact.get(path);
+        if let Some(f) = exact
+            && f.bits() & wanted == wanted
+        {
             return true;
         }
+        // Flags granted by every entry that names the path, exact or pattern.
+        let (mut granted, mut known) = (exact.map_or(0, |f| f.bits()), exact.is_some());
         self.open_patterns.for_each_match(path, |i| {
             granted |= self.open_pattern_flags[i].bits();
+            known = true;
         });
-        let known = self.open_exact.contains_key(path) || self.open_patterns.is_match(path);
-        known && granted & flags.bits() == flags.bits()
+        known && granted & wanted == wanted
     }
 
     fn dns_allowed(&self, name: &str) -> bool {
