@@ -123,11 +123,11 @@ const SYSCALLS: [&str; 80] = [
 ];
 
 fn profile(i: usize) -> Profile {
-    let mut p = Profile::new(&format!("sha256:{:064x}", i + 1));
+    let mut p = Profile::new(format!("sha256:{:064x}", i + 1));
     for e in 0..20 {
         p.execs.push(Exec {
             path: format!("/usr/bin/tool{e}"),
-            args: (e % 2 == 0).then(|| vec!["--serve".into(), format!("--port={e}")]),
+            args: (e.is_multiple_of(2)).then(|| vec!["--serve".into(), format!("--port={e}")]),
         });
     }
     let rw = OpenFlags::from_names(["O_RDWR", "O_CREAT", "O_RDONLY", "O_CLOEXEC"]).unwrap();
@@ -135,7 +135,7 @@ fn profile(i: usize) -> Profile {
     for o in 0..190 {
         p.opens.push(Open {
             path: format!("/app/data/dir{}/file{o}.dat", o % 12),
-            flags: if o % 3 == 0 { rw } else { ro },
+            flags: if o.is_multiple_of(3) { rw } else { ro },
         });
     }
     for pattern in [
@@ -240,7 +240,7 @@ fn events(n: usize, images: usize) -> Vec<Event> {
                         } else {
                             "/usr/bin/nc".into()
                         },
-                        argv: if e % 2 == 0 {
+                        argv: if e.is_multiple_of(2) {
                             vec![format!("tool{e}"), "--serve".into(), format!("--port={e}")]
                         } else {
                             vec![format!("tool{e}")]
