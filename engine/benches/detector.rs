@@ -124,7 +124,7 @@ const SYSCALLS: [&str; 80] = [
 
 fn profile(i: usize) -> Profile {
     let mut p = Profile::new(format!("sha256:{:064x}", i + 1));
-    for e in 0..20 {
+    for e in 0..20u32 {
         p.execs.push(Exec {
             path: format!("/usr/bin/tool{e}"),
             args: (e.is_multiple_of(2)).then(|| vec!["--serve".into(), format!("--port={e}")]),
@@ -132,7 +132,7 @@ fn profile(i: usize) -> Profile {
     }
     let rw = OpenFlags::from_names(["O_RDWR", "O_CREAT", "O_RDONLY", "O_CLOEXEC"]).unwrap();
     let ro = OpenFlags::from_names(["O_RDONLY", "O_CLOEXEC"]).unwrap();
-    for o in 0..190 {
+    for o in 0..190u32 {
         p.opens.push(Open {
             path: format!("/app/data/dir{}/file{o}.dat", o % 12),
             flags: if o.is_multiple_of(3) { rw } else { ro },
