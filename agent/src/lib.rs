@@ -7,6 +7,8 @@
 pub mod attribution;
 pub mod learn;
 pub mod metrics;
+pub mod outputs;
+pub mod resolver;
 pub mod sensor;
 pub mod tracker;
 pub mod translate;

@@ -6,6 +6,8 @@
 
 use imprint_agent::{attribution, learn, metrics, sensor, tracker};
 
+mod enforce;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +21,8 @@ use jiff::{SignedDuration, Timestamp};
 enum Mode {
     /// Learn profiles from what containers do.
     Learn,
+    /// Enforce verified profiles and run the behaviour rules; send alerts.
+    Enforce,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,16 +38,50 @@ enum RuntimeChoice {
 /// The imprint node agent.
 #[derive(Parser, Debug)]
 #[command(version, about)]
-struct Args {
+pub(crate) struct Args {
     /// What to do.
     #[arg(long, value_enum)]
     mode: Mode,
     /// How long each image is learned, from when it is first seen (`30s`, `15m`, `24h`).
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     learning_period: SignedDuration,
-    /// Where finished profiles are written (`sha256-<hex>.yaml`).
+    /// Learn: where finished profiles are written (`sha256-<hex>.yaml`).
+    #[arg(long, required_if_eq("mode", "learn"))]
+    out: Option<PathBuf>,
+    /// Enforce: a trusted public key (cosign.pub; repeatable). Profiles must be
+    /// signed and attested by one of them.
+    #[arg(long = "key")]
+    keys: Vec<PathBuf>,
+    /// Enforce: a verification policy file (instead of --key).
+    #[arg(long, conflicts_with = "keys")]
+    policy: Option<PathBuf>,
+    /// Enforce: also look for profiles in this repository (repeatable).
+    #[arg(long = "profile-repo")]
+    profile_repos: Vec<String>,
+    /// Enforce: behaviour rule files, after the built-in ones (repeatable).
+    #[arg(long = "rules")]
+    rules: Vec<PathBuf>,
+    /// Enforce: send alerts to this Alertmanager (`http://host:9093`).
     #[arg(long)]
-    out: PathBuf,
+    alertmanager_url: Option<String>,
+    /// Enforce: POST alert batches (JSON) to this URL.
+    #[arg(long)]
+    webhook_url: Option<String>,
+    /// Enforce: a webhook header, `Name: value` (repeatable).
+    #[arg(long = "webhook-header")]
+    webhook_headers: Vec<String>,
+    /// Enforce: send RFC 5424 syslog to `udp://host:port` or `tcp://host:port`.
+    #[arg(long)]
+    syslog_url: Option<String>,
+    /// Enforce: print alerts as JSON lines on stdout.
+    #[arg(long)]
+    stdout: bool,
+    /// Enforce: how often profiles are looked up again, in seconds.
+    #[arg(long, default_value_t = 30)]
+    refresh: u64,
+    /// Enforce: seconds related alerts are grouped, and a repeat is not sent again.
+    #[arg(long, default_value_t = 60)]
+    incident_window: i64,
     /// Where learning state is kept, so a restart continues learning.
     #[arg(long, default_value = "/var/lib/imprint")]
     state_dir: PathBuf,
@@ -95,8 +133,87 @@ fn write_profile(
     Ok(path)
 }
 
+/// What both modes run: attribution, the sensor, and the thread reading it.
+struct Sensing {
+    tracker: tracker::Tracker,
+    sensor: sensor::Sensor,
+    rx: std::sync::mpsc::Receiver<(imprint_agent_ebpf::Header, imprint_agent_ebpf::Record)>,
+    reader: std::thread::JoinHandle<sensor::ReadStats>,
+    clock: tracker::Clock,
+}
+
+fn start_sensing(
+    args: &Args,
+    stop: &Arc<AtomicBool>,
+    metrics: &Arc<metrics::Metrics>,
+    doing: &str,
+) -> anyhow::Result<Sensing> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let cgroup_root = attribution::cgroup2_mount(&mountinfo)
+        .context("no cgroup2 hierarchy is mounted (needed to tell containers apart)")?;
+    let runtimes = match args.runtime {
+        RuntimeChoice::Auto => vec![attribution::Runtime::Podman, attribution::Runtime::Cri],
+        RuntimeChoice::Podman => vec![attribution::Runtime::Podman],
+        RuntimeChoice::Cri => vec![attribution::Runtime::Cri],
+    };
+    let mut resolver = attribution::ImageResolver::new(runtimes);
+    if let Some(path) = &args.pod_statuses {
+        let json = std::fs::read(path)
+            .with_context(|| format!("cannot read --pod-statuses {}", path.display()))?;
+        resolver.learn(attribution::parse_pod_statuses(&json));
+    }
+    let node = args.node.clone().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+    });
+    let tracker = tracker::Tracker::new(
+        attribution::CgroupIndex::new(&cgroup_root),
+        resolver,
+        node,
+        args.include_host,
+    );
+    let mut sensor = sensor::Sensor::start()?;
+    let ring = sensor.take_ring()?;
+    eprintln!(
+        "imprint-agent: sensor attached ({} programs{}); {doing}, {} containers already running",
+        sensor.attached.len(),
+        if sensor.skipped.is_empty() {
+            String::new()
+        } else {
+            format!("; no tracepoint for {}", sensor.skipped.join(", "))
+        },
+        tracker.preexisting(),
+    );
+    if let Some(addr) = args.metrics_addr {
+        let listener = std::net::TcpListener::bind(addr)
+            .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
+        let (m, s) = (metrics.clone(), stop.clone());
+        std::thread::spawn(move || metrics::serve(listener, m, s));
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
+    let reader_stop = stop.clone();
+    let reader_metrics = metrics.clone();
+    let reader = std::thread::spawn(move || {
+        sensor::read_ring(ring, reader_stop, Duration::from_millis(20), |h, r| {
+            reader_metrics.records.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send((h, r));
+        })
+    });
+    Ok(Sensing {
+        tracker,
+        sensor,
+        rx,
+        reader,
+        clock: tracker::Clock::new(),
+    })
+}
+
 fn run(args: Args) -> anyhow::Result<()> {
-    let Mode::Learn = args.mode;
+    if args.mode == Mode::Enforce {
+        return enforce::run(args);
+    }
+    let out_dir = args.out.clone().expect("clap requires --out for learn");
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone()).context("cannot handle signals")?;
@@ -123,63 +240,19 @@ fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
 
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let cgroup_root = attribution::cgroup2_mount(&mountinfo)
-        .context("no cgroup2 hierarchy is mounted (needed to tell containers apart)")?;
-    let runtimes = match args.runtime {
-        RuntimeChoice::Auto => vec![attribution::Runtime::Podman, attribution::Runtime::Cri],
-        RuntimeChoice::Podman => vec![attribution::Runtime::Podman],
-        RuntimeChoice::Cri => vec![attribution::Runtime::Cri],
-    };
-    let mut resolver = attribution::ImageResolver::new(runtimes);
-    if let Some(path) = &args.pod_statuses {
-        let json = std::fs::read(path)
-            .with_context(|| format!("cannot read --pod-statuses {}", path.display()))?;
-        resolver.learn(attribution::parse_pod_statuses(&json));
-    }
-    let node = args.node.clone().or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-    });
-    let mut tracker = tracker::Tracker::new(
-        attribution::CgroupIndex::new(&cgroup_root),
-        resolver,
-        node,
-        args.include_host,
-    );
-
-    let mut sensor = sensor::Sensor::start()?;
-    let ring = sensor.take_ring()?;
-    eprintln!(
-        "imprint-agent: sensor attached ({} programs{}); learning for {:#} per image, {} containers already running",
-        sensor.attached.len(),
-        if sensor.skipped.is_empty() {
-            String::new()
-        } else {
-            format!("; no tracepoint for {}", sensor.skipped.join(", "))
-        },
-        args.learning_period,
-        tracker.preexisting(),
-    );
-
     let metrics = Arc::new(metrics::Metrics::default());
-    if let Some(addr) = args.metrics_addr {
-        let listener = std::net::TcpListener::bind(addr)
-            .with_context(|| format!("cannot listen on --metrics-addr {addr}"))?;
-        let (m, s) = (metrics.clone(), stop.clone());
-        std::thread::spawn(move || metrics::serve(listener, m, s));
-    }
-    let (tx, rx) = std::sync::mpsc::sync_channel(1 << 16);
-    let reader_stop = stop.clone();
-    let clock = tracker::Clock::new();
-    let reader_metrics = metrics.clone();
-    let reader = std::thread::spawn(move || {
-        sensor::read_ring(ring, reader_stop, Duration::from_millis(20), |h, r| {
-            reader_metrics.records.fetch_add(1, Ordering::Relaxed);
-            let _ = tx.send((h, r));
-        })
-    });
+    let Sensing {
+        mut tracker,
+        sensor,
+        rx,
+        reader,
+        clock,
+    } = start_sensing(
+        &args,
+        &stop,
+        &metrics,
+        &format!("learning for {:#} per image", args.learning_period),
+    )?;
 
     let mut last_persist = Instant::now();
     let persist_every = Duration::from_secs(args.persist_every.max(1));
@@ -204,7 +277,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         let now = Timestamp::now();
         for profile in session.finish_due(now) {
-            let path = write_profile(&args.out, &profile)?;
+            let path = write_profile(&out_dir, &profile)?;
             metrics.profiles_written.fetch_add(1, Ordering::Relaxed);
             eprintln!(
                 "imprint-agent: learned {} ({:?}) → {}",

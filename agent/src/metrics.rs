@@ -25,12 +25,18 @@ pub struct Metrics {
     pub images_learning: AtomicU64,
     /// Profiles written.
     pub profiles_written: AtomicU64,
+    /// Alerts sent (enforce mode).
+    pub alerts: AtomicU64,
+    /// Profiles enforced (enforce mode).
+    pub profiles_enforced: AtomicU64,
+    /// Batches waiting in the output spools.
+    pub output_queue: AtomicU64,
 }
 
 impl Metrics {
     /// The text exposition (format 0.0.4).
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &str, &AtomicU64); 8] = [
+        let rows: [(&str, &str, &str, &AtomicU64); 11] = [
             (
                 "imprint_sensor_records_total",
                 "counter",
@@ -78,6 +84,24 @@ impl Metrics {
                 "counter",
                 "Profiles written.",
                 &self.profiles_written,
+            ),
+            (
+                "imprint_alerts_total",
+                "counter",
+                "Alerts sent.",
+                &self.alerts,
+            ),
+            (
+                "imprint_profiles_enforced",
+                "gauge",
+                "Verified profiles enforced.",
+                &self.profiles_enforced,
+            ),
+            (
+                "imprint_output_queue_batches",
+                "gauge",
+                "Batches waiting in the output spools.",
+                &self.output_queue,
             ),
         ];
         let mut out = String::new();

@@ -1,0 +1,233 @@
+//! `--mode enforce`: verified profiles only, behaviour rules for every container,
+//! incidents, and the outputs.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use imprint_agent::outputs::{Outputs, Target};
+use imprint_agent::resolver::{self, ResolverConfig, Update};
+use imprint_agent::{metrics, tracker};
+use imprint_engine::{Correlator, Detector, Outcome, RuleFile, RuleSet};
+use imprint_oci::keys::VerifyingKey;
+use imprint_oci::policy::{Authority, Policy};
+
+use crate::{Args, Sensing, start_sensing};
+
+/// The policy `--policy` or `--key` gives: with keys, profiles must be signed and
+/// attested (imprint's predicate) by one of them.
+fn policy(args: &Args) -> anyhow::Result<Policy> {
+    if let Some(path) = &args.policy {
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("cannot read --policy {}", path.display()))?;
+        return Ok(Policy::load(path, &bytes)?);
+    }
+    anyhow::ensure!(
+        !args.keys.is_empty(),
+        "enforce mode needs --policy FILE or at least one --key PUB: profiles are enforced only when verified"
+    );
+    let mut authorities = Vec::new();
+    for path in &args.keys {
+        let pem =
+            std::fs::read(path).with_context(|| format!("cannot read --key {}", path.display()))?;
+        let key =
+            VerifyingKey::from_pem(&pem).with_context(|| format!("--key {}", path.display()))?;
+        authorities.push(Authority::Key {
+            name: path.display().to_string(),
+            key,
+        });
+    }
+    let mut policy = Policy::for_key(
+        match &authorities[0] {
+            Authority::Key { key, .. } => key.clone(),
+            Authority::Keyless { .. } => unreachable!("keys only"),
+        },
+        true,
+    );
+    policy.authorities = authorities;
+    Ok(policy)
+}
+
+fn rules(paths: &[std::path::PathBuf]) -> anyhow::Result<RuleSet> {
+    let mut files = vec![RuleFile::parse(
+        imprint_engine::rules::DEFAULT_RULES,
+        "built-in rules",
+    )?];
+    for path in paths {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --rules {}", path.display()))?;
+        files.push(RuleFile::parse(&text, &path.display().to_string())?);
+    }
+    Ok(RuleSet::build(&files))
+}
+
+fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
+    let mut out = Vec::new();
+    if let Some(url) = &args.alertmanager_url {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--alertmanager-url {url:?}: expected http:// or https://"
+        );
+        out.push(Target::Alertmanager(url.clone()));
+    }
+    if let Some(url) = &args.webhook_url {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "--webhook-url {url:?}: expected http:// or https://"
+        );
+        let mut headers = Vec::new();
+        for h in &args.webhook_headers {
+            let (k, v) = h
+                .split_once(':')
+                .with_context(|| format!("--webhook-header {h:?}: expected `Name: value`"))?;
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        out.push(Target::Webhook(url.clone(), headers));
+    }
+    if let Some(url) = &args.syslog_url {
+        anyhow::ensure!(
+            url.starts_with("udp://") || url.starts_with("tcp://"),
+            "--syslog-url {url:?}: expected udp://HOST:PORT or tcp://HOST:PORT (tls:// is not supported yet)"
+        );
+        out.push(Target::Syslog(url.clone()));
+    }
+    Ok(out)
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    // Everything is checked before anything starts.
+    let policy = policy(&args)?;
+    let rules = rules(&args.rules)?;
+    let targets = targets(&args)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(signal, stop.clone()).context("cannot handle signals")?;
+    }
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("cannot create --state-dir {}", args.state_dir.display()))?;
+    let host = args.node.clone().unwrap_or_default();
+    let outputs = Outputs::start(targets, args.stdout, &args.state_dir.join("spool"), host)
+        .context("cannot open the output spools")?;
+
+    let (watch_tx, watch_rx) = std::sync::mpsc::channel();
+    let (update_tx, update_rx) = std::sync::mpsc::channel();
+    let resolver_stop = stop.clone();
+    let config = ResolverConfig {
+        policy,
+        profile_repos: args.profile_repos.clone(),
+        registry: Default::default(),
+        state_dir: args.state_dir.clone(),
+        refresh: Duration::from_secs(args.refresh.max(1)),
+    };
+    let resolver =
+        std::thread::spawn(move || resolver::run(config, watch_rx, update_tx, resolver_stop));
+
+    let metrics = Arc::new(metrics::Metrics::default());
+    let Sensing {
+        mut tracker,
+        sensor,
+        rx,
+        reader,
+        clock,
+    } = start_sensing(&args, &stop, &metrics, "enforcing verified profiles")?;
+
+    let mut detector = Detector::new(rules);
+    let window = jiff::SignedDuration::from_secs(args.incident_window.max(1));
+    let mut correlator = Correlator::new(window, window);
+    let mut watched: HashSet<String> = HashSet::new();
+    let mut alerts = Vec::new();
+    let mut batch = Vec::new();
+    let mut last_tick = Instant::now();
+    loop {
+        let stopping = stop.load(Ordering::Relaxed);
+        // Profiles first: what the resolver verified is in force before the next event.
+        while let Ok(update) = update_rx.try_recv() {
+            match update {
+                Update::Enforce {
+                    digest,
+                    artifact,
+                    profile,
+                } => {
+                    detector.load(&profile);
+                    eprintln!("imprint-agent: enforcing {artifact} for {digest}");
+                }
+                Update::Revoke { digest, status } => {
+                    detector.unload(&digest);
+                    eprintln!(
+                        "imprint-agent: no longer enforcing a profile for {digest}: {}: {status:?}",
+                        status.label()
+                    );
+                }
+                Update::Status { digest, status } => {
+                    eprintln!(
+                        "imprint-agent: {digest}: {} ({status:?}); behaviour rules only",
+                        status.label()
+                    );
+                }
+            }
+            metrics
+                .profiles_enforced
+                .store(detector.profiles() as u64, Ordering::Relaxed);
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((header, record)) => {
+                let time = clock.wall(header.time_ns);
+                for event in tracker.events(&header, &record, time) {
+                    if event.container_id == tracker::HOST {
+                        continue;
+                    }
+                    metrics.events.fetch_add(1, Ordering::Relaxed);
+                    if watched.insert(event.image_digest.clone()) {
+                        let _ =
+                            watch_tx.send((event.image_digest.clone(), event.image_ref.clone()));
+                    }
+                    correlator.observe(&event);
+                    detector.check(&event, &mut alerts);
+                    for alert in alerts.drain(..) {
+                        let id = match correlator.push(alert.clone()) {
+                            Outcome::Suppressed(_) => continue,
+                            Outcome::Opened(id) | Outcome::Joined(id) => id,
+                        };
+                        metrics.alerts.fetch_add(1, Ordering::Relaxed);
+                        batch.push((alert, id));
+                    }
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if !batch.is_empty() {
+            outputs.send(&batch);
+            batch.clear();
+        }
+        if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
+            correlator.expire(jiff::Timestamp::now());
+            metrics.drops.store(sensor.drops(), Ordering::Relaxed);
+            metrics.deduped.store(sensor.deduped(), Ordering::Relaxed);
+            metrics
+                .unresolved
+                .store(tracker.unresolved(), Ordering::Relaxed);
+            metrics
+                .host_events
+                .store(tracker.host_events(), Ordering::Relaxed);
+            metrics
+                .output_queue
+                .store(outputs.queued() as u64, Ordering::Relaxed);
+            last_tick = Instant::now();
+        }
+        if stopping {
+            break;
+        }
+    }
+    let _ = reader.join();
+    let _ = resolver.join();
+    // Graceful: give the receivers a moment to take what is queued; the rest
+    // stays spooled for the next start.
+    outputs.shutdown(Duration::from_secs(5));
+    let _ = Path::new(&args.state_dir);
+    eprintln!("imprint-agent: stopped; {}", tracker.summary());
+    Ok(())
+}

@@ -1,0 +1,366 @@
+//! Enforce mode's profile resolver: for each running image digest, the profile
+//! artifacts that name it (referrers of the image's repository and of configured
+//! profile repositories), verified under the cluster's policy, pulled through the
+//! content-addressed cache.
+//!
+//! A profile is enforced only when its artifact verifies and its subject is the
+//! running digest. The last verified artifact per digest is remembered in the
+//! state directory, so a restart enforces it again from the cache before the
+//! registry answers; an unreachable registry changes nothing. Every `refresh`
+//! the registry is asked again: a new profile, or a revoked one (no longer
+//! verifying, or gone), takes effect without a restart.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::{Duration, Instant};
+
+use imprint_oci::cache::BlobCache;
+use imprint_oci::policy::Policy;
+use imprint_oci::registry::{Reference, Registry, RegistryOptions, parse_reference};
+use imprint_schema::Profile;
+
+/// Why an image has no enforced profile, or that it has one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum Status {
+    /// A verified profile is enforced.
+    Verified(String),
+    /// No profile artifact names this digest.
+    NoProfile,
+    /// Profiles exist, but none is signed by a trusted authority.
+    Unsigned(String),
+    /// Signed, but no attestation satisfies the policy.
+    AttestationFailed(String),
+    /// An artifact names another digest.
+    SubjectMismatch(String),
+    /// The registry could not be asked; the last verified state stands.
+    Unreachable(String),
+}
+
+impl Status {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Verified(_) => "verified",
+            Status::NoProfile => "no-profile",
+            Status::Unsigned(_) => "unsigned",
+            Status::AttestationFailed(_) => "attestation-failed",
+            Status::SubjectMismatch(_) => "subject-mismatch",
+            Status::Unreachable(_) => "unreachable",
+        }
+    }
+}
+
+/// What the resolver tells the detector.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Enforce this profile for its digest.
+    Enforce {
+        /// The image digest.
+        digest: String,
+        /// The artifact it came from (`repo@sha256:…`).
+        artifact: String,
+        /// The profile.
+        profile: Box<Profile>,
+    },
+    /// Stop enforcing the digest's profile.
+    Revoke {
+        /// The image digest.
+        digest: String,
+        /// Why.
+        status: Status,
+    },
+    /// The digest's state (for logs and metrics).
+    Status {
+        /// The image digest.
+        digest: String,
+        /// Its state.
+        status: Status,
+    },
+}
+
+/// How the resolver works.
+pub struct ResolverConfig {
+    /// The verification policy.
+    pub policy: Policy,
+    /// Extra repositories to look for profiles in.
+    pub profile_repos: Vec<String>,
+    /// Registry access.
+    pub registry: RegistryOptions,
+    /// The state directory (cache under `cache/`, last verified in `verified.json`).
+    pub state_dir: PathBuf,
+    /// How often every digest is checked again.
+    pub refresh: Duration,
+}
+
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    /// digest → (repository, artifact digest) last verified.
+    verified: BTreeMap<String, (String, String)>,
+}
+
+struct Watched {
+    image_ref: Option<String>,
+    enforced: Option<String>,
+    status: Option<Status>,
+}
+
+fn repository_of(reference: &str) -> Option<Reference> {
+    let r = parse_reference(reference).ok()?;
+    Some(Reference::with_tag(
+        r.registry().to_string(),
+        r.repository().to_string(),
+        "latest".into(),
+    ))
+}
+
+/// Runs the resolver on this thread until `stop`: digests to watch arrive on
+/// `watch` (with the image reference, when known), updates go to `updates`.
+pub fn run(
+    config: ResolverConfig,
+    watch: Receiver<(String, Option<String>)>,
+    updates: Sender<Update>,
+    stop: Arc<AtomicBool>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let cache = match BlobCache::open(config.state_dir.join("cache")) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("imprint-agent: profile cache unusable ({e}); resolving without it");
+            return;
+        }
+    };
+    let remembered_path = config.state_dir.join("verified.json");
+    let mut remembered: Remembered = std::fs::read(&remembered_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let mut watched: BTreeMap<String, Watched> = BTreeMap::new();
+
+    // What was verified before a restart is enforced again from the cache.
+    for (digest, (repo, artifact)) in &remembered.verified {
+        let Ok(reference) = parse_reference(&format!("{repo}@{artifact}")) else {
+            continue;
+        };
+        let registry = match Registry::new(&config.registry, &[&reference]) {
+            Ok(r) => r,
+            Err(_) => continue,
+        };
+        if let Ok(pulled) = runtime.block_on(registry.pull_artifact_cached(&reference, &cache))
+            && pulled.profile.image.digest == *digest
+        {
+            let _ = updates.send(Update::Enforce {
+                digest: digest.clone(),
+                artifact: reference.whole(),
+                profile: Box::new(pulled.profile),
+            });
+            watched.insert(
+                digest.clone(),
+                Watched {
+                    image_ref: None,
+                    enforced: Some(reference.whole()),
+                    status: Some(Status::Verified(reference.whole())),
+                },
+            );
+        }
+    }
+
+    let mut last_round = Instant::now();
+    let mut due: Vec<String> = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        match watch.recv_timeout(Duration::from_millis(200)) {
+            Ok((digest, image_ref)) => {
+                let w = watched.entry(digest.clone()).or_insert(Watched {
+                    image_ref: None,
+                    enforced: None,
+                    status: None,
+                });
+                if image_ref.is_some() {
+                    w.image_ref = image_ref;
+                }
+                due.push(digest);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_round.elapsed() >= config.refresh {
+            due.extend(watched.keys().cloned());
+            last_round = Instant::now();
+        }
+        due.sort();
+        due.dedup();
+        for digest in std::mem::take(&mut due) {
+            let Some(w) = watched.get_mut(&digest) else {
+                continue;
+            };
+            let outcome =
+                runtime.block_on(resolve(&config, &cache, &digest, w.image_ref.as_deref()));
+            match outcome {
+                Resolved::Enforce {
+                    repository,
+                    artifact,
+                    profile,
+                } => {
+                    let whole = format!("{repository}@{artifact}");
+                    if w.enforced.as_deref() != Some(whole.as_str()) {
+                        let _ = updates.send(Update::Enforce {
+                            digest: digest.clone(),
+                            artifact: whole.clone(),
+                            profile,
+                        });
+                        w.enforced = Some(whole.clone());
+                        remembered
+                            .verified
+                            .insert(digest.clone(), (repository, artifact));
+                        let _ = std::fs::write(
+                            &remembered_path,
+                            serde_json::to_vec(&remembered).unwrap_or_default(),
+                        );
+                    }
+                    w.status = Some(Status::Verified(whole));
+                }
+                Resolved::Not(status) => {
+                    // An unreachable registry leaves what was verified in force.
+                    let revoke = w.enforced.is_some() && !matches!(status, Status::Unreachable(_));
+                    if revoke {
+                        w.enforced = None;
+                        remembered.verified.remove(&digest);
+                        let _ = std::fs::write(
+                            &remembered_path,
+                            serde_json::to_vec(&remembered).unwrap_or_default(),
+                        );
+                        let _ = updates.send(Update::Revoke {
+                            digest: digest.clone(),
+                            status: status.clone(),
+                        });
+                    } else if w.status.as_ref() != Some(&status) {
+                        let _ = updates.send(Update::Status {
+                            digest: digest.clone(),
+                            status: status.clone(),
+                        });
+                    }
+                    w.status = Some(status);
+                }
+            }
+        }
+    }
+}
+
+enum Resolved {
+    Enforce {
+        repository: String,
+        artifact: String,
+        profile: Box<Profile>,
+    },
+    Not(Status),
+}
+
+async fn resolve(
+    config: &ResolverConfig,
+    cache: &BlobCache,
+    digest: &str,
+    image_ref: Option<&str>,
+) -> Resolved {
+    let mut repositories: Vec<Reference> = Vec::new();
+    if let Some(r) = image_ref.and_then(repository_of) {
+        repositories.push(r);
+    }
+    repositories.extend(config.profile_repos.iter().filter_map(|r| repository_of(r)));
+    if repositories.is_empty() {
+        return Resolved::Not(Status::NoProfile);
+    }
+    let mut failure: Option<Status> = None;
+    let mut reachable = false;
+    for repository in &repositories {
+        let registry = match Registry::new(&config.registry, &[repository]) {
+            Ok(r) => r,
+            Err(e) => {
+                failure = Some(Status::Unreachable(e.to_string()));
+                continue;
+            }
+        };
+        let registry = match imprint_oci::credentials::find(
+            repository.resolve_registry(),
+            &imprint_oci::credentials::config_paths(|k| std::env::var(k).ok()),
+            None,
+        ) {
+            Ok(Some(c)) => registry.with_auth(c.into()),
+            _ => registry,
+        };
+        let discovery = match registry.discover(repository, digest).await {
+            Ok(d) => d,
+            Err(e) => {
+                failure.get_or_insert(Status::Unreachable(e.to_string()));
+                continue;
+            }
+        };
+        reachable = true;
+        if let Some((artifact, why)) = discovery.rejected.first()
+            && why.contains("subject")
+        {
+            failure.get_or_insert(Status::SubjectMismatch(format!("{artifact}: {why}")));
+        }
+        // Newest first.
+        let mut artifacts = discovery.artifacts;
+        artifacts.sort_by(|a, b| b.created.cmp(&a.created));
+        for found in artifacts {
+            let verdict = match registry
+                .verify(repository, &found.digest, &config.policy)
+                .await
+            {
+                Ok(v) => v,
+                Err(e) => {
+                    failure.get_or_insert(Status::Unreachable(e.to_string()));
+                    continue;
+                }
+            };
+            if !verdict.verified {
+                let why = verdict.failures.join("; ");
+                let signed = verdict.signatures.iter().any(|f| f.verified);
+                let status = if signed || !config.policy.require_signature {
+                    Status::AttestationFailed(why)
+                } else {
+                    Status::Unsigned(why)
+                };
+                if failure.is_none() || matches!(failure, Some(Status::SubjectMismatch(_))) {
+                    failure = Some(status);
+                }
+                continue;
+            }
+            let reference = repository.clone_with_digest(found.digest.clone());
+            match registry.pull_artifact_cached(&reference, cache).await {
+                Ok(pulled) if pulled.profile.image.digest == digest => {
+                    return Resolved::Enforce {
+                        repository: format!(
+                            "{}/{}",
+                            repository.registry(),
+                            repository.repository()
+                        ),
+                        artifact: found.digest,
+                        profile: Box::new(pulled.profile),
+                    };
+                }
+                Ok(pulled) => {
+                    failure = Some(Status::SubjectMismatch(format!(
+                        "{}: its profile is for {}",
+                        found.digest, pulled.profile.image.digest
+                    )));
+                }
+                Err(e) => {
+                    failure.get_or_insert(Status::Unreachable(e.to_string()));
+                }
+            }
+        }
+    }
+    match failure {
+        Some(status) => Resolved::Not(status),
+        None if reachable => Resolved::Not(Status::NoProfile),
+        None => Resolved::Not(Status::NoProfile),
+    }
+}

