@@ -138,6 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let window = jiff::SignedDuration::from_secs(args.incident_window.max(1));
     let mut correlator = Correlator::new(window, window);
     let mut watched: HashSet<String> = HashSet::new();
+    let mut states: std::collections::HashMap<String, &'static str> = Default::default();
     let mut alerts = Vec::new();
     let mut batch = Vec::new();
     let mut last_tick = Instant::now();
@@ -153,6 +154,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 } => {
                     detector.load(&profile);
                     eprintln!("imprint-agent: enforcing {artifact} for {digest}");
+                    states.insert(digest, "verified");
                 }
                 Update::Revoke { digest, status } => {
                     detector.unload(&digest);
@@ -160,14 +162,24 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         "imprint-agent: no longer enforcing a profile for {digest}: {}: {status:?}",
                         status.label()
                     );
+                    states.insert(digest, status.label());
                 }
                 Update::Status { digest, status } => {
                     eprintln!(
                         "imprint-agent: {digest}: {} ({status:?}); behaviour rules only",
                         status.label()
                     );
+                    states.insert(digest, status.label());
                 }
             }
+            let mut by_state = std::collections::BTreeMap::new();
+            for state in states.values() {
+                *by_state.entry(state.to_string()).or_insert(0u64) += 1;
+            }
+            *metrics
+                .profiles_by_state
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = by_state;
             metrics
                 .profiles_enforced
                 .store(detector.profiles() as u64, Ordering::Relaxed);
@@ -192,6 +204,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                             Outcome::Opened(id) | Outcome::Joined(id) => id,
                         };
                         metrics.alerts.fetch_add(1, Ordering::Relaxed);
+                        *metrics
+                            .alerts_by_rule
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .entry(alert.rule.clone())
+                            .or_insert(0) += 1;
                         batch.push((alert, id));
                     }
                 }

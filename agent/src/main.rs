@@ -200,6 +200,7 @@ fn start_sensing(
             let _ = tx.send((h, r));
         })
     });
+    metrics.ready.store(true, Ordering::Relaxed);
     Ok(Sensing {
         tracker,
         sensor,

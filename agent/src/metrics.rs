@@ -1,10 +1,11 @@
 //! The agent's counters, served in Prometheus' text format on `--metrics-addr`
 //! (`GET /metrics`; `GET /healthz` answers `ok`).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// Counters and gauges, updated by the agent, read by the endpoint.
 #[derive(Debug, Default)]
@@ -31,6 +32,12 @@ pub struct Metrics {
     pub profiles_enforced: AtomicU64,
     /// Batches waiting in the output spools.
     pub output_queue: AtomicU64,
+    /// Alerts sent, by rule.
+    pub alerts_by_rule: Mutex<BTreeMap<String, u64>>,
+    /// Image digests by profile state (`verified`, `unsigned`, `no-profile`…).
+    pub profiles_by_state: Mutex<BTreeMap<String, u64>>,
+    /// The sensor is attached (and, enforcing, the last verified profiles are loaded).
+    pub ready: AtomicBool,
 }
 
 impl Metrics {
@@ -111,6 +118,28 @@ impl Metrics {
                 value.load(Ordering::Relaxed)
             ));
         }
+        for (name, kind, help, label, map) in [
+            (
+                "imprint_alerts_by_rule_total",
+                "counter",
+                "Alerts sent, by rule.",
+                "rule",
+                &self.alerts_by_rule,
+            ),
+            (
+                "imprint_profiles",
+                "gauge",
+                "Running image digests by the state of their profile.",
+                "state",
+                &self.profiles_by_state,
+            ),
+        ] {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+            for (key, n) in map.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let key = key.replace('\\', "\\\\").replace('"', "\\\"");
+                out.push_str(&format!("{name}{{{label}=\"{key}\"}} {n}\n"));
+            }
+        }
         out
     }
 }
@@ -133,6 +162,14 @@ pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>
         let (status, content_type, body) = match path {
             "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
             "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
+            "/readyz" if metrics.ready.load(Ordering::Relaxed) => {
+                ("200 OK", "text/plain", "ready\n".to_string())
+            }
+            "/readyz" => (
+                "503 Service Unavailable",
+                "text/plain",
+                "not ready\n".to_string(),
+            ),
             _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
         };
         let _ = write!(
@@ -173,6 +210,17 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
         assert!(response.contains("imprint_sensor_dropped_records_total 7"));
         assert!(get("/healthz").ends_with("ok\n"));
+        assert!(get("/readyz").starts_with("HTTP/1.1 503"));
+        metrics.ready.store(true, Ordering::Relaxed);
+        assert!(get("/readyz").ends_with("ready\n"));
+        metrics
+            .alerts_by_rule
+            .lock()
+            .unwrap()
+            .insert("reverse-shell".into(), 2);
+        assert!(
+            get("/metrics").contains("imprint_alerts_by_rule_total{rule=\"reverse-shell\"} 2\n")
+        );
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
         stop.store(true, Ordering::Relaxed);
         server.join().unwrap();
