@@ -401,3 +401,167 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
     );
     drop(agent);
 }
+
+/// A webhook receiver: collects the JSON bodies POSTed to it, and the headers.
+fn webhook_receiver() -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn);
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            if let Ok(v) = serde_json::from_slice(&body) {
+                sink.lock().unwrap().push((head, v));
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, received)
+}
+
+#[test]
+fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = podman.push_busybox(&registry.addr, "shop/attacked", "attacked");
+    let (webhook, received) = webhook_receiver();
+    let syslog = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    syslog
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let public = dir.path().join("cosign.pub");
+    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let args: Vec<std::ffi::OsString> = vec![
+        "--mode".into(),
+        "enforce".into(),
+        "--key".into(),
+        public.into(),
+        "--webhook-url".into(),
+        format!("http://{webhook}/hook").into(),
+        "--webhook-header".into(),
+        "Authorization: Bearer s3cret".into(),
+        "--syslog-url".into(),
+        format!("udp://{}", syslog.local_addr().unwrap()).into(),
+        "--state-dir".into(),
+        dir.path().join("state").into(),
+    ];
+    let agent = Agent::spawn(&args);
+    // Each line performs one behaviour for real (as root in the container).
+    let script = [
+        "cp /bin/busybox /tmp/dropper && /tmp/dropper true",
+        "/bin/busybox cat /proc/1/environ > /dev/null",
+        "/bin/busybox mkdir -p /var/run/secrets/kubernetes.io/serviceaccount",
+        "echo t > /var/run/secrets/kubernetes.io/serviceaccount/token",
+        "/bin/busybox cat /var/run/secrets/kubernetes.io/serviceaccount/token > /dev/null",
+        "echo /x.so > /etc/ld.so.preload",
+        "/bin/busybox env LD_PRELOAD=/x.so /bin/busybox true",
+        "/bin/busybox ln -s /etc/shadow /tmp/shadow-link",
+        "/bin/busybox ln /etc/passwd /tmp/passwd-link",
+        "/bin/busybox unshare -n /bin/busybox true",
+        "echo x > /tmp/m.ko; /bin/busybox insmod /tmp/m.ko",
+        "/bin/busybox nslookup -timeout=1 pool.minexmr.com 127.0.0.1",
+        "/bin/busybox nc -w 1 127.0.0.1 3333 < /dev/null",
+        "cp /bin/busybox /bin/kubectl && /bin/kubectl",
+        "true",
+    ]
+    .join("; ");
+    let _ = podman
+        .command()
+        // Without podman's seccomp profile: a syscall it refuses (init_module)
+        // never reaches the syscall tracepoints, as the kernel runs seccomp first.
+        .args([
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            "--security-opt",
+            "seccomp=unconfined",
+            &image,
+            "/bin/sh",
+            "-c",
+            &script,
+        ])
+        .output()
+        .unwrap();
+    let expected = [
+        "exec-from-temporary-directory",
+        "process-environment-read",
+        "service-account-token-read",
+        "dynamic-linker-preload",
+        "ld-preload-argument",
+        "sensitive-file-link",
+        "namespace-escape",
+        "kernel-module-load",
+        "crypto-mining-pool-dns",
+        "crypto-mining-pool-port",
+        "kubernetes-client-in-container",
+    ];
+    let fired = || -> Vec<String> {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, batch)| batch.as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["rule"].as_str().map(str::to_string))
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let f = fired();
+        let missing: Vec<&&str> = expected
+            .iter()
+            .filter(|e| !f.iter().any(|r| r == **e))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no alert for {missing:?}; fired: {f:?}\nagent:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (head, _) = received.lock().unwrap()[0].clone();
+    assert!(head.contains("Bearer s3cret"), "{head}");
+    assert!(head.starts_with("POST /hook "), "{head}");
+    // The same alerts as RFC 5424 syslog over UDP.
+    let mut buf = [0u8; 4096];
+    let (n, _) = syslog.recv_from(&mut buf).expect("a syslog message");
+    let message = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(
+        message.starts_with('<') && message.contains(">1 "),
+        "{message}"
+    );
+    assert!(message.contains("imprint-agent"), "{message}");
+    drop(agent);
+}
