@@ -403,10 +403,10 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
 }
 
 /// A webhook receiver: collects the JSON bodies POSTed to it, and the headers.
-fn webhook_receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
-) {
+/// Request heads and JSON bodies received.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+fn webhook_receiver() -> (String, Received) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
