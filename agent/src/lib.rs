@@ -5,6 +5,7 @@
 //! `src/main.rs` is the `imprint-agent` binary on top.
 
 pub mod attribution;
+pub mod config;
 pub mod learn;
 pub mod metrics;
 pub mod outputs;

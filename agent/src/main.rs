@@ -41,12 +41,15 @@ enum RuntimeChoice {
 pub(crate) struct Args {
     /// What to do.
     #[arg(long, value_enum)]
-    mode: Mode,
+    mode: Option<Mode>,
+    /// A configuration file (YAML, `kind: AgentConfig`); flags given win over it.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// How long each image is learned, from when it is first seen (`30s`, `15m`, `24h`).
     #[arg(long, default_value = "24h", value_parser = parse_duration)]
     learning_period: SignedDuration,
     /// Learn: where finished profiles are written (`sha256-<hex>.yaml`).
-    #[arg(long, required_if_eq("mode", "learn"))]
+    #[arg(long)]
     out: Option<PathBuf>,
     /// Enforce: a trusted public key (cosign.pub; repeatable). Profiles must be
     /// signed and attested by one of them.
@@ -211,10 +214,15 @@ fn start_sensing(
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    if args.mode == Mode::Enforce {
-        return enforce::run(args);
+    match args.mode {
+        None => anyhow::bail!("no mode: give --mode learn|enforce, or mode: in --config"),
+        Some(Mode::Enforce) => return enforce::run(args),
+        Some(Mode::Learn) => {}
     }
-    let out_dir = args.out.clone().expect("clap requires --out for learn");
+    let out_dir = args
+        .out
+        .clone()
+        .context("learn mode needs --out DIR (or learn.out in --config)")?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(signal, stop.clone()).context("cannot handle signals")?;
@@ -326,8 +334,126 @@ fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Fills what the command line did not give from `--config`.
+fn apply_config(args: &mut Args, matches: &clap::ArgMatches) -> anyhow::Result<()> {
+    let Some(path) = args.config.clone() else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read --config {}", path.display()))?;
+    let c = imprint_agent::config::AgentConfig::parse(&text, &path.display().to_string())?;
+    let from_file =
+        |id: &str| matches.value_source(id) != Some(clap::parser::ValueSource::CommandLine);
+    macro_rules! fill {
+        ($id:literal, $field:expr, $value:expr) => {
+            if from_file($id)
+                && let Some(v) = $value
+            {
+                $field = v;
+            }
+        };
+    }
+    fill!(
+        "mode",
+        args.mode,
+        c.mode.as_deref().map(|m| Some(if m == "learn" {
+            Mode::Learn
+        } else {
+            Mode::Enforce
+        }))
+    );
+    fill!("state_dir", args.state_dir, c.state_dir.clone());
+    fill!("metrics_addr", args.metrics_addr, c.metrics_addr.map(Some));
+    fill!(
+        "runtime",
+        args.runtime,
+        c.runtime.as_deref().map(|r| match r {
+            "podman" => RuntimeChoice::Podman,
+            "cri" => RuntimeChoice::Cri,
+            _ => RuntimeChoice::Auto,
+        })
+    );
+    fill!(
+        "pod_statuses",
+        args.pod_statuses,
+        c.pod_statuses.clone().map(Some)
+    );
+    fill!("node", args.node, c.node.clone().map(Some));
+    fill!("include_host", args.include_host, c.include_host);
+    fill!(
+        "learning_period",
+        args.learning_period,
+        c.learn
+            .learning_period
+            .as_deref()
+            .and_then(|p| parse_duration(p).ok())
+    );
+    fill!("out", args.out, c.learn.out.clone().map(Some));
+    fill!(
+        "events_out",
+        args.events_out,
+        c.learn.events_out.clone().map(Some)
+    );
+    fill!(
+        "keys",
+        args.keys,
+        (!c.enforce.keys.is_empty()).then(|| c.enforce.keys.clone())
+    );
+    fill!("policy", args.policy, c.enforce.policy.clone().map(Some));
+    fill!(
+        "profile_repos",
+        args.profile_repos,
+        (!c.enforce.profile_repos.is_empty()).then(|| c.enforce.profile_repos.clone())
+    );
+    fill!(
+        "rules",
+        args.rules,
+        (!c.enforce.rules.is_empty()).then(|| c.enforce.rules.clone())
+    );
+    fill!("refresh", args.refresh, c.enforce.refresh);
+    fill!(
+        "incident_window",
+        args.incident_window,
+        c.enforce.incident_window
+    );
+    fill!(
+        "alertmanager_url",
+        args.alertmanager_url,
+        c.outputs.alertmanager.as_ref().map(|o| Some(o.url.clone()))
+    );
+    fill!(
+        "webhook_url",
+        args.webhook_url,
+        c.outputs.webhook.as_ref().map(|o| Some(o.url.clone()))
+    );
+    fill!(
+        "webhook_headers",
+        args.webhook_headers,
+        c.outputs
+            .webhook
+            .as_ref()
+            .map(|o| { o.headers.iter().map(|(k, v)| format!("{k}: {v}")).collect() })
+    );
+    fill!(
+        "syslog_url",
+        args.syslog_url,
+        c.outputs.syslog.as_ref().map(|o| Some(o.url.clone()))
+    );
+    fill!("stdout", args.stdout, c.outputs.stdout);
+    Ok(())
+}
+
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Args::command().get_matches();
+    let mut args = match Args::from_arg_matches(&matches) {
+        Ok(a) => a,
+        Err(e) => e.exit(),
+    };
+    if let Err(e) = apply_config(&mut args, &matches) {
+        eprintln!("imprint-agent: error: {e:#}");
+        return std::process::ExitCode::from(2);
+    }
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

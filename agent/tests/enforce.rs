@@ -461,19 +461,23 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
     let public = dir.path().join("cosign.pub");
     std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    // The outputs and the key come from a configuration file; the mode from a flag.
+    let config = dir.path().join("agent.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "apiVersion: imprint.dev/v1\nkind: AgentConfig\nstateDir: {}\nenforce:\n  keys: [{}]\noutputs:\n  webhook:\n    url: http://{webhook}/hook\n    headers: {{Authorization: Bearer s3cret}}\n  syslog: {{url: \"udp://{}\"}}\n",
+            dir.path().join("state").display(),
+            public.display(),
+            syslog.local_addr().unwrap()
+        ),
+    )
+    .unwrap();
     let args: Vec<std::ffi::OsString> = vec![
         "--mode".into(),
         "enforce".into(),
-        "--key".into(),
-        public.into(),
-        "--webhook-url".into(),
-        format!("http://{webhook}/hook").into(),
-        "--webhook-header".into(),
-        "Authorization: Bearer s3cret".into(),
-        "--syslog-url".into(),
-        format!("udp://{}", syslog.local_addr().unwrap()).into(),
-        "--state-dir".into(),
-        dir.path().join("state").into(),
+        "--config".into(),
+        config.into(),
     ];
     let agent = Agent::spawn(&args);
     // Each line performs one behaviour for real (as root in the container).
