@@ -400,6 +400,32 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
         },
     );
     drop(agent);
+
+    // 9. A restart while the registry is down: the last verified profile is
+    //    enforced again from the cache, before any registry answers.
+    drop(registry);
+    let agent = Agent::spawn(&args);
+    agent.wait_for_log(&format!("for {digest}"), Duration::from_secs(10));
+    podman.run(&[
+        "run",
+        "--rm",
+        &image,
+        "/bin/sh",
+        "-c",
+        "/bin/busybox hostname > /dev/null; true",
+    ]);
+    wait_until(
+        "an anomaly with the registry down",
+        Duration::from_secs(30),
+        || {
+            am.alerts().unwrap_or_default().iter().any(|a| {
+                a["annotations"]["summary"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("hostname"))
+            })
+        },
+    );
+    drop(agent);
 }
 
 /// A webhook receiver: collects the JSON bodies POSTed to it, and the headers.
