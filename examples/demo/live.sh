@@ -82,8 +82,8 @@ echo "## production: imprint-agent --mode enforce with the public key"
   --state-dir "$work/enforce" --refresh 2 2>"$work/enforce.log" & pids+=($!)
 sleep 2
 podman run --rm --tls-verify=false "$image" /bin/sh -c "$normal"
-for _ in $(seq 60); do grep -q "enforcing" "$work/enforce.log" && break; sleep 0.5; done
-grep "enforcing" "$work/enforce.log" || { cat "$work/enforce.log"; exit 1; }
+for _ in $(seq 60); do grep -q "enforcing .* for sha256:" "$work/enforce.log" && break; sleep 0.5; done
+grep "enforcing .* for sha256:" "$work/enforce.log" || { cat "$work/enforce.log"; exit 1; }
 
 echo "## an attacker in the container: an unexpected program, then a reverse shell"
 port=$(free_port)

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo: learn profiles from the bundled event stream, validate them, and review
-# what changed since the previous release, as a pull request would show it.
+# what changed since the previous release, as a pull request would show it. Then, as
+# root, the whole path for real (live.sh): a local registry and Alertmanager, learn,
+# push, sign, attest, enforce, and the alert.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -31,3 +33,7 @@ echo
 echo "## imprint export seccomp: the syscalls as a seccomp profile"
 $imprint export seccomp "$new" -o "$out/web.seccomp.json"
 echo "wrote $out/web.seccomp.json"
+
+echo
+echo "## the live path on this host (examples/demo/live.sh)"
+bash examples/demo/live.sh
