@@ -108,6 +108,9 @@ pub struct EnforceConfig {
     /// Behaviour rule files.
     #[serde(default)]
     pub rules: Vec<PathBuf>,
+    /// Pinned profile artifacts (`oci://registry/repo@sha256:…`).
+    #[serde(default)]
+    pub profile_refs: Vec<String>,
     /// Seconds between lookups.
     #[serde(default)]
     pub refresh: Option<u64>,
@@ -180,6 +183,14 @@ impl AgentConfig {
                 return Err(err(format!("learn.learningPeriod: {p:?} must be positive")));
             }
         }
+        for (i, r) in config.enforce.profile_refs.iter().enumerate() {
+            let text = r.strip_prefix("oci://").unwrap_or(r);
+            if !text.contains("@sha256:") {
+                return Err(err(format!(
+                    "enforce.profileRefs[{i}]: {r:?} must pin a digest (oci://registry/repo@sha256:…)"
+                )));
+            }
+        }
         if !config.enforce.keys.is_empty() && config.enforce.policy.is_some() {
             return Err(err("enforce: give keys or policy, not both".into()));
         }
@@ -248,6 +259,10 @@ mod tests {
                 "outputs.syslog.url",
             ),
             ("enforce: {keys: [a], policy: p}\n", "keys or policy"),
+            (
+                "enforce: {profileRefs: [\"oci://r/p:latest\"]}\n",
+                "must pin a digest",
+            ),
             ("metricsAddr: nowhere\n", "metricsAddr"),
         ] {
             let text = format!("apiVersion: imprint.dev/v1\nkind: AgentConfig\n{body}");

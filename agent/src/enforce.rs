@@ -118,6 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let config = ResolverConfig {
         policy,
         profile_repos: args.profile_repos.clone(),
+        pinned: args.profile_refs.clone(),
         registry: Default::default(),
         state_dir: args.state_dir.clone(),
         refresh: Duration::from_secs(args.refresh.max(1)),

@@ -61,6 +61,10 @@ pub(crate) struct Args {
     /// Enforce: also look for profiles in this repository (repeatable).
     #[arg(long = "profile-repo")]
     profile_repos: Vec<String>,
+    /// Enforce: a pinned profile artifact, `oci://registry/repo@sha256:…`
+    /// (repeatable); verified like any other, used for the digest it names.
+    #[arg(long = "profile-ref")]
+    profile_refs: Vec<String>,
     /// Enforce: behaviour rule files, after the built-in ones (repeatable).
     #[arg(long = "rules")]
     rules: Vec<PathBuf>,
@@ -409,6 +413,11 @@ fn apply_config(args: &mut Args, matches: &clap::ArgMatches) -> anyhow::Result<(
         "rules",
         args.rules,
         (!c.enforce.rules.is_empty()).then(|| c.enforce.rules.clone())
+    );
+    fill!(
+        "profile_refs",
+        args.profile_refs,
+        (!c.enforce.profile_refs.is_empty()).then(|| c.enforce.profile_refs.clone())
     );
     fill!("refresh", args.refresh, c.enforce.refresh);
     fill!(

@@ -88,6 +88,10 @@ pub struct ResolverConfig {
     pub policy: Policy,
     /// Extra repositories to look for profiles in.
     pub profile_repos: Vec<String>,
+    /// Pinned profile artifacts (`oci://registry/repo@sha256:…`, as a GitOps
+    /// repository pins them): used for the digest their profile names, after the
+    /// same verification.
+    pub pinned: Vec<String>,
     /// Registry access.
     pub registry: RegistryOptions,
     /// The state directory (cache under `cache/`, last verified in `verified.json`).
@@ -267,15 +271,58 @@ async fn resolve(
     digest: &str,
     image_ref: Option<&str>,
 ) -> Resolved {
+    let mut failure: Option<Status> = None;
+    // Pinned artifacts first: the Git-reviewed choice wins over discovery.
+    for pinned in &config.pinned {
+        let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
+        let Ok(reference) = parse_reference(text) else {
+            continue;
+        };
+        let Some(artifact) = reference.digest().map(str::to_string) else {
+            continue;
+        };
+        let Ok(registry) = Registry::new(&config.registry, &[&reference]) else {
+            continue;
+        };
+        let pulled = match registry.pull_artifact_cached(&reference, cache).await {
+            Ok(p) => p,
+            Err(e) => {
+                failure.get_or_insert(Status::Unreachable(format!("{pinned}: {e}")));
+                continue;
+            }
+        };
+        if pulled.profile.image.digest != digest {
+            continue;
+        }
+        match registry.verify(&reference, &artifact, &config.policy).await {
+            Ok(v) if v.verified => {
+                return Resolved::Enforce {
+                    repository: format!("{}/{}", reference.registry(), reference.repository()),
+                    artifact,
+                    profile: Box::new(pulled.profile),
+                };
+            }
+            Ok(v) => {
+                let why = format!("{pinned}: {}", v.failures.join("; "));
+                failure = Some(if v.signatures.iter().any(|f| f.verified) {
+                    Status::AttestationFailed(why)
+                } else {
+                    Status::Unsigned(why)
+                });
+            }
+            Err(e) => {
+                failure.get_or_insert(Status::Unreachable(format!("{pinned}: {e}")));
+            }
+        }
+    }
     let mut repositories: Vec<Reference> = Vec::new();
     if let Some(r) = image_ref.and_then(repository_of) {
         repositories.push(r);
     }
     repositories.extend(config.profile_repos.iter().filter_map(|r| repository_of(r)));
     if repositories.is_empty() {
-        return Resolved::Not(Status::NoProfile);
+        return Resolved::Not(failure.unwrap_or(Status::NoProfile));
     }
-    let mut failure: Option<Status> = None;
     let mut reachable = false;
     for repository in &repositories {
         let registry = match Registry::new(&config.registry, &[repository]) {

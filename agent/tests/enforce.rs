@@ -106,9 +106,22 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 
 /// Pushes `profile` beside its image, and signs and attests it with `key` when given.
 fn publish(registry: &str, repo: &str, profile_path: &Path, key: Option<&SigningKey>) -> String {
+    publish_to(registry, repo, repo, profile_path, key)
+}
+
+/// Pushes `profile` (of an image in `image_repo`) into `repo`; signs and attests it
+/// with `key` when given. Returns the artifact digest.
+fn publish_to(
+    registry: &str,
+    repo: &str,
+    image_repo: &str,
+    profile_path: &Path,
+    key: Option<&SigningKey>,
+) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
-    let image = parse_reference(&format!("{registry}/{repo}@{}", profile.image.digest)).unwrap();
+    let image =
+        parse_reference(&format!("{registry}/{image_repo}@{}", profile.image.digest)).unwrap();
     let client = Registry::new(&Default::default(), &[&image]).unwrap();
     rt.block_on(async {
         let subject = client.resolve(&image).await.unwrap();
@@ -593,5 +606,121 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         "{message}"
     );
     assert!(message.contains("imprint-agent"), "{message}");
+    drop(agent);
+}
+
+#[test]
+fn a_pinned_profile_reference_is_enforced_only_once_verified() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let podman = Podman::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (image, digest) = podman.push_busybox(&registry.addr, "shop/pinned", "pinned");
+    // A profile that allows only the shell, kept in a separate repository: image
+    // discovery cannot find it, only the pin can.
+    let mut profile = imprint_schema::Profile::new(&digest);
+    profile.execs.push(imprint_schema::Exec {
+        path: "/bin/sh".into(),
+        args: None,
+    });
+    let path = dir.path().join("profile.yaml");
+    std::fs::write(&path, imprint_schema::to_yaml(&profile)).unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let public = dir.path().join("cosign.pub");
+    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let signed = publish_to(
+        &registry.addr,
+        "profiles/pinned",
+        "shop/pinned",
+        &path,
+        Some(&key),
+    );
+    let unsigned = publish_to(
+        &registry.addr,
+        "profiles/unsigned",
+        "shop/pinned",
+        &path,
+        None,
+    );
+
+    let (webhook, received) = webhook_receiver();
+    let start = |pin: &str, state: &str| {
+        Agent::spawn(&[
+            "--mode".into(),
+            "enforce".into(),
+            "--key".into(),
+            public.clone().into(),
+            "--profile-ref".into(),
+            pin.into(),
+            "--webhook-url".into(),
+            format!("http://{webhook}/").into(),
+            "--state-dir".into(),
+            dir.path().join(state).into(),
+        ])
+    };
+    // Pinned but unsigned: not enforced.
+    let agent = start(
+        &format!("oci://{}/profiles/unsigned@{unsigned}", registry.addr),
+        "s1",
+    );
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        "true",
+    ]);
+    agent.wait_for_log(&format!("{digest}: unsigned"), Duration::from_secs(30));
+    drop(agent);
+    // Pinned and verified: enforced, and an exec the profile lacks alerts.
+    let agent = start(
+        &format!("oci://{}/profiles/pinned@{signed}", registry.addr),
+        "s2",
+    );
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        "true",
+    ]);
+    agent.wait_for_log(
+        &format!(
+            "enforcing {}/profiles/pinned@{signed} for {digest}",
+            registry.addr
+        ),
+        Duration::from_secs(30),
+    );
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        "/bin/busybox id > /dev/null",
+    ]);
+    wait_until(
+        "an anomaly from the pinned profile",
+        Duration::from_secs(30),
+        || {
+            received.lock().unwrap().iter().any(|(_, batch)| {
+                batch.as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x["rule"] == "anomaly.exec" && x["imageDigest"] == digest.as_str())
+                })
+            })
+        },
+    );
     drop(agent);
 }
