@@ -535,9 +535,25 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         "/bin/busybox nslookup -timeout=1 pool.minexmr.com 127.0.0.1",
         "/bin/busybox nc -w 1 127.0.0.1 3333 < /dev/null",
         "cp /bin/busybox /bin/kubectl && /bin/kubectl",
+        // Built from tests/behaviours/attacks.c and mounted at /attacks.
+        "/attacks memfd",
+        "/attacks ptrace",
+        "/attacks bpf",
         "true",
     ]
     .join("; ");
+    let attacks = dir.path().join("attacks");
+    let built = Command::new("clang-19")
+        .args(["-static", "-O2", "-o"])
+        .arg(&attacks)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/behaviours/attacks.c"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        built,
+        "clang-19 could not build tests/behaviours/attacks.c (libc6-dev?)"
+    );
+    let mount = format!("{}:/attacks:ro", attacks.display());
     let _ = podman
         .command()
         // Without podman's seccomp profile: a syscall it refuses (init_module)
@@ -548,6 +564,8 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
             "--tls-verify=false",
             "--security-opt",
             "seccomp=unconfined",
+            "-v",
+            &mount,
             &image,
             "/bin/sh",
             "-c",
@@ -567,6 +585,10 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         "crypto-mining-pool-dns",
         "crypto-mining-pool-port",
         "kubernetes-client-in-container",
+        "fileless-exec",
+        "memfd-create",
+        "ptrace-attach",
+        "bpf-program-load",
     ];
     let fired = || -> Vec<String> {
         received

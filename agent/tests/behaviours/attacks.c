@@ -1,0 +1,86 @@
+/*
+ * Attack behaviours busybox cannot perform, for the behaviour-rule tests: run from
+ * inside a container, each one does the real thing (and may be refused by the
+ * kernel afterwards, which is fine: the attempt is what the rules see).
+ *
+ *   attacks memfd   copy /bin/busybox into a memfd and execute it from there
+ *   attacks ptrace  attach to a child process with ptrace
+ *   attacks bpf     load a minimal eBPF program
+ *
+ * Built statically by the test with the clang that builds the sensor.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int memfd_exec(void)
+{
+	int src = open("/bin/busybox", O_RDONLY);
+	int fd = memfd_create("payload", 0);
+	char buf[65536];
+	ssize_t n;
+	if (src < 0 || fd < 0)
+		return 1;
+	while ((n = read(src, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, n) != n)
+			return 1;
+	char *argv[] = {"true", NULL};
+	char *envp[] = {NULL};
+	fexecve(fd, argv, envp);
+	perror("fexecve");
+	return 1;
+}
+
+static int ptrace_child(void)
+{
+	pid_t child = fork();
+	if (child == 0) {
+		pause();
+		_exit(0);
+	}
+	long r = ptrace(PTRACE_ATTACH, child, 0, 0);
+	if (r == 0)
+		waitpid(child, NULL, 0);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	return 0;
+}
+
+static int bpf_load(void)
+{
+	struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+	attr.insns = (unsigned long)insns;
+	attr.insn_cnt = 2;
+	attr.license = (unsigned long)"GPL";
+	long fd = syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return 2;
+	if (!strcmp(argv[1], "memfd"))
+		return memfd_exec();
+	if (!strcmp(argv[1], "ptrace"))
+		return ptrace_child();
+	if (!strcmp(argv[1], "bpf"))
+		return bpf_load();
+	return 2;
+}
