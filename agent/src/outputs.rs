@@ -229,8 +229,16 @@ impl Outputs {
         let stop = Arc::new(AtomicBool::new(false));
         let mut sinks = Vec::new();
         let mut senders = Vec::new();
+        let mut seen: Vec<&'static str> = Vec::new();
         for target in targets {
-            let spool = Arc::new(Spool::open(&spool_root.join(target.name()))?);
+            // One spool per output: `syslog`, then `syslog-1` for a second one…
+            let n = seen.iter().filter(|k| **k == target.name()).count();
+            seen.push(target.name());
+            let dir = match n {
+                0 => target.name().to_string(),
+                n => format!("{}-{n}", target.name()),
+            };
+            let spool = Arc::new(Spool::open(&spool_root.join(dir))?);
             let (t, s, st) = (target.clone(), spool.clone(), stop.clone());
             senders.push(std::thread::spawn(move || send_loop(t, s, st)));
             sinks.push((target, spool));
