@@ -684,6 +684,8 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
             format!("http://{webhook}/").into(),
             "--state-dir".into(),
             dir.path().join(state).into(),
+            "--refresh".into(),
+            "2".into(),
         ])
     };
     // Pinned but unsigned: not enforced.
@@ -743,6 +745,40 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
                 })
             })
         },
+    );
+
+    // Revoked: the signature tag is replaced by one from another key. Within a
+    // refresh the profile stops being enforced, without a restart.
+    let stranger = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let repository = parse_reference(&format!("{}/profiles/pinned", registry.addr)).unwrap();
+        let client = Registry::new(&Default::default(), &[&repository]).unwrap();
+        let payload = imprint_oci::signing::simple_signing_payload("x", &signed);
+        let mut layer =
+            layout::Descriptor::of(imprint_oci::signing::SIMPLE_SIGNING_MEDIA_TYPE, &payload);
+        use base64::Engine as _;
+        layer.annotations.insert(
+            imprint_oci::signing::SIGNATURE_ANNOTATION.into(),
+            base64::engine::general_purpose::STANDARD.encode(stranger.sign(&payload)),
+        );
+        let (manifest, config) = imprint_oci::signing::tag_manifest(vec![layer]);
+        client.push_blob(&repository, &payload).await.unwrap();
+        client.push_blob(&repository, &config).await.unwrap();
+        let tag = parse_reference(&format!(
+            "{}/profiles/pinned:{}",
+            registry.addr,
+            imprint_oci::signing::signature_tag(&signed)
+        ))
+        .unwrap();
+        client
+            .push_manifest(&tag, &manifest, layout::MANIFEST_MEDIA_TYPE)
+            .await
+            .unwrap();
+    });
+    agent.wait_for_log(
+        &format!("no longer enforcing a profile for {digest}: unsigned"),
+        Duration::from_secs(30),
     );
     drop(agent);
 }
