@@ -125,6 +125,10 @@ pub struct ContainerImage {
     pub digest: String,
     /// The reference it was started from, when known.
     pub reference: Option<String>,
+    /// The Kubernetes namespace of its pod, when known.
+    pub namespace: Option<String>,
+    /// Its pod, when known.
+    pub pod: Option<String>,
 }
 
 /// Reads `podman container inspect --format json` output.
@@ -148,6 +152,8 @@ pub fn parse_podman_inspect(json: &[u8]) -> Option<ContainerImage> {
     Some(ContainerImage {
         digest,
         reference: name.map(str::to_string),
+        namespace: None,
+        pod: None,
     })
 }
 
@@ -163,6 +169,8 @@ pub fn parse_podman_events(json_lines: &[u8]) -> Option<ContainerImage> {
             Some(ContainerImage {
                 digest: digest_of_reference(image)?,
                 reference: Some(image.to_string()),
+                namespace: None,
+                pod: None,
             })
         })
 }
@@ -182,6 +190,14 @@ pub fn parse_cri_inspect(json: &[u8]) -> Option<ContainerImage> {
         digest: digest_of_reference(image_ref)?,
         reference: status
             .pointer("/image/image")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        namespace: status
+            .pointer("/labels/io.kubernetes.pod.namespace")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
+        pod: status
+            .pointer("/labels/io.kubernetes.pod.name")
             .and_then(|v| v.as_str())
             .map(str::to_string),
     })
@@ -226,6 +242,14 @@ pub fn parse_pod_statuses(json: &[u8]) -> HashMap<String, ContainerImage> {
                             digest,
                             reference: status
                                 .get("image")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string),
+                            namespace: pod
+                                .pointer("/metadata/namespace")
+                                .and_then(|v| v.as_str())
+                                .map(str::to_string),
+                            pod: pod
+                                .pointer("/metadata/name")
                                 .and_then(|v| v.as_str())
                                 .map(str::to_string),
                         },

@@ -102,6 +102,10 @@ fn runtimes_and_the_cluster_name_the_image_digest() {
         web.digest,
         "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
     );
+    assert_eq!(
+        (web.namespace.as_deref(), web.pod.as_deref()),
+        (Some("shop"), Some("web-7d9f"))
+    );
     // A container still creating has no containerID: skipped.
     assert_eq!(pods.len(), 2);
     // Recorded from `podman events --stream=false --filter container=… --format json`.
