@@ -178,16 +178,33 @@ static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 
 }
 
 
-static __always_inline int fd_is_socket(struct file **fds, unsigned int max_fds, int fd)
+/* The open file behind a descriptor of the current task, or NULL. */
+static __always_inline struct file *fd_file(int fd)
 {
-	struct file *f = 0;
-	if ((unsigned int)fd >= max_fds)
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
 		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline int fd_is_socket(int fd)
+{
+	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	return (mode & S_IFMT) == S_IFSOCK;
+}
+
+/* The socket behind a descriptor of the current task (the caller knows it is one). */
+static __always_inline struct socket *fd_socket(int fd)
+{
+	struct file *f = fd_file(fd);
+	return f ? BPF_CORE_READ(f, private_data) : 0;
 }
 
 /*
@@ -255,15 +272,10 @@ int on_exec(struct trace_event_raw_sched_process_exec *ctx)
 		e->args_len = len;
 
 	e->flags = 0;
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (fdt) {
-		struct file **fds = BPF_CORE_READ(fdt, fd);
-		unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-		if (fd_is_socket(fds, max_fds, 0))
-			e->flags |= EXEC_STDIN_SOCKET;
-		if (fd_is_socket(fds, max_fds, 1))
-			e->flags |= EXEC_STDOUT_SOCKET;
-	}
+	if (fd_is_socket(0))
+		e->flags |= EXEC_STDIN_SOCKET;
+	if (fd_is_socket(1))
+		e->flags |= EXEC_STDOUT_SOCKET;
 	e->reserved = 0;
 	submit(e);
 	return 0;
@@ -446,38 +458,15 @@ static __always_inline int read_sockaddr(struct sockaddr_any *sa, const void *us
 /* SOCK_STREAM (1), SOCK_DGRAM (2)... of a socket fd of the current task; 0 if unknown. */
 static __always_inline u32 socket_type(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt)
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-	if (fd < 0 || (unsigned int)fd >= max_fds)
-		return 0;
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
-		return 0;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	if (!sock)
-		return 0;
-	return BPF_CORE_READ(sock, type);
+	struct socket *sock = fd_socket(fd);
+	return sock ? BPF_CORE_READ(sock, type) : 0;
 }
 
 /* The local port of a socket fd of the current task (0 when unknown). */
 static __always_inline u16 socket_local_port(int fd)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
-		return 0;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
-	return BPF_CORE_READ(sock, sk, __sk_common.skc_num);
+	struct socket *sock = fd_socket(fd);
+	return sock ? BPF_CORE_READ(sock, sk, __sk_common.skc_num) : 0;
 }
 
 static __always_inline int emit_net(u32 type, struct sockaddr_any *sa, int fd)
@@ -545,16 +534,9 @@ static __always_inline int accept_enter(struct syscall_enter_ctx *ctx)
 /* The peer of a connected socket fd of the current task, from its struct sock. */
 static __always_inline int socket_peer(int fd, struct sockaddr_any *sa)
 {
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	if (!fdt || fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
+	struct socket *sock = fd_socket(fd);
+	if (!sock)
 		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
-	struct file *f = 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	if (!f)
-		return 0;
-	struct socket *sock = BPF_CORE_READ(f, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return 0;

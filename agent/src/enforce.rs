@@ -2,7 +2,6 @@
 //! incidents, and the outputs.
 
 use std::collections::HashSet;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -246,7 +245,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // Graceful: give the receivers a moment to take what is queued; the rest
     // stays spooled for the next start.
     outputs.shutdown(Duration::from_secs(5));
-    let _ = Path::new(&args.state_dir);
     eprintln!("imprint-agent: stopped; {}", tracker.summary());
     Ok(())
 }

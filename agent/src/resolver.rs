@@ -323,7 +323,6 @@ async fn resolve(
     if repositories.is_empty() {
         return Resolved::Not(failure.unwrap_or(Status::NoProfile));
     }
-    let mut reachable = false;
     for repository in &repositories {
         let registry = match Registry::new(&config.registry, &[repository]) {
             Ok(r) => r,
@@ -347,7 +346,6 @@ async fn resolve(
                 continue;
             }
         };
-        reachable = true;
         if let Some((artifact, why)) = discovery.rejected.first()
             && why.contains("subject")
         {
@@ -405,9 +403,5 @@ async fn resolve(
             }
         }
     }
-    match failure {
-        Some(status) => Resolved::Not(status),
-        None if reachable => Resolved::Not(Status::NoProfile),
-        None => Resolved::Not(Status::NoProfile),
-    }
+    Resolved::Not(failure.unwrap_or(Status::NoProfile))
 }

@@ -361,6 +361,59 @@ impl Registry {
         Ok(Some((tag, layers, skipped)))
     }
 
+    /// Checks every layer of a cosign tag with `check` (after its media type),
+    /// one finding each; a tag too large to examine whole says so in a finding.
+    async fn check_tag_layers(
+        &self,
+        repository: &Reference,
+        tag: String,
+        media_type: &str,
+        check: impl AsyncFn(&Descriptor) -> Result<String, String>,
+    ) -> Vec<Finding> {
+        let failed = |source: String, error: String| Finding {
+            source,
+            verified: false,
+            authority: None,
+            error: Some(error),
+        };
+        let (tag, layers, skipped) = match self.tag_layers(repository, tag.clone()).await {
+            Err(e) => return vec![failed(format!("tag {tag}"), e)],
+            Ok(None) => return Vec::new(),
+            Ok(Some(found)) => found,
+        };
+        let mut findings = Vec::new();
+        if skipped > 0 {
+            findings.push(failed(
+                format!("tag {tag}"),
+                format!(
+                    "{skipped} more layers beyond the limit of {} were not examined",
+                    signing::MAX_LAYERS_PER_TAG
+                ),
+            ));
+        }
+        for (i, layer) in layers.iter().enumerate() {
+            let source = format!("tag {tag} layer {i}");
+            let result = if layer.media_type != media_type {
+                Err(format!(
+                    "media type {:?} is not {media_type}",
+                    layer.media_type
+                ))
+            } else {
+                check(layer).await
+            };
+            findings.push(match result {
+                Ok(authority) => Finding {
+                    source,
+                    verified: true,
+                    authority: Some(authority),
+                    error: None,
+                },
+                Err(e) => failed(source, e),
+            });
+        }
+        findings
+    }
+
     /// Verifies the artifact `digest` in `repository` against `policy`: every
     /// signature and attestation found (cosign tags and bundle referrers) is
     /// checked, and the verdict names each failing condition.
@@ -389,106 +442,52 @@ impl Registry {
             error: None,
         };
 
-        // cosign's .sig tag.
-        match self
-            .tag_layers(repository, signing::signature_tag(digest))
-            .await
-        {
-            Err(e) => signatures.push(failed(format!("tag {}", signing::signature_tag(digest)), e)),
-            Ok(None) => {}
-            Ok(Some((tag, layers, skipped))) => {
-                if skipped > 0 {
-                    signatures.push(failed(
-                        format!("tag {tag}"),
-                        format!(
-                            "{skipped} more layers beyond the limit of {} were not examined",
-                            signing::MAX_LAYERS_PER_TAG
-                        ),
-                    ));
-                }
-                for (i, layer) in layers.iter().enumerate() {
-                    let source = format!("tag {tag} layer {i}");
-                    let result = async {
-                        if layer.media_type != signing::SIMPLE_SIGNING_MEDIA_TYPE {
-                            return Err(format!(
-                                "media type {:?} is not {}",
-                                layer.media_type,
-                                signing::SIMPLE_SIGNING_MEDIA_TYPE
-                            ));
-                        }
-                        let annotation = layer
-                            .annotations
-                            .get(signing::SIGNATURE_ANNOTATION)
-                            .ok_or("no signature annotation")?;
-                        if annotation.len() > signing::MAX_SIGNATURE_ANNOTATION_BYTES {
-                            return Err(format!(
-                                "signature annotation of {} bytes, more than the limit of {}",
-                                annotation.len(),
-                                signing::MAX_SIGNATURE_ANNOTATION_BYTES
-                            ));
-                        }
-                        let signature = STANDARD
-                            .decode(annotation)
-                            .map_err(|e| format!("signature is not base64: {e}"))?;
-                        let payload = self.pull_checked_blob(repository, layer, limit).await?;
-                        policy::check_signature(policy, digest, &payload, &signature)
-                            .map_err(|e| e.to_string())
+        // cosign's .sig tag: simple-signing payloads with the signature annotated.
+        signatures.extend(
+            self.check_tag_layers(
+                repository,
+                signing::signature_tag(digest),
+                signing::SIMPLE_SIGNING_MEDIA_TYPE,
+                async |layer: &Descriptor| {
+                    let annotation = layer
+                        .annotations
+                        .get(signing::SIGNATURE_ANNOTATION)
+                        .ok_or("no signature annotation")?;
+                    if annotation.len() > signing::MAX_SIGNATURE_ANNOTATION_BYTES {
+                        return Err(format!(
+                            "signature annotation of {} bytes, more than the limit of {}",
+                            annotation.len(),
+                            signing::MAX_SIGNATURE_ANNOTATION_BYTES
+                        ));
                     }
-                    .await;
-                    signatures.push(match result {
-                        Ok(authority) => passed(source, authority),
-                        Err(e) => failed(source, e),
-                    });
-                }
-            }
-        }
+                    let signature = STANDARD
+                        .decode(annotation)
+                        .map_err(|e| format!("signature is not base64: {e}"))?;
+                    let payload = self.pull_checked_blob(repository, layer, limit).await?;
+                    policy::check_signature(policy, digest, &payload, &signature)
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await,
+        );
 
-        // cosign's .att tag.
-        match self
-            .tag_layers(repository, signing::attestation_tag(digest))
-            .await
-        {
-            Err(e) => attestations.push(failed(
-                format!("tag {}", signing::attestation_tag(digest)),
-                e,
-            )),
-            Ok(None) => {}
-            Ok(Some((tag, layers, skipped))) => {
-                if skipped > 0 {
-                    attestations.push(failed(
-                        format!("tag {tag}"),
-                        format!(
-                            "{skipped} more layers beyond the limit of {} were not examined",
-                            signing::MAX_LAYERS_PER_TAG
-                        ),
-                    ));
-                }
-                for (i, layer) in layers.iter().enumerate() {
-                    let source = format!("tag {tag} layer {i}");
-                    let result = async {
-                        if layer.media_type != signing::DSSE_MEDIA_TYPE {
-                            return Err(format!(
-                                "media type {:?} is not {}",
-                                layer.media_type,
-                                signing::DSSE_MEDIA_TYPE
-                            ));
-                        }
-                        let bytes = self.pull_checked_blob(repository, layer, limit).await?;
-                        let envelope = Envelope::parse(&bytes).map_err(|e| e.to_string())?;
-                        let (statement, authority) =
-                            policy::check_envelope(policy, digest, &envelope)
-                                .map_err(|e| e.to_string())?;
-                        policy.check_statement(&statement)?;
-                        Ok(authority)
-                    }
-                    .await;
-                    attestations.push(match result {
-                        Ok(authority) => passed(source, authority),
-                        Err(e) => failed(source, e),
-                    });
-                }
-            }
-        }
+        // cosign's .att tag: DSSE envelopes around in-toto statements.
+        attestations.extend(
+            self.check_tag_layers(
+                repository,
+                signing::attestation_tag(digest),
+                signing::DSSE_MEDIA_TYPE,
+                async |layer: &Descriptor| {
+                    let bytes = self.pull_checked_blob(repository, layer, limit).await?;
+                    let envelope = Envelope::parse(&bytes).map_err(|e| e.to_string())?;
+                    let (statement, authority) = policy::check_envelope(policy, digest, &envelope)
+                        .map_err(|e| e.to_string())?;
+                    policy.check_statement(&statement)?;
+                    Ok(authority)
+                },
+            )
+            .await,
+        );
 
         // Bundle referrers.
         let listed = self.referrers(repository, digest).await?;
