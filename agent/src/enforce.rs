@@ -223,14 +223,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         if stopping || last_tick.elapsed() >= Duration::from_secs(1) {
             correlator.expire(jiff::Timestamp::now());
-            metrics.drops.store(sensor.drops(), Ordering::Relaxed);
-            metrics.deduped.store(sensor.deduped(), Ordering::Relaxed);
-            metrics
-                .unresolved
-                .store(tracker.unresolved(), Ordering::Relaxed);
-            metrics
-                .host_events
-                .store(tracker.host_events(), Ordering::Relaxed);
+            metrics.observe_sensing(&sensor, &tracker);
             metrics
                 .output_queue
                 .store(outputs.queued() as u64, Ordering::Relaxed);

@@ -307,14 +307,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             for profile in session.snapshot(now) {
                 write_profile(&args.state_dir.join("partial"), &profile)?;
             }
-            metrics.drops.store(sensor.drops(), Ordering::Relaxed);
-            metrics.deduped.store(sensor.deduped(), Ordering::Relaxed);
-            metrics
-                .unresolved
-                .store(tracker.unresolved(), Ordering::Relaxed);
-            metrics
-                .host_events
-                .store(tracker.host_events(), Ordering::Relaxed);
+            metrics.observe_sensing(&sensor, &tracker);
             metrics
                 .images_learning
                 .store(session.learning() as u64, Ordering::Relaxed);

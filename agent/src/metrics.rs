@@ -41,6 +41,20 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Takes the sensor's kernel counters and the tracker's drops (both modes).
+    pub fn observe_sensing(
+        &self,
+        sensor: &crate::sensor::Sensor,
+        tracker: &crate::tracker::Tracker,
+    ) {
+        self.drops.store(sensor.drops(), Ordering::Relaxed);
+        self.deduped.store(sensor.deduped(), Ordering::Relaxed);
+        self.unresolved
+            .store(tracker.unresolved(), Ordering::Relaxed);
+        self.host_events
+            .store(tracker.host_events(), Ordering::Relaxed);
+    }
+
     /// The text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let rows: [(&str, &str, &str, &AtomicU64); 11] = [

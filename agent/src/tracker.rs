@@ -121,12 +121,11 @@ impl Tracker {
         if let Some(known) = self.by_cgroup.get(&cgroup_id) {
             return known.clone();
         }
-        let id = self.cgroups.path(cgroup_id).and_then(container_id);
         // Unknown ids are not cached as "host": the cgroup may be gone already,
         // or appear in a moment; a rescan happens on each miss.
-        if self.cgroups.path(cgroup_id).is_some() {
-            self.by_cgroup.insert(cgroup_id, id.clone());
-        }
+        let path = self.cgroups.path(cgroup_id)?;
+        let id = container_id(path);
+        self.by_cgroup.insert(cgroup_id, id.clone());
         id
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 #[allow(dead_code)]
 mod common;
-use common::{Agent, Podman, SERIAL, skip_reason, support, wait_for_profile};
+use common::{Agent, Env, setup, support, wait_for_profile};
 
 use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 use imprint_oci::layout;
@@ -160,10 +160,6 @@ fn publish_to(
 
 #[test]
 fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
     if Command::new("prometheus-alertmanager")
         .arg("--version")
         .output()
@@ -172,11 +168,14 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
         eprintln!("skipped: prometheus-alertmanager is not installed (bash .ci/setup installs it)");
         return;
     }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let dir = tempfile::tempdir().unwrap();
     let (image, digest) = podman.push_busybox(&registry.addr, "shop/enforced", "enforced");
     let (unsigned_image, unsigned_digest) =
@@ -481,15 +480,14 @@ fn webhook_receiver() -> (String, Received) {
 
 #[test]
 fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let dir = tempfile::tempdir().unwrap();
     let (image, _) = podman.push_busybox(&registry.addr, "shop/attacked", "attacked");
     let (webhook, received) = webhook_receiver();
@@ -633,15 +631,14 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
 
 #[test]
 fn a_pinned_profile_reference_is_enforced_only_once_verified() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let dir = tempfile::tempdir().unwrap();
     let (image, digest) = podman.push_busybox(&registry.addr, "shop/pinned", "pinned");
     // A profile that allows only the shell, kept in a separate repository: image

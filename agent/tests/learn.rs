@@ -10,7 +10,7 @@ use std::time::Duration;
 
 #[allow(dead_code)]
 mod common;
-use common::{Agent, Podman, SERIAL, skip_reason, support, wait_for_profile};
+use common::{Agent, Env, setup, support, wait_for_profile};
 
 fn exec_set(p: &imprint_schema::Profile) -> Vec<(String, Vec<String>)> {
     let mut v: Vec<(String, Vec<String>)> = p
@@ -28,15 +28,14 @@ fn open_set(p: &imprint_schema::Profile) -> Vec<String> {
 
 #[test]
 fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let (image, digest) = podman.push_busybox(&registry.addr, "learn/exact", "exact");
     let dir = tempfile::tempdir().unwrap();
     let (out, state, events) = (
@@ -163,15 +162,14 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
 
 #[test]
 fn a_container_running_before_the_agent_gives_a_partial_profile() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let (image, digest) = podman.push_busybox(&registry.addr, "learn/before", "before");
     let name = format!("imprint-before-{}", std::process::id());
     podman.run(&[
@@ -206,15 +204,14 @@ fn a_container_running_before_the_agent_gives_a_partial_profile() {
 
 #[test]
 fn restarting_the_agent_mid_learning_keeps_what_was_learned() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let (image, digest) = podman.push_busybox(&registry.addr, "learn/restart", "restart");
     let dir = tempfile::tempdir().unwrap();
     let (out, state) = (dir.path().join("out"), dir.path().join("state"));
@@ -261,15 +258,14 @@ fn restarting_the_agent_mid_learning_keeps_what_was_learned() {
 
 #[test]
 fn network_peers_and_dns_questions_are_learned() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
-        return;
-    }
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(registry) = support::TestRegistry::start() else {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
         return;
     };
-    let podman = Podman::new();
     let (image, digest) = podman.push_busybox(&registry.addr, "learn/network", "network");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

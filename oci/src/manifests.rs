@@ -30,6 +30,17 @@ pub struct FetchedManifest {
     pub etag: Option<String>,
 }
 
+/// The outcome of a bounded manifest read.
+#[derive(Debug, Clone)]
+pub enum Fetch {
+    /// The manifest.
+    Found(FetchedManifest),
+    /// The registry has no such manifest.
+    Absent,
+    /// The body was larger than the limit; reading stopped there.
+    TooLarge,
+}
+
 /// What a PUT must find on the registry to succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Precondition {
@@ -160,8 +171,7 @@ impl ManifestClient {
     }
 
     /// Reads the manifest `reference` names, refusing a body over `limit` bytes
-    /// whatever the registry declares. `Ok(None)` when the registry says it has no
-    /// such manifest.
+    /// whatever the registry declares.
     pub async fn get(
         &self,
         oci: &Client,
@@ -169,7 +179,7 @@ impl ManifestClient {
         reference: &Reference,
         accept: &[&str],
         limit: u64,
-    ) -> Result<Option<FetchedManifest>, OciDistributionError> {
+    ) -> Result<Fetch, OciDistributionError> {
         let url = self.url(reference);
         let accept = accept.join(", ");
         let mut response = self
@@ -179,7 +189,7 @@ impl ManifestClient {
             .await?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
-            return Ok(None);
+            return Ok(Fetch::Absent);
         }
         if !status.is_success() {
             return Err(server_error(status, &url, response).await);
@@ -195,22 +205,17 @@ impl ManifestClient {
             header("content-type").map(|v| v.split(';').next().unwrap_or("").trim().to_string());
         let digest_header = header("docker-content-digest");
         let etag = header("etag");
-        let too_large = || {
-            OciDistributionError::GenericError(Some(format!(
-                "manifest at {url} is larger than the limit of {limit} bytes"
-            )))
-        };
         if response.content_length().is_some_and(|n| n > limit) {
-            return Err(too_large());
+            return Ok(Fetch::TooLarge);
         }
         let mut bytes = Vec::new();
         while let Some(chunk) = response.chunk().await? {
             if bytes.len() as u64 + chunk.len() as u64 > limit {
-                return Err(too_large());
+                return Ok(Fetch::TooLarge);
             }
             bytes.extend_from_slice(&chunk);
         }
-        Ok(Some(FetchedManifest {
+        Ok(Fetch::Found(FetchedManifest {
             bytes,
             media_type,
             digest_header,

@@ -14,7 +14,9 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::secrets::RegistryAuth;
 
 use crate::layout::{self, Artifact, Descriptor, Index, Limits, Manifest};
-use crate::manifests::{FetchedManifest, ManifestClient, ManifestClientConfig, Precondition};
+use crate::manifests::{
+    Fetch, FetchedManifest, ManifestClient, ManifestClientConfig, Precondition,
+};
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -260,23 +262,22 @@ impl Registry {
         accept: &[&str],
     ) -> Result<Option<FetchedManifest>, RegistryError> {
         let limit = self.limits.max_manifest_bytes;
-        self.retry(|| {
-            self.manifests
-                .get(&self.client, &self.auth, reference, accept, limit)
-        })
-        .await
-        .map_err(|e| match e {
-            oci_client::errors::OciDistributionError::GenericError(Some(m))
-                if m.contains("larger than the limit") =>
-            {
-                RegistryError::TooLarge {
-                    what: "manifest".into(),
-                    reference: reference.whole(),
-                    limit,
-                }
-            }
-            e => Self::request(operation, reference)(e),
-        })
+        let fetched = self
+            .retry(|| {
+                self.manifests
+                    .get(&self.client, &self.auth, reference, accept, limit)
+            })
+            .await
+            .map_err(Self::request(operation, reference))?;
+        match fetched {
+            Fetch::Found(m) => Ok(Some(m)),
+            Fetch::Absent => Ok(None),
+            Fetch::TooLarge => Err(RegistryError::TooLarge {
+                what: "manifest".into(),
+                reference: reference.whole(),
+                limit,
+            }),
+        }
     }
 
     /// [`Registry::get_manifest`] for a manifest that must exist; returns it with

@@ -218,3 +218,28 @@ pub fn wait_for_profile(
     }
     imprint_schema::parse_profile(&std::fs::read(&path).unwrap()).unwrap()
 }
+
+/// What every real-kernel test starts from: the machine checked, the tests
+/// serialized, a registry and podman. `None` (having said why) when the test must
+/// skip.
+pub struct Env {
+    /// Held for the whole test: bind it (`serial: _serial`), or the lock is released.
+    pub serial: std::sync::MutexGuard<'static, ()>,
+    /// A real registry on a free loopback port.
+    pub registry: support::TestRegistry,
+    /// podman, configured for this machine.
+    pub podman: Podman,
+}
+
+pub fn setup() -> Option<Env> {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    Some(Env {
+        serial,
+        registry: support::TestRegistry::start()?,
+        podman: Podman::new(),
+    })
+}
