@@ -18,7 +18,7 @@
 //! outputs:
 //!   alertmanager: {url: http://alertmanager:9093}
 //!   webhook: {url: https://hooks.example/imprint, headers: {Authorization: Bearer …}}
-//!   syslog: {url: udp://syslog:514}
+//!   syslog: {url: tls://syslog:6514, ca: /etc/imprint/syslog-ca.pem}  # or udp://, tcp://
 //!   stdout: true
 //! ```
 
@@ -128,6 +128,15 @@ pub struct UrlOutput {
     /// Extra HTTP headers (webhook).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// CA certificates for a `tls://` syslog receiver (PEM).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain for a `tls://` syslog receiver (PEM).
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default)]
+    pub key: Option<PathBuf>,
 }
 
 /// The outputs.
@@ -208,7 +217,7 @@ impl AgentConfig {
             (
                 "outputs.syslog.url",
                 &config.outputs.syslog,
-                &["udp://", "tcp://"][..],
+                &["udp://", "tcp://", "tls://"][..],
             ),
         ] {
             if let Some(o) = output
@@ -232,7 +241,7 @@ mod tests {
     #[test]
     fn a_full_config_parses() {
         let c = AgentConfig::parse(
-            "apiVersion: imprint.dev/v1\nkind: AgentConfig\nmode: enforce\nstateDir: /var/lib/imprint\nmetricsAddr: 0.0.0.0:9464\nenforce:\n  keys: [/etc/imprint/cosign.pub]\n  refresh: 10\noutputs:\n  alertmanager: {url: http://am:9093}\n  webhook: {url: https://h.example/x, headers: {Authorization: Bearer t}}\n  syslog: {url: udp://127.0.0.1:514}\n  stdout: true\n",
+            "apiVersion: imprint.dev/v1\nkind: AgentConfig\nmode: enforce\nstateDir: /var/lib/imprint\nmetricsAddr: 0.0.0.0:9464\nenforce:\n  keys: [/etc/imprint/cosign.pub]\n  refresh: 10\noutputs:\n  alertmanager: {url: http://am:9093}\n  webhook: {url: https://h.example/x, headers: {Authorization: Bearer t}}\n  syslog: {url: tls://127.0.0.1:6514, ca: /etc/imprint/ca.pem}\n  stdout: true\n",
             "agent.yaml",
         )
         .unwrap();
@@ -255,7 +264,7 @@ mod tests {
                 "outputs.alertmanager.url",
             ),
             (
-                "outputs: {syslog: {url: tls://x:6514}}\n",
+                "outputs: {syslog: {url: ssl://x:6514}}\n",
                 "outputs.syslog.url",
             ),
             ("enforce: {keys: [a], policy: p}\n", "keys or policy"),

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use imprint_agent::outputs::{Outputs, Target};
+use imprint_agent::outputs::{Outputs, SyslogTarget, Target, TlsFiles};
 use imprint_agent::resolver::{self, ResolverConfig, Update};
 use imprint_agent::{metrics, tracker};
 use imprint_engine::{Correlator, Detector, Outcome, RuleFile, RuleSet};
@@ -87,11 +87,13 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
         out.push(Target::Webhook(url.clone(), headers));
     }
     if let Some(url) = &args.syslog_url {
-        anyhow::ensure!(
-            url.starts_with("udp://") || url.starts_with("tcp://"),
-            "--syslog-url {url:?}: expected udp://HOST:PORT or tcp://HOST:PORT (tls:// is not supported yet)"
-        );
-        out.push(Target::Syslog(url.clone()));
+        let tls = TlsFiles {
+            ca: args.syslog_ca.clone(),
+            cert: args.syslog_cert.clone(),
+            key: args.syslog_key.clone(),
+        };
+        let target = SyslogTarget::new(url, &tls).context("--syslog-url")?;
+        out.push(Target::Syslog(target));
     }
     Ok(out)
 }

@@ -77,9 +77,21 @@ pub(crate) struct Args {
     /// Enforce: a webhook header, `Name: value` (repeatable).
     #[arg(long = "webhook-header")]
     webhook_headers: Vec<String>,
-    /// Enforce: send RFC 5424 syslog to `udp://host:port` or `tcp://host:port`.
+    /// Enforce: send RFC 5424 syslog to `udp://host:port`, `tcp://host:port` or
+    /// `tls://host:port` (RFC 5425).
     #[arg(long)]
     syslog_url: Option<String>,
+    /// Enforce: CA certificates (PEM) a `tls://` syslog receiver must chain to
+    /// (default: the system's roots).
+    #[arg(long)]
+    syslog_ca: Option<PathBuf>,
+    /// Enforce: a client certificate (PEM) for a `tls://` syslog receiver that
+    /// authenticates senders; with --syslog-key.
+    #[arg(long)]
+    syslog_cert: Option<PathBuf>,
+    /// Enforce: the private key (PEM) of --syslog-cert.
+    #[arg(long)]
+    syslog_key: Option<PathBuf>,
     /// Enforce: print alerts as JSON lines on stdout.
     #[arg(long)]
     stdout: bool,
@@ -441,6 +453,14 @@ fn apply_config(args: &mut Args, matches: &clap::ArgMatches) -> anyhow::Result<(
         args.syslog_url,
         c.outputs.syslog.as_ref().map(|o| Some(o.url.clone()))
     );
+    let syslog = c.outputs.syslog.as_ref();
+    fill!("syslog_ca", args.syslog_ca, syslog.map(|o| o.ca.clone()));
+    fill!(
+        "syslog_cert",
+        args.syslog_cert,
+        syslog.map(|o| o.cert.clone())
+    );
+    fill!("syslog_key", args.syslog_key, syslog.map(|o| o.key.clone()));
     fill!("stdout", args.stdout, c.outputs.stdout);
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Where alerts go: Alertmanager (v2 API), an HTTP webhook, syslog (RFC 5424 over
-//! UDP or TCP) and JSON lines on stdout, together.
+//! UDP, TCP or TLS) and JSON lines on stdout, together.
 //!
 //! Every network output writes each batch to its own on-disk spool first
 //! (`state-dir/spool/<output>/<sequence>.json`), and a sender thread delivers the
@@ -13,6 +13,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use imprint_engine::Alert;
+
+mod syslog;
+
+pub use syslog::{SyslogError, SyslogTarget, TlsFiles, syslog_message};
 
 /// Most batches kept per output while its receiver is down.
 pub const MAX_SPOOLED: usize = 10_000;
@@ -45,33 +49,6 @@ pub fn alertmanager_alert(alert: &Alert, incident: &str) -> serde_json::Value {
         "endsAt": (alert.time + jiff::SignedDuration::from_mins(5)).to_string(),
         "generatorURL": format!("https://imprint.dev/rules#{}", alert.rule),
     })
-}
-
-/// An RFC 5424 syslog message for an alert (facility security/authorization, 4).
-pub fn syslog_message(alert: &Alert, host: &str) -> String {
-    let severity = match alert.severity {
-        imprint_engine::Severity::Critical => 2,
-        imprint_engine::Severity::High => 3,
-        imprint_engine::Severity::Medium => 4,
-        imprint_engine::Severity::Low => 5,
-    };
-    let escape = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace(']', "\\]")
-    };
-    format!(
-        "<{}>1 {} {} imprint-agent - {} [imprint@32473 rule=\"{}\" container=\"{}\" image=\"{}\" pid=\"{}\"] {}",
-        4 * 8 + severity,
-        alert.time,
-        if host.is_empty() { "-" } else { host },
-        alert.rule,
-        escape(&alert.rule),
-        escape(&alert.container_id),
-        escape(&alert.image_digest),
-        alert.pid,
-        alert.message
-    )
 }
 
 /// A spool directory of batches, in order.
@@ -141,8 +118,8 @@ pub enum Target {
     Alertmanager(String),
     /// `POST <url>` with a JSON array, these headers.
     Webhook(String, Vec<(String, String)>),
-    /// `udp://host:port` or `tcp://host:port`.
-    Syslog(String),
+    /// A syslog receiver over UDP, TCP or TLS.
+    Syslog(SyslogTarget),
 }
 
 impl Target {
@@ -184,27 +161,9 @@ async fn deliver(client: &reqwest::Client, target: &Target, body: &[u8]) -> Resu
             }
             Ok(())
         }
-        Target::Syslog(url) => {
+        Target::Syslog(target) => {
             let lines: Vec<String> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-            if let Some(addr) = url.strip_prefix("udp://") {
-                let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(|e| e.to_string())?;
-                for line in lines {
-                    socket
-                        .send_to(line.as_bytes(), addr)
-                        .map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            } else if let Some(addr) = url.strip_prefix("tcp://") {
-                use std::io::Write;
-                let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
-                for line in lines {
-                    // RFC 6587 octet counting.
-                    write!(stream, "{} {}", line.len(), line).map_err(|e| e.to_string())?;
-                }
-                Ok(())
-            } else {
-                Err(format!("{url}: not udp:// or tcp://"))
-            }
+            target.send(&lines)
         }
     }
 }

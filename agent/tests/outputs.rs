@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use imprint_agent::outputs::{Outputs, Target};
+use imprint_agent::outputs::{Outputs, SyslogTarget, Target, TlsFiles};
 use imprint_engine::{Alert, Severity, Source};
 
 struct Rsyslog(Child);
@@ -82,8 +82,8 @@ fn alerts_reach_rsyslog_over_udp_and_tcp_as_rfc5424() {
     }
     let outputs = Outputs::start(
         vec![
-            Target::Syslog(format!("udp://127.0.0.1:{udp}")),
-            Target::Syslog(format!("tcp://127.0.0.1:{tcp}")),
+            syslog(&format!("udp://127.0.0.1:{udp}"), &TlsFiles::default()),
+            syslog(&format!("tcp://127.0.0.1:{tcp}"), &TlsFiles::default()),
         ],
         false,
         &dir.path().join("spool"),
@@ -122,4 +122,156 @@ fn alerts_reach_rsyslog_over_udp_and_tcp_as_rfc5424() {
         assert!(Instant::now() < deadline, "rsyslog received:\n{text}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+fn syslog(url: &str, tls: &TlsFiles) -> Target {
+    Target::Syslog(SyslogTarget::new(url, tls).unwrap())
+}
+
+/// A CA and the certificates it issues, written as PEM files.
+struct Pki {
+    ca: rcgen::Issuer<'static, rcgen::KeyPair>,
+    dir: std::path::PathBuf,
+}
+
+impl Pki {
+    fn new(dir: &Path, name: &str) -> Pki {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        std::fs::write(dir.join(format!("{name}.pem")), cert.pem()).unwrap();
+        Pki {
+            ca: rcgen::Issuer::new(params, key),
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Issues a certificate for `names`; returns (certificate, key) paths.
+    fn issue(&self, file: &str, names: &[&str]) -> (std::path::PathBuf, std::path::PathBuf) {
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        let (c, k) = (
+            self.dir.join(format!("{file}.pem")),
+            self.dir.join(format!("{file}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+}
+
+#[test]
+fn alerts_reach_rsyslog_over_tls_only_with_the_right_ca_and_client_certificate() {
+    if !Path::new("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so").exists() {
+        eprintln!("skipped: rsyslog-openssl is not installed (bash .ci/setup installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(dir.path(), "ca");
+    let stranger = Pki::new(dir.path(), "stranger-ca");
+    let (server_cert, server_key) = pki.issue("server", &["localhost", "127.0.0.1"]);
+    let (client_cert, client_key) = pki.issue("client", &["node-1"]);
+    let (stranger_cert, stranger_key) = stranger.issue("stranger-client", &["node-1"]);
+    let port = free_port();
+    let out = dir.path().join("received.log");
+    let conf = dir.path().join("rsyslog.conf");
+    // Senders must show a certificate from our CA (rsyslog's x509/certvalid).
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{work}\" DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"{ca}\" DefaultNetstreamDriverCertFile=\"{cert}\" DefaultNetstreamDriverKeyFile=\"{key}\")\nmodule(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\ntemplate(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"raw\")\n",
+            work = dir.path().display(),
+            ca = dir.path().join("ca.pem").display(),
+            cert = server_cert.display(),
+            key = server_key.display(),
+            out = out.display()
+        ),
+    )
+    .unwrap();
+    let _rsyslog = Rsyslog(
+        Command::new("/usr/sbin/rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.path().join("rsyslogd.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "rsyslogd did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("tls://localhost:{port}");
+    let files = |ca: &str, cert: &Path, key: &Path| TlsFiles {
+        ca: Some(dir.path().join(ca)),
+        cert: Some(cert.to_path_buf()),
+        key: Some(key.to_path_buf()),
+    };
+
+    // Refused: a receiver we do not trust, and a sender the receiver does not trust.
+    for (case, tls) in [
+        (
+            "untrusted-receiver",
+            files("stranger-ca.pem", &client_cert, &client_key),
+        ),
+        (
+            "untrusted-sender",
+            files("ca.pem", &stranger_cert, &stranger_key),
+        ),
+    ] {
+        let spool = dir.path().join(format!("spool-{case}"));
+        let outputs =
+            Outputs::start(vec![syslog(&url, &tls)], false, &spool, "node-1".into()).unwrap();
+        outputs.send(&[(alert(case), "i-0".into())]);
+        std::thread::sleep(Duration::from_secs(4));
+        assert_eq!(outputs.queued(), 1, "{case}: the batch must stay spooled");
+        outputs.shutdown(Duration::ZERO);
+    }
+
+    // Accepted: our CA, our client certificate. The batch spooled by the refused
+    // sender above is what a restart with the right files delivers first.
+    let spool = dir.path().join("spool-untrusted-sender");
+    let outputs = Outputs::start(
+        vec![syslog(&url, &files("ca.pem", &client_cert, &client_key))],
+        false,
+        &spool,
+        "node-1".into(),
+    )
+    .unwrap();
+    outputs.send(&[(alert("reverse-shell"), "i-1".into())]);
+    outputs.shutdown(Duration::from_secs(15));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() >= 2 {
+            assert_eq!(lines.len(), 2, "{text}");
+            assert!(lines[0].contains("untrusted-sender happened"), "{text}");
+            assert!(lines[1].contains("reverse-shell happened"), "{text}");
+            for l in &lines {
+                assert!(l.starts_with("<35>1 "), "not RFC 5424: {l}");
+                assert!(l.contains("[imprint@32473 rule=\""), "{l}");
+            }
+            break;
+        }
+        assert!(Instant::now() < deadline, "rsyslog received:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !std::fs::read_to_string(&out)
+            .unwrap()
+            .contains("untrusted-receiver"),
+        "a receiver we do not trust got the alert"
+    );
 }

@@ -1,0 +1,347 @@
+//! Syslog: RFC 5424 messages over UDP (RFC 5426), TCP with octet counting
+//! (RFC 6587) or TLS (RFC 5425, octet counting over TLS 1.2/1.3, rustls).
+//!
+//! A TLS receiver is checked against the CA file given (`--syslog-ca`), or the
+//! system's roots when none is; a client certificate (`--syslog-cert`,
+//! `--syslog-key`) serves receivers that authenticate senders, as rsyslog's
+//! `x509/certvalid` and `x509/name` modes do. Everything is read and checked
+//! when the output is built, so a bad file stops the agent at start, not at the
+//! first alert.
+
+use std::io::Write;
+use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use imprint_engine::Alert;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// How long a connection or a write may take before the batch is retried.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a TLS receiver has to refuse us after the batch was written.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// An RFC 5424 syslog message for an alert (facility security/authorization, 4).
+pub fn syslog_message(alert: &Alert, host: &str) -> String {
+    let severity = match alert.severity {
+        imprint_engine::Severity::Critical => 2,
+        imprint_engine::Severity::High => 3,
+        imprint_engine::Severity::Medium => 4,
+        imprint_engine::Severity::Low => 5,
+    };
+    let escape = |s: &str| {
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace(']', "\\]")
+    };
+    format!(
+        "<{}>1 {} {} imprint-agent - {} [imprint@32473 rule=\"{}\" container=\"{}\" image=\"{}\" pid=\"{}\"] {}",
+        4 * 8 + severity,
+        alert.time,
+        if host.is_empty() { "-" } else { host },
+        alert.rule,
+        escape(&alert.rule),
+        escape(&alert.container_id),
+        escape(&alert.image_digest),
+        alert.pid,
+        alert.message
+    )
+}
+
+/// TLS files for a `tls://` receiver.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TlsFiles {
+    /// PEM CA certificates the receiver's chain must end in (default: system roots).
+    pub ca: Option<PathBuf>,
+    /// PEM client certificate chain, for receivers that authenticate senders.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub key: Option<PathBuf>,
+}
+
+/// Why a syslog output cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SyslogError {
+    /// The URL is not `udp://`, `tcp://` or `tls://HOST:PORT`.
+    #[error("{0:?}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")]
+    Url(String),
+    /// TLS files given for a transport without TLS.
+    #[error("{0:?}: a CA, certificate or key is only used with tls://")]
+    TlsFilesWithoutTls(String),
+    /// A certificate without its key, or the other way round.
+    #[error("a syslog client certificate needs its key, and a key its certificate")]
+    HalfAClientIdentity,
+    /// A file cannot be read, or holds no usable PEM.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// rustls refused the settings.
+    #[error("TLS settings: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// A syslog receiver.
+#[derive(Clone)]
+pub struct SyslogTarget {
+    url: String,
+    transport: Transport,
+}
+
+#[derive(Clone)]
+enum Transport {
+    Udp(String),
+    Tcp(String),
+    Tls {
+        address: String,
+        server_name: ServerName<'static>,
+        config: Arc<rustls::ClientConfig>,
+    },
+}
+
+impl std::fmt::Debug for SyslogTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SyslogTarget").field(&self.url).finish()
+    }
+}
+
+impl SyslogTarget {
+    /// Reads the URL (and, for `tls://`, the files), checking all of it.
+    pub fn new(url: &str, tls: &TlsFiles) -> Result<SyslogTarget, SyslogError> {
+        let bad_url = || SyslogError::Url(url.to_string());
+        let (scheme, address) = url.split_once("://").ok_or_else(bad_url)?;
+        let (host, port) = address.rsplit_once(':').ok_or_else(bad_url)?;
+        if host.is_empty() || port.parse::<u16>().is_err() {
+            return Err(bad_url());
+        }
+        let transport = match scheme {
+            "udp" | "tcp" if *tls != TlsFiles::default() => {
+                return Err(SyslogError::TlsFilesWithoutTls(url.to_string()));
+            }
+            "udp" => Transport::Udp(address.to_string()),
+            "tcp" => Transport::Tcp(address.to_string()),
+            "tls" => {
+                let name = host.trim_start_matches('[').trim_end_matches(']');
+                Transport::Tls {
+                    address: address.to_string(),
+                    server_name: ServerName::try_from(name.to_string()).map_err(|_| bad_url())?,
+                    config: Arc::new(client_config(tls)?),
+                }
+            }
+            _ => return Err(bad_url()),
+        };
+        Ok(SyslogTarget {
+            url: url.to_string(),
+            transport,
+        })
+    }
+
+    /// The URL it was built from.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Sends messages; an error means none or only some arrived, so the caller
+    /// keeps the batch.
+    pub fn send(&self, messages: &[String]) -> Result<(), String> {
+        let io = |e: std::io::Error| format!("{}: {e}", self.url);
+        match &self.transport {
+            Transport::Udp(address) => {
+                let socket = UdpSocket::bind("0.0.0.0:0").map_err(io)?;
+                for m in messages {
+                    socket.send_to(m.as_bytes(), address).map_err(io)?;
+                }
+                Ok(())
+            }
+            Transport::Tcp(address) => {
+                let mut stream = connect(address).map_err(io)?;
+                write_framed(&mut stream, messages).map_err(io)
+            }
+            Transport::Tls {
+                address,
+                server_name,
+                config,
+            } => {
+                let connection = rustls::ClientConnection::new(config.clone(), server_name.clone())
+                    .map_err(|e| format!("{}: {e}", self.url))?;
+                let mut stream =
+                    rustls::StreamOwned::new(connection, connect(address).map_err(io)?);
+                // The handshake runs on the first write; a refused server certificate ends here.
+                write_framed(&mut stream, messages).map_err(io)?;
+                stream.conn.send_close_notify();
+                stream.flush().map_err(io)?;
+                // With TLS 1.3 a receiver refuses a client certificate only after our
+                // data left: read to the end, so its alert turns into a retry, not a loss.
+                // A receiver that neither closes nor objects in time took it.
+                stream.sock.set_read_timeout(Some(CLOSE_WAIT)).map_err(io)?;
+                let mut rest = Vec::new();
+                match std::io::Read::read_to_end(&mut stream, &mut rest) {
+                    Ok(_) => Ok(()),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::UnexpectedEof
+                                | std::io::ErrorKind::WouldBlock
+                                | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        Ok(())
+                    }
+                    Err(e) => Err(io(e)),
+                }
+            }
+        }
+    }
+}
+
+fn connect(address: &str) -> std::io::Result<TcpStream> {
+    let mut last = None;
+    for a in address.to_socket_addrs()? {
+        match TcpStream::connect_timeout(&a, IO_TIMEOUT) {
+            Ok(s) => {
+                s.set_write_timeout(Some(IO_TIMEOUT))?;
+                s.set_read_timeout(Some(IO_TIMEOUT))?;
+                return Ok(s);
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the name resolves to no address")))
+}
+
+/// RFC 6587 octet counting, which RFC 5425 prescribes for TLS too.
+fn write_framed(stream: &mut impl Write, messages: &[String]) -> std::io::Result<()> {
+    for m in messages {
+        write!(stream, "{} {}", m.len(), m)?;
+    }
+    stream.flush()
+}
+
+fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, SyslogError> {
+    let file_error = |path: &Path, message: String| SyslogError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    match &files.ca {
+        Some(path) => {
+            let certs = read_certificates(path)?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(file_error(path, "no usable CA certificate".into()));
+            }
+        }
+        None => {
+            // The system's roots; ones that fail to load are skipped, none at all is an error.
+            let native = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(native.certs);
+            if roots.is_empty() {
+                return Err(file_error(
+                    Path::new("(system roots)"),
+                    "no CA certificates found; give --syslog-ca".into(),
+                ));
+            }
+        }
+    }
+    // aws-lc-rs explicitly: beside kube and reqwest, the process-wide default is ambiguous.
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots);
+    Ok(match (&files.cert, &files.key) {
+        (None, None) => builder.with_no_client_auth(),
+        (Some(cert), Some(key)) => {
+            let chain = read_certificates(cert)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| file_error(key, format!("no PEM private key: {e}")))?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+        _ => return Err(SyslogError::HalfAClientIdentity),
+    })
+}
+
+fn read_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, SyslogError> {
+    let file_error = |message: String| SyslogError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| file_error(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| file_error(format!("unreadable PEM: {e}")))?;
+    if certs.is_empty() {
+        return Err(file_error("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked() {
+        let none = TlsFiles::default();
+        for good in ["udp://127.0.0.1:514", "tcp://syslog:601", "tcp://[::1]:601"] {
+            SyslogTarget::new(good, &none).unwrap();
+        }
+        for bad in [
+            "syslog:514",
+            "http://h:1",
+            "udp://h",
+            "tcp://:514",
+            "tcp://h:port",
+        ] {
+            let e = SyslogTarget::new(bad, &none).unwrap_err().to_string();
+            assert!(e.contains(bad) && e.contains("tls://HOST:PORT"), "{e}");
+        }
+    }
+
+    #[test]
+    fn tls_files_are_checked_when_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(&garbage, "not a certificate\n").unwrap();
+        let with_ca = |ca: &Path| TlsFiles {
+            ca: Some(ca.to_path_buf()),
+            ..TlsFiles::default()
+        };
+        let e = SyslogTarget::new("tls://h:6514", &with_ca(&missing))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing.pem"), "{e}");
+        let e = SyslogTarget::new("tls://h:6514", &with_ca(&garbage))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("garbage.pem") && e.contains("no PEM certificate"),
+            "{e}"
+        );
+        let e = SyslogTarget::new("udp://h:514", &with_ca(&garbage))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only used with tls://"), "{e}");
+        let half = TlsFiles {
+            cert: Some(garbage.clone()),
+            ..TlsFiles::default()
+        };
+        assert!(matches!(
+            SyslogTarget::new("tls://h:6514", &half),
+            Err(SyslogError::HalfAClientIdentity)
+        ));
+    }
+
+    #[test]
+    fn messages_are_octet_counted() {
+        let mut out = Vec::new();
+        write_framed(&mut out, &["<34>1 a".into(), "<34>1 bé".into()]).unwrap();
+        assert_eq!(out, "7 <34>1 a9 <34>1 bé".as_bytes());
+    }
+}
