@@ -327,6 +327,10 @@ pub fn schema(document: SchemaDocument) -> CmdResult {
     let value = match document {
         SchemaDocument::Profile => imprint_schema::json_schema(),
         SchemaDocument::Events => imprint_engine::event::json_schema(),
+        SchemaDocument::ProfileCrd => {
+            write_output(None, imprint_schema::crd::profile_crd_yaml().as_bytes())?;
+            return Ok(EXIT_OK);
+        }
     };
     let mut out = serde_json::to_string_pretty(&value)?;
     out.push('\n');

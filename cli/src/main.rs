@@ -248,6 +248,8 @@ enum SchemaDocument {
     Profile,
     /// One line of the event stream
     Events,
+    /// The `Profile` CustomResourceDefinition (YAML), as deploy/base holds it
+    ProfileCrd,
 }
 
 fn parse_override(s: &str) -> Result<(String, usize), String> {

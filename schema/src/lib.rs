@@ -13,6 +13,7 @@
 //! - [`merge()`], [`diff`] and patch, Kubescape import ([`kubescape`]) and seccomp
 //!   export ([`seccomp`]).
 
+pub mod crd;
 pub mod diff;
 pub mod document;
 pub mod kubescape;

@@ -25,6 +25,63 @@ fn published_schema_matches_the_types() {
     );
 }
 
+/// `deploy/base/profile-crd.yaml` is what `imprint schema profile-crd` prints.
+#[test]
+fn published_crd_matches_the_types() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/base/profile-crd.yaml");
+    let generated = imprint_schema::crd::profile_crd_yaml();
+    if std::env::var_os("IMPRINT_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).expect("deploy/base/profile-crd.yaml");
+    assert!(
+        published == generated,
+        "deploy/base/profile-crd.yaml is out of date with the Profile types; \
+         run IMPRINT_BLESS=1 cargo test -p imprint-schema --test published_schema"
+    );
+}
+
+/// The CRD's schema, read back as a JSON Schema, accepts a profile object the
+/// types write and refuses one they refuse: what the API server admits, the
+/// agent can parse.
+#[test]
+fn the_crd_schema_admits_what_the_types_accept() {
+    let crd: serde_json::Value =
+        serde_saphyr::from_str(&imprint_schema::crd::profile_crd_yaml()).unwrap();
+    let mut schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+    // OpenAPI's `nullable` is JSON Schema's `type: [T, "null"]`.
+    fn denull(v: &mut serde_json::Value) {
+        if let Some(o) = v.as_object_mut() {
+            if o.remove("nullable") == Some(serde_json::Value::Bool(true)) {
+                let t = o["type"].clone();
+                o.insert("type".into(), serde_json::json!([t, "null"]));
+                if let Some(e) = o.get_mut("enum").and_then(|e| e.as_array_mut()) {
+                    e.push(serde_json::Value::Null);
+                }
+            }
+            o.values_mut().for_each(denull);
+        }
+    }
+    denull(&mut schema);
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let object = serde_json::to_value(sample()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&object)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let mut bad = object.clone();
+    bad["learning"]["completeness"] = "mostly".into();
+    assert!(!validator.is_valid(&bad));
+    let mut bad = object.clone();
+    bad["network"]["egress"][0]["port"] = 70000.into();
+    assert!(!validator.is_valid(&bad));
+    let mut bad = object;
+    bad["opens"][0]["flags"] = serde_json::json!(["O_SOMETIMES"]);
+    assert!(!validator.is_valid(&bad));
+}
+
 fn sample() -> Profile {
     let mut p = Profile::new(format!("sha256:{}", "ab".repeat(32)));
     p.image.platform = Some("linux/amd64".into());
