@@ -203,62 +203,21 @@ pub fn parse_cri_inspect(json: &[u8]) -> Option<ContainerImage> {
     })
 }
 
-/// Reads a Kubernetes `PodList` (or one `Pod`): container id → image, from each
-/// status's `containerID` (`containerd://<id>`) and `imageID` (`…@sha256:…`).
+/// Reads a Kubernetes `PodList` (or one `Pod`, or `kubectl get pods -o json`'s
+/// `List`): container id → image, as [`crate::kubernetes::pod_images`] reads
+/// each pod. Items that are not pods are skipped.
 pub fn parse_pod_statuses(json: &[u8]) -> HashMap<String, ContainerImage> {
-    let mut found = HashMap::new();
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
-        return found;
+        return HashMap::new();
     };
-    let pods: Vec<&serde_json::Value> = match value.get("items").and_then(|i| i.as_array()) {
-        Some(items) => items.iter().collect(),
-        None => vec![&value],
+    let pods: Vec<serde_json::Value> = match value.get("items").and_then(|i| i.as_array()) {
+        Some(items) => items.clone(),
+        None => vec![value],
     };
-    for pod in pods {
-        for list in [
-            "containerStatuses",
-            "initContainerStatuses",
-            "ephemeralContainerStatuses",
-        ] {
-            let Some(statuses) = pod
-                .pointer(&format!("/status/{list}"))
-                .and_then(|s| s.as_array())
-            else {
-                continue;
-            };
-            for status in statuses {
-                let id = status
-                    .get("containerID")
-                    .and_then(|v| v.as_str())
-                    .and_then(|v| v.split_once("://").map(|(_, id)| id.to_string()));
-                let digest = status
-                    .get("imageID")
-                    .and_then(|v| v.as_str())
-                    .and_then(digest_of_reference);
-                if let (Some(id), Some(digest)) = (id, digest) {
-                    found.insert(
-                        id,
-                        ContainerImage {
-                            digest,
-                            reference: status
-                                .get("image")
-                                .and_then(|v| v.as_str())
-                                .map(str::to_string),
-                            namespace: pod
-                                .pointer("/metadata/namespace")
-                                .and_then(|v| v.as_str())
-                                .map(str::to_string),
-                            pod: pod
-                                .pointer("/metadata/name")
-                                .and_then(|v| v.as_str())
-                                .map(str::to_string),
-                        },
-                    );
-                }
-            }
-        }
-    }
-    found
+    pods.into_iter()
+        .filter_map(|p| serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(p).ok())
+        .flat_map(|p| crate::kubernetes::pod_images(&p))
+        .collect()
 }
 
 /// Which runtime to ask.
@@ -270,10 +229,12 @@ pub enum Runtime {
     Cri,
 }
 
-/// Asks runtimes which image a container runs, and remembers the answers.
+/// Asks the cluster, then runtimes, which image a container runs, and remembers
+/// the runtimes' answers.
 pub struct ImageResolver {
     runtimes: Vec<Runtime>,
     known: HashMap<String, Option<ContainerImage>>,
+    cluster: Option<crate::kubernetes::SharedPods>,
 }
 
 impl ImageResolver {
@@ -282,7 +243,22 @@ impl ImageResolver {
         ImageResolver {
             runtimes,
             known: HashMap::new(),
+            cluster: None,
         }
+    }
+
+    /// Also asks the pod watcher's index, first.
+    pub fn with_cluster(mut self, pods: crate::kubernetes::SharedPods) -> ImageResolver {
+        self.cluster = Some(pods);
+        self
+    }
+
+    /// What the cluster says now. Not remembered when absent: a pod's status
+    /// names its container a moment after the container starts.
+    pub fn from_cluster(&self, container_id: &str) -> Option<ContainerImage> {
+        let pods = self.cluster.as_ref()?;
+        let pods = pods.read().unwrap_or_else(|p| p.into_inner());
+        pods.get(container_id).cloned()
     }
 
     /// Records what the cluster says (from pod statuses).
@@ -296,6 +272,9 @@ impl ImageResolver {
     /// are remembered too: a container the runtime does not know will not become
     /// known, and asking costs a process per event.
     pub fn resolve(&mut self, container_id: &str) -> Option<ContainerImage> {
+        if let Some(found) = self.from_cluster(container_id) {
+            return Some(found);
+        }
         if let Some(known) = self.known.get(container_id) {
             return known.clone();
         }

@@ -9,10 +9,13 @@
 //! stateDir: /var/lib/imprint
 //! metricsAddr: 0.0.0.0:9464
 //! runtime: auto                  # podman, cri
+//! kubernetes: true               # watch this node's pods and Profile objects
+//! node: node-1                   # default: the host name
 //! learn: {learningPeriod: 24h, out: /var/lib/imprint/profiles}
 //! enforce:
 //!   keys: [/etc/imprint/cosign.pub]   # or policy: /etc/imprint/policy.yaml
 //!   profileRepos: [registry.example/profiles]
+//!   profileDir: /etc/imprint/profiles   # delivered Profile documents (Flux, ConfigMap)
 //!   rules: [/etc/imprint/rules.yaml]
 //!   refresh: 30
 //! outputs:
@@ -66,6 +69,9 @@ pub struct AgentConfig {
     /// Report host processes too.
     #[serde(default)]
     pub include_host: Option<bool>,
+    /// Watch this node's pods (and `Profile` objects) through the Kubernetes API.
+    #[serde(default)]
+    pub kubernetes: Option<bool>,
     /// Learn mode.
     #[serde(default)]
     pub learn: LearnConfig,
@@ -111,6 +117,9 @@ pub struct EnforceConfig {
     /// Pinned profile artifacts (`oci://registry/repo@sha256:…`).
     #[serde(default)]
     pub profile_refs: Vec<String>,
+    /// A directory of delivered `Profile` documents.
+    #[serde(default)]
+    pub profile_dir: Option<PathBuf>,
     /// Seconds between lookups.
     #[serde(default)]
     pub refresh: Option<u64>,
@@ -241,12 +250,21 @@ mod tests {
     #[test]
     fn a_full_config_parses() {
         let c = AgentConfig::parse(
-            "apiVersion: imprint.dev/v1\nkind: AgentConfig\nmode: enforce\nstateDir: /var/lib/imprint\nmetricsAddr: 0.0.0.0:9464\nenforce:\n  keys: [/etc/imprint/cosign.pub]\n  refresh: 10\noutputs:\n  alertmanager: {url: http://am:9093}\n  webhook: {url: https://h.example/x, headers: {Authorization: Bearer t}}\n  syslog: {url: tls://127.0.0.1:6514, ca: /etc/imprint/ca.pem}\n  stdout: true\n",
+            "apiVersion: imprint.dev/v1\nkind: AgentConfig\nmode: enforce\nstateDir: /var/lib/imprint\nmetricsAddr: 0.0.0.0:9464\nkubernetes: true\nnode: node-1\nenforce:\n  keys: [/etc/imprint/cosign.pub]\n  profileDir: /etc/imprint/profiles\n  refresh: 10\noutputs:\n  alertmanager: {url: http://am:9093}\n  webhook: {url: https://h.example/x, headers: {Authorization: Bearer t}}\n  syslog: {url: tls://127.0.0.1:6514, ca: /etc/imprint/ca.pem}\n  stdout: true\n",
             "agent.yaml",
         )
         .unwrap();
         assert_eq!(c.mode.as_deref(), Some("enforce"));
         assert_eq!(c.enforce.refresh, Some(10));
+        assert_eq!(c.kubernetes, Some(true));
+        assert_eq!(
+            c.enforce.profile_dir.as_deref(),
+            Some(std::path::Path::new("/etc/imprint/profiles"))
+        );
+        assert_eq!(
+            c.outputs.syslog.as_ref().unwrap().ca.as_deref(),
+            Some(std::path::Path::new("/etc/imprint/ca.pem"))
+        );
         assert_eq!(
             c.outputs.webhook.unwrap().headers["Authorization"],
             "Bearer t"

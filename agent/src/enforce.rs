@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use imprint_agent::delivered::{self, SharedDeliveries};
 use imprint_agent::outputs::{Outputs, SyslogTarget, Target, TlsFiles};
 use imprint_agent::resolver::{self, ResolverConfig, Update};
 use imprint_agent::{metrics, tracker};
@@ -15,6 +16,9 @@ use imprint_oci::keys::VerifyingKey;
 use imprint_oci::policy::{Authority, Policy};
 
 use crate::{Args, Sensing, start_sensing};
+
+/// How often a `--profile-dir` is read again.
+const PROFILE_DIR_SCAN: Duration = Duration::from_secs(2);
 
 /// The policy `--policy` or `--key` gives: with keys, profiles must be signed and
 /// attested (imprint's predicate) by one of them.
@@ -113,6 +117,38 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let outputs = Outputs::start(targets, args.stdout, &args.state_dir.join("spool"), host)
         .context("cannot open the output spools")?;
 
+    // Delivered profiles: Profile objects (--kubernetes) and a profile directory.
+    let deliveries = SharedDeliveries::default();
+    if let Some(dir) = args.profile_dir.clone() {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--profile-dir {}: not a directory",
+            dir.display()
+        );
+        let report = |problems: &[String], reported: &[String]| {
+            // Each problem once, not every scan.
+            for p in problems.iter().filter(|p| !reported.contains(*p)) {
+                eprintln!("imprint-agent: delivered profile not used: {p}");
+            }
+        };
+        // Read once before the resolver starts, so it never picks without the pins.
+        let mut reported = delivered::scan_dir(&dir, &deliveries);
+        report(&reported, &[]);
+        let (d, s) = (deliveries.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                let until = Instant::now() + PROFILE_DIR_SCAN;
+                while Instant::now() < until && !s.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                let problems = delivered::scan_dir(&dir, &d);
+                report(&problems, &reported);
+                reported = problems;
+            }
+        });
+    }
+    let cluster = crate::start_kubernetes(&args, Some(deliveries.clone()))?;
+
     let (watch_tx, watch_rx) = std::sync::mpsc::channel();
     let (update_tx, update_rx) = std::sync::mpsc::channel();
     let resolver_stop = stop.clone();
@@ -123,6 +159,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         registry: Default::default(),
         state_dir: args.state_dir.clone(),
         refresh: Duration::from_secs(args.refresh.max(1)),
+        delivered: deliveries,
     };
     let resolver =
         std::thread::spawn(move || resolver::run(config, watch_rx, update_tx, resolver_stop));
@@ -134,7 +171,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         rx,
         reader,
         clock,
-    } = start_sensing(&args, &stop, &metrics, "enforcing verified profiles")?;
+    } = start_sensing(
+        &args,
+        &stop,
+        &metrics,
+        "enforcing verified profiles",
+        cluster,
+    )?;
 
     let mut detector = Detector::new(rules);
     let window = jiff::SignedDuration::from_secs(args.incident_window.max(1));

@@ -6,6 +6,8 @@
 
 pub mod attribution;
 pub mod config;
+pub mod delivered;
+pub mod kubernetes;
 pub mod learn;
 pub mod metrics;
 pub mod outputs;

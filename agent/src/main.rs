@@ -117,9 +117,20 @@ pub(crate) struct Args {
     /// each container's image digest; read at start.
     #[arg(long)]
     pod_statuses: Option<PathBuf>,
-    /// The node name written in events (default: the host name).
+    /// The node name written in events, and whose pods --kubernetes watches
+    /// (default: the host name).
     #[arg(long)]
     node: Option<String>,
+    /// Ask the Kubernetes API (in-cluster service account, or KUBECONFIG): watch
+    /// this node's pods for each container's image digest, namespace and pod,
+    /// and (enforce) `Profile` objects as delivered profiles.
+    #[arg(long)]
+    kubernetes: bool,
+    /// Enforce: a directory of delivered `Profile` documents (Flux's extracted
+    /// layer, a ConfigMap volume); each pins the content the agent enforces for
+    /// its digest, once a signed artifact with that content verifies.
+    #[arg(long)]
+    profile_dir: Option<PathBuf>,
     /// Serve Prometheus metrics (`/metrics`) and `/healthz` on this address.
     #[arg(long)]
     metrics_addr: Option<std::net::SocketAddr>,
@@ -161,11 +172,73 @@ struct Sensing {
     clock: tracker::Clock,
 }
 
+/// The node's name: `--node`, or the host name.
+fn node_name(args: &Args) -> Option<String> {
+    args.node.clone().or_else(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+    })
+}
+
+/// With `--kubernetes`: connects to the API and starts the watchers (this node's
+/// pods; `Profile` objects into `deliveries` when given) on their own thread.
+fn start_kubernetes(
+    args: &Args,
+    deliveries: Option<imprint_agent::delivered::SharedDeliveries>,
+) -> anyhow::Result<Option<imprint_agent::kubernetes::SharedPods>> {
+    use imprint_agent::kubernetes;
+    if !args.kubernetes {
+        return Ok(None);
+    }
+    let node = node_name(args).context("--kubernetes: no node name; give --node")?;
+    let pods = kubernetes::SharedPods::default();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let watched = pods.clone();
+    std::thread::spawn(move || {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = ready_tx.send(Err(anyhow::anyhow!("a tokio runtime: {e}")));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let client = match kube::Client::try_default().await {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(anyhow::anyhow!(
+                        "no in-cluster service account or KUBECONFIG: {e}"
+                    )));
+                    return;
+                }
+            };
+            let _ = ready_tx.send(Ok(()));
+            let pods = kubernetes::watch_pods(client.clone(), node, watched);
+            match deliveries {
+                Some(d) => {
+                    futures_util::future::join(pods, kubernetes::watch_profiles(client, d)).await;
+                }
+                None => pods.await,
+            }
+        });
+    });
+    ready_rx
+        .recv()
+        .context("--kubernetes: the API client thread ended")?
+        .context("--kubernetes")?;
+    Ok(Some(pods))
+}
+
 fn start_sensing(
     args: &Args,
     stop: &Arc<AtomicBool>,
     metrics: &Arc<metrics::Metrics>,
     doing: &str,
+    cluster: Option<imprint_agent::kubernetes::SharedPods>,
 ) -> anyhow::Result<Sensing> {
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let cgroup_root = attribution::cgroup2_mount(&mountinfo)
@@ -181,11 +254,10 @@ fn start_sensing(
             .with_context(|| format!("cannot read --pod-statuses {}", path.display()))?;
         resolver.learn(attribution::parse_pod_statuses(&json));
     }
-    let node = args.node.clone().or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .ok()
-            .map(|h| h.trim().to_string())
-    });
+    if let Some(pods) = cluster {
+        resolver = resolver.with_cluster(pods);
+    }
+    let node = node_name(args);
     let tracker = tracker::Tracker::new(
         attribution::CgroupIndex::new(&cgroup_root),
         resolver,
@@ -265,6 +337,11 @@ fn run(args: Args) -> anyhow::Result<()> {
         None => None,
     };
 
+    anyhow::ensure!(
+        args.profile_dir.is_none(),
+        "--profile-dir is for --mode enforce"
+    );
+    let cluster = start_kubernetes(&args, None)?;
     let metrics = Arc::new(metrics::Metrics::default());
     let Sensing {
         mut tracker,
@@ -277,6 +354,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         &stop,
         &metrics,
         &format!("learning for {:#} per image", args.learning_period),
+        cluster,
     )?;
 
     let mut last_persist = Instant::now();
@@ -372,6 +450,12 @@ fn apply_config(args: &mut Args, matches: &clap::ArgMatches) -> anyhow::Result<(
         }))
     );
     fill!("state_dir", args.state_dir, c.state_dir.clone());
+    fill!("kubernetes", args.kubernetes, c.kubernetes);
+    fill!(
+        "profile_dir",
+        args.profile_dir,
+        c.enforce.profile_dir.clone().map(Some)
+    );
     fill!("metrics_addr", args.metrics_addr, c.metrics_addr.map(Some));
     fill!(
         "runtime",

@@ -9,6 +9,10 @@
 //! registry answers; an unreachable registry changes nothing. Every `refresh`
 //! the registry is asked again: a new profile, or a revoked one (no longer
 //! verifying, or gone), takes effect without a restart.
+//!
+//! Profiles delivered through GitOps ([`crate::delivered`]) narrow the choice:
+//! for a digest with a delivered profile, only a verified artifact with exactly
+//! that content is enforced, whichever repository holds it.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -98,6 +102,8 @@ pub struct ResolverConfig {
     pub state_dir: PathBuf,
     /// How often every digest is checked again.
     pub refresh: Duration,
+    /// Profiles delivered by Flux, Argo CD or a profile directory.
+    pub delivered: crate::delivered::SharedDeliveries,
 }
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -177,7 +183,14 @@ pub fn run(
 
     let mut last_round = Instant::now();
     let mut due: Vec<String> = Vec::new();
+    let mut delivered_generation = 0;
     while !stop.load(Ordering::Relaxed) {
+        let generation = lock(&config.delivered).generation();
+        if generation != delivered_generation {
+            // What Git delivers changed: every digest is looked at again now.
+            delivered_generation = generation;
+            due.extend(watched.keys().cloned());
+        }
         match watch.recv_timeout(Duration::from_millis(200)) {
             Ok((digest, image_ref)) => {
                 let w = watched.entry(digest.clone()).or_insert(Watched {
@@ -265,6 +278,25 @@ enum Resolved {
     Not(Status),
 }
 
+fn lock(
+    d: &crate::delivered::SharedDeliveries,
+) -> std::sync::MutexGuard<'_, crate::delivered::Deliveries> {
+    d.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether a verified profile is the one delivered for its digest (when one is).
+fn delivered_content(allowed: &[String], profile: &Profile, artifact: &str) -> Result<(), Status> {
+    let content = imprint_schema::digest(profile);
+    if allowed.is_empty() || allowed.contains(&content) {
+        Ok(())
+    } else {
+        Err(Status::Unsigned(format!(
+            "{artifact} verifies, but its profile ({content}) is not the delivered one ({})",
+            allowed.join(", ")
+        )))
+    }
+}
+
 async fn resolve(
     config: &ResolverConfig,
     cache: &BlobCache,
@@ -272,8 +304,15 @@ async fn resolve(
     image_ref: Option<&str>,
 ) -> Resolved {
     let mut failure: Option<Status> = None;
+    let delivered = lock(&config.delivered).for_digest(digest);
+    let allowed: Vec<String> = delivered.iter().map(|d| d.content_digest.clone()).collect();
+    let mut pins: Vec<&String> = delivered
+        .iter()
+        .filter_map(|d| d.artifact.as_ref())
+        .collect();
+    pins.extend(&config.pinned);
     // Pinned artifacts first: the Git-reviewed choice wins over discovery.
-    for pinned in &config.pinned {
+    for pinned in pins {
         let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
         let Ok(reference) = parse_reference(text) else {
             continue;
@@ -296,6 +335,10 @@ async fn resolve(
         }
         match registry.verify(&reference, &artifact, &config.policy).await {
             Ok(v) if v.verified => {
+                if let Err(status) = delivered_content(&allowed, &pulled.profile, pinned) {
+                    failure = Some(status);
+                    continue;
+                }
                 return Resolved::Enforce {
                     repository: format!("{}/{}", reference.registry(), reference.repository()),
                     artifact,
@@ -381,6 +424,12 @@ async fn resolve(
             let reference = repository.clone_with_digest(found.digest.clone());
             match registry.pull_artifact_cached(&reference, cache).await {
                 Ok(pulled) if pulled.profile.image.digest == digest => {
+                    if let Err(status) =
+                        delivered_content(&allowed, &pulled.profile, &reference.whole())
+                    {
+                        failure = Some(status);
+                        continue;
+                    }
                     return Resolved::Enforce {
                         repository: format!(
                             "{}/{}",

@@ -179,6 +179,10 @@ impl Tracker {
                 .insert(id.clone(), Container { image, watching });
         }
         let container = self.containers.get_mut(&id).expect("just inserted");
+        if container.image.is_none() {
+            // The pod's status may name it by now (a map lookup, not a process).
+            container.image = self.resolver.from_cluster(&id);
+        }
         let Some(image) = container.image.clone() else {
             self.unresolved += 1;
             return Vec::new();

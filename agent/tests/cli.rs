@@ -59,3 +59,78 @@ fn configuration_mistakes_are_named_before_anything_starts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--out"));
 }
+
+#[test]
+fn enforce_settings_are_checked_before_sensing_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cosign.pub");
+    std::fs::write(
+        &key,
+        imprint_oci::keys::SigningKey::generate(imprint_oci::keys::KeyAlgorithm::EcdsaP256)
+            .verifying_key()
+            .to_pem(),
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let base = [
+        "--mode",
+        "enforce",
+        "--key",
+        key.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ];
+    let run = |extra: &[&str], env: &[(&str, &str)]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_imprint-agent"))
+            .args(base)
+            .args(extra)
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{extra:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let missing = dir.path().join("missing");
+    let err = run(&["--profile-dir", missing.to_str().unwrap()], &[]);
+    assert!(
+        err.contains("--profile-dir") && err.contains("not a directory"),
+        "{err}"
+    );
+    let err = run(
+        &["--kubernetes", "--node", "node-1"],
+        &[("KUBECONFIG", missing.to_str().unwrap())],
+    );
+    assert!(
+        err.contains("--kubernetes") && err.contains("KUBECONFIG"),
+        "{err}"
+    );
+    let err = run(
+        &[
+            "--syslog-url",
+            "tls://syslog.example:6514",
+            "--syslog-ca",
+            missing.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert!(
+        err.contains("--syslog-url") && err.contains("missing"),
+        "{err}"
+    );
+    let err = run(&["--syslog-url", "syslog.example:514"], &[]);
+    assert!(err.contains("udp://HOST:PORT"), "{err}");
+    // The learn mode has no profile directory.
+    let out = agent(&[
+        "--mode",
+        "learn",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--profile-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--profile-dir is for --mode enforce"));
+}

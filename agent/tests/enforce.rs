@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 #[allow(dead_code)]
 mod common;
-use common::{Agent, Env, setup, support, wait_for_profile};
+use common::{
+    Agent, Env, publish, publish_to, setup, support, wait_for_profile, wait_until, webhook_receiver,
+};
 
 use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 use imprint_oci::layout;
 use imprint_oci::registry::{Registry, parse_reference};
-use imprint_oci::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate};
 
 struct Alertmanager {
     child: Child,
@@ -94,68 +95,6 @@ impl Drop for Alertmanager {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// Pushes `profile` beside its image, and signs and attests it with `key` when given.
-fn publish(registry: &str, repo: &str, profile_path: &Path, key: Option<&SigningKey>) -> String {
-    publish_to(registry, repo, repo, profile_path, key)
-}
-
-/// Pushes `profile` (of an image in `image_repo`) into `repo`; signs and attests it
-/// with `key` when given. Returns the artifact digest.
-fn publish_to(
-    registry: &str,
-    repo: &str,
-    image_repo: &str,
-    profile_path: &Path,
-    key: Option<&SigningKey>,
-) -> String {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
-    let image =
-        parse_reference(&format!("{registry}/{image_repo}@{}", profile.image.digest)).unwrap();
-    let client = Registry::new(&Default::default(), &[&image]).unwrap();
-    rt.block_on(async {
-        let subject = client.resolve(&image).await.unwrap();
-        let artifact = layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
-        let repository = parse_reference(&format!("{registry}/{repo}")).unwrap();
-        let digest = client
-            .push_artifact(&repository, &artifact, None)
-            .await
-            .unwrap();
-        let at = repository.clone_with_digest(digest.clone());
-        if let Some(key) = key {
-            client
-                .sign(&at, key, false, jiff::Timestamp::now())
-                .await
-                .unwrap();
-            let predicate = ProfilePredicate::for_artifact(
-                &artifact.manifest,
-                &profile,
-                "https://ci.example/imprint/e2e",
-            );
-            client
-                .attest(
-                    &at,
-                    key,
-                    PROFILE_PREDICATE_TYPE,
-                    serde_json::to_value(predicate).unwrap(),
-                    false,
-                    jiff::Timestamp::now(),
-                )
-                .await
-                .unwrap();
-        }
-        digest
-    })
 }
 
 #[test]
@@ -438,44 +377,6 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
         },
     );
     drop(agent);
-}
-
-/// A webhook receiver: collects the JSON bodies POSTed to it, and the headers.
-/// Request heads and JSON bodies received.
-type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
-
-fn webhook_receiver() -> (String, Received) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sink = received.clone();
-    std::thread::spawn(move || {
-        for conn in listener.incoming().flatten() {
-            let mut reader = BufReader::new(conn);
-            let mut head = String::new();
-            let mut length = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                head.push_str(&line);
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            if let Ok(v) = serde_json::from_slice(&body) {
-                sink.lock().unwrap().push((head, v));
-            }
-            let _ = reader
-                .get_mut()
-                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        }
-    });
-    (addr, received)
 }
 
 #[test]

@@ -243,3 +243,114 @@ pub fn setup() -> Option<Env> {
         podman: Podman::new(),
     })
 }
+
+/// Polls `ok` until it holds, failing the test after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Pushes `profile` beside its image, and signs and attests it with `key` when given.
+pub fn publish(
+    registry: &str,
+    repo: &str,
+    profile_path: &Path,
+    key: Option<&imprint_oci::keys::SigningKey>,
+) -> String {
+    publish_to(registry, repo, repo, profile_path, key)
+}
+
+/// Pushes `profile` (of an image in `image_repo`) into `repo`; signs and attests it
+/// with `key` when given. Returns the artifact digest.
+pub fn publish_to(
+    registry: &str,
+    repo: &str,
+    image_repo: &str,
+    profile_path: &Path,
+    key: Option<&imprint_oci::keys::SigningKey>,
+) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
+    let image = imprint_oci::registry::parse_reference(&format!(
+        "{registry}/{image_repo}@{}",
+        profile.image.digest
+    ))
+    .unwrap();
+    let client = imprint_oci::registry::Registry::new(&Default::default(), &[&image]).unwrap();
+    rt.block_on(async {
+        let subject = client.resolve(&image).await.unwrap();
+        let artifact =
+            imprint_oci::layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
+        let repository =
+            imprint_oci::registry::parse_reference(&format!("{registry}/{repo}")).unwrap();
+        let digest = client
+            .push_artifact(&repository, &artifact, None)
+            .await
+            .unwrap();
+        let at = repository.clone_with_digest(digest.clone());
+        if let Some(key) = key {
+            client
+                .sign(&at, key, false, jiff::Timestamp::now())
+                .await
+                .unwrap();
+            let predicate = imprint_oci::signing::ProfilePredicate::for_artifact(
+                &artifact.manifest,
+                &profile,
+                "https://ci.example/imprint/e2e",
+            );
+            client
+                .attest(
+                    &at,
+                    key,
+                    imprint_oci::signing::PROFILE_PREDICATE_TYPE,
+                    serde_json::to_value(predicate).unwrap(),
+                    false,
+                    jiff::Timestamp::now(),
+                )
+                .await
+                .unwrap();
+        }
+        digest
+    })
+}
+
+/// Request heads and JSON bodies a webhook receiver got.
+pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// Starts a webhook receiver on a free loopback port: its address, and what it received.
+pub fn webhook_receiver() -> (String, Received) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = received.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let mut reader = BufReader::new(conn);
+            let mut head = String::new();
+            let mut length = 0usize;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+                head.push_str(&line);
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            if let Ok(v) = serde_json::from_slice(&body) {
+                sink.lock().unwrap().push((head, v));
+            }
+            let _ = reader
+                .get_mut()
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (addr, received)
+}

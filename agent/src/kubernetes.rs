@@ -1,0 +1,209 @@
+//! The agent's view of the Kubernetes API, kept thin: the pods on this node
+//! (`spec.nodeName`), for each container's image digest, namespace and pod; and
+//! the `Profile` objects Flux or Argo CD apply, as delivered profiles.
+//!
+//! Both are `kube` watchers (list, then watch, re-listing with backoff after an
+//! error), so an API server outage leaves the last known state in place.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher as watch};
+use kube::{Api, Client};
+
+use crate::attribution::ContainerImage;
+use crate::delivered::{SharedDeliveries, delivery_of};
+
+/// Container id → image, for the containers of this node's pods.
+#[derive(Debug, Default)]
+pub struct PodIndex {
+    by_container: HashMap<String, ContainerImage>,
+    by_pod: HashMap<String, Vec<String>>,
+}
+
+/// A [`PodIndex`] shared between the watcher and attribution.
+pub type SharedPods = Arc<RwLock<PodIndex>>;
+
+impl PodIndex {
+    /// The image of a container, when a pod status names it.
+    pub fn get(&self, container_id: &str) -> Option<&ContainerImage> {
+        self.by_container.get(container_id)
+    }
+
+    /// How many containers are known.
+    pub fn len(&self) -> usize {
+        self.by_container.len()
+    }
+
+    /// No containers known.
+    pub fn is_empty(&self) -> bool {
+        self.by_container.is_empty()
+    }
+
+    /// Records a pod as it is now.
+    pub fn apply(&mut self, pod: &Pod) {
+        let key = pod_key(pod);
+        self.delete_key(&key);
+        let containers = pod_images(pod);
+        self.by_pod
+            .insert(key, containers.iter().map(|(id, _)| id.clone()).collect());
+        self.by_container.extend(containers);
+    }
+
+    /// Forgets a pod.
+    pub fn delete(&mut self, pod: &Pod) {
+        self.delete_key(&pod_key(pod));
+    }
+
+    fn delete_key(&mut self, key: &str) {
+        for id in self.by_pod.remove(key).unwrap_or_default() {
+            self.by_container.remove(&id);
+        }
+    }
+}
+
+fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Container id → image for a pod, from each status's `containerID`
+/// (`containerd://<id>`) and `imageID` (`…@sha256:…`). A container still being
+/// created has no id yet and is left out.
+pub fn pod_images(pod: &Pod) -> Vec<(String, ContainerImage)> {
+    let Some(status) = &pod.status else {
+        return Vec::new();
+    };
+    let statuses = [
+        &status.container_statuses,
+        &status.init_container_statuses,
+        &status.ephemeral_container_statuses,
+    ];
+    let mut out = Vec::new();
+    for s in statuses.into_iter().flatten().flatten() {
+        let id = s
+            .container_id
+            .as_deref()
+            .and_then(|v| v.split_once("://").map(|(_, id)| id.to_string()));
+        let digest = s
+            .image_id
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or(&s.image_id);
+        if let Some(id) = id
+            && digest.starts_with("sha256:")
+            && digest.len() == 71
+        {
+            out.push((
+                id,
+                ContainerImage {
+                    digest: digest.to_string(),
+                    reference: Some(s.image.clone()).filter(|r| !r.is_empty()),
+                    namespace: pod.metadata.namespace.clone(),
+                    pod: pod.metadata.name.clone(),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// The `Profile` custom resource.
+pub fn profile_resource() -> ApiResource {
+    ApiResource {
+        group: imprint_schema::crd::GROUP.into(),
+        version: "v1".into(),
+        api_version: imprint_schema::API_VERSION.into(),
+        kind: imprint_schema::KIND.into(),
+        plural: "profiles".into(),
+    }
+}
+
+/// Keeps `pods` equal to the pods on `node`, until the task is dropped.
+pub async fn watch_pods(client: Client, node: String, pods: SharedPods) {
+    let api: Api<Pod> = Api::all(client);
+    let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
+    let mut stream = watch(api, config).default_backoff().boxed();
+    let mut listing: Option<PodIndex> = None;
+    while let Some(event) = stream.next().await {
+        let write = || pods.write().unwrap_or_else(|p| p.into_inner());
+        match event {
+            Ok(Event::Init) => listing = Some(PodIndex::default()),
+            Ok(Event::InitApply(pod)) => {
+                if let Some(l) = listing.as_mut() {
+                    l.apply(&pod);
+                }
+            }
+            Ok(Event::InitDone) => {
+                if let Some(l) = listing.take() {
+                    *write() = l;
+                }
+            }
+            Ok(Event::Apply(pod)) => write().apply(&pod),
+            Ok(Event::Delete(pod)) => write().delete(&pod),
+            Err(e) => eprintln!("imprint-agent: watching pods on {node}: {e}; retrying"),
+        }
+    }
+}
+
+/// The source name of a `Profile` object among the deliveries.
+fn source_of(object: &DynamicObject) -> String {
+    format!(
+        "Profile/{}",
+        object.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// Keeps `deliveries` equal to the `Profile` objects in the cluster. An object
+/// that does not parse is named in the log and keeps what it delivered before.
+pub async fn watch_profiles(client: Client, deliveries: SharedDeliveries) {
+    let api: Api<DynamicObject> = Api::all_with(client, &profile_resource());
+    let mut stream = watch(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut listed: BTreeSet<String> = BTreeSet::new();
+    let set = |object: &DynamicObject| {
+        let source = source_of(object);
+        let parsed = serde_json::to_vec(object)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| delivery_of(&bytes).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(d) => deliveries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .set(&source, d),
+            Err(e) => eprintln!("imprint-agent: {source} is not used: {e}"),
+        }
+        source
+    };
+    while let Some(event) = stream.next().await {
+        match event {
+            Ok(Event::Init) => listed.clear(),
+            Ok(Event::InitApply(object)) => {
+                listed.insert(set(&object));
+            }
+            Ok(Event::InitDone) => deliveries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain_under("Profile/", &listed),
+            Ok(Event::Apply(object)) => {
+                set(&object);
+            }
+            Ok(Event::Delete(object)) => deliveries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&source_of(&object)),
+            Err(e) => eprintln!("imprint-agent: watching Profile objects: {e}; retrying"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
