@@ -68,8 +68,13 @@ pub struct AttestArgs {
     /// The profile artifact, by digest (`registry/repo@sha256:…`).
     artifact: String,
     /// The private key (cosign's format; its password from COSIGN_PASSWORD or a prompt).
-    #[arg(long)]
-    key: PathBuf,
+    #[arg(long, required_unless_present = "print_predicate")]
+    key: Option<PathBuf>,
+    /// Print the predicate (JSON) instead of signing anything: for
+    /// `cosign attest --predicate - --type https://imprint.dev/attestation/profile/v1`
+    /// (keyless signing with an OIDC identity).
+    #[arg(long, conflicts_with_all = ["key", "bundle"])]
+    print_predicate: bool,
     /// A predicate file (JSON).
     #[arg(long)]
     predicate: Option<PathBuf>,
@@ -302,7 +307,14 @@ pub fn attest(args: AttestArgs) -> CmdResult {
             .expect("predicates serialize")
         }
     };
-    let key = load_signing_key(&args.key)?;
+    let Some(key) = &args.key else {
+        // --print-predicate: clap allows no key only with it.
+        let mut out = serde_json::to_string_pretty(&predicate).expect("JSON values serialize");
+        out.push('\n');
+        crate::files::write_output(None, out.as_bytes())?;
+        return Ok(EXIT_OK);
+    };
+    let key = load_signing_key(key)?;
     let written = rt
         .block_on(registry.attest(
             &reference,

@@ -167,6 +167,39 @@ fn sign_attest_verify_and_pull_with_verification() {
         text(&out.stderr)
     );
 
+    // --print-predicate: the predicate for `cosign attest` (keyless), no key, nothing written.
+    let out = imprint(&[
+        &"attest",
+        &artifact,
+        &"--from-profile",
+        &"--print-predicate",
+        &"--builder-id",
+        &"https://ci.example/acme/shop/runs/6",
+    ]);
+    assert_exit(&out, 0);
+    let predicate: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        predicate["builder"]["id"],
+        "https://ci.example/acme/shop/runs/6"
+    );
+    assert!(
+        predicate["imageDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    assert!(
+        predicate["profileLayerDigest"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let out = imprint(&[&"verify", &artifact, &"--policy", &policy]);
+    assert_exit(&out, 1);
+    let out = imprint(&[&"attest", &artifact, &"--from-profile"]);
+    assert_exit(&out, 2);
+    assert!(text(&out.stderr).contains("--key"), "{}", text(&out.stderr));
+
     // Without a builder id outside CI, --from-profile says what to pass.
     let out = imprint(&[&"attest", &artifact, &"--key", &key, &"--from-profile"]);
     assert_exit(&out, 1);
