@@ -161,7 +161,13 @@ fn a_profile_delivered_through_gitops_is_enforced_only_after_the_agents_own_veri
         &format!("enforcing {}/shop/gitops@{v1} for {digest}", registry.addr),
         Duration::from_secs(30),
     );
-    assert!(!agent.log().contains(&v2), "{}", agent.log());
+    assert!(
+        !agent
+            .log()
+            .contains(&format!("enforcing {}/shop/gitops@{v2}", registry.addr)),
+        "{}",
+        agent.log()
+    );
     run("/bin/busybox id > /dev/null");
     wait_until("an anomaly against v1", Duration::from_secs(30), || {
         received.lock().unwrap().iter().any(|(_, batch)| {
