@@ -19,29 +19,16 @@ pub const TRACEPOINTS: &[(&str, &str, &str)] = &[
     ("on_fork", "sched", "sched_process_fork"),
     ("on_exit", "sched", "sched_process_exit"),
     ("on_cap_capable", "capability", "cap_capable"),
-    ("on_connect", "syscalls", "sys_enter_connect"),
-    ("on_bind", "syscalls", "sys_enter_bind"),
-    ("on_accept_enter", "syscalls", "sys_enter_accept"),
     ("on_accept_exit", "syscalls", "sys_exit_accept"),
-    ("on_accept4_enter", "syscalls", "sys_enter_accept4"),
     ("on_accept4_exit", "syscalls", "sys_exit_accept4"),
-    ("on_sendto", "syscalls", "sys_enter_sendto"),
-    ("on_sendmsg", "syscalls", "sys_enter_sendmsg"),
-    ("on_sendmmsg", "syscalls", "sys_enter_sendmmsg"),
-    ("on_memfd_create", "syscalls", "sys_enter_memfd_create"),
-    ("on_symlink", "syscalls", "sys_enter_symlink"),
-    ("on_symlinkat", "syscalls", "sys_enter_symlinkat"),
-    ("on_link", "syscalls", "sys_enter_link"),
-    ("on_linkat", "syscalls", "sys_enter_linkat"),
-    ("on_ptrace", "syscalls", "sys_enter_ptrace"),
-    ("on_bpf", "syscalls", "sys_enter_bpf"),
-    ("on_unshare", "syscalls", "sys_enter_unshare"),
-    ("on_setns", "syscalls", "sys_enter_setns"),
 ];
 
 /// Raw tracepoint programs: (program name, tracepoint). `on_sys_enter` sees every
-/// syscall entry: the per-cgroup syscall bitmap, opens (open, openat, openat2)
-/// and module loads.
+/// syscall entry: the per-cgroup syscall bitmap, opens (open, openat, openat2),
+/// module loads, and the syscalls reported with their arguments (connect, bind,
+/// accept, DNS sends, memfd_create, symlink, link, ptrace, bpf, unshare, setns):
+/// one hook instead of a syscall tracepoint each, which would each put perf's
+/// dispatch on every syscall.
 pub const RAW_TRACEPOINTS: &[(&str, &str)] = &[("on_sys_enter", "sys_enter")];
 
 /// Name of the ring buffer map.

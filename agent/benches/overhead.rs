@@ -9,7 +9,9 @@
 //!    podman is installed.
 //!
 //! Run: `cargo bench -p imprint-agent --bench overhead` (as root). Numbers vary by
-//! machine; the ratios are what to compare.
+//! machine; the ratios are what to compare. `IMPRINT_BENCH_ROUNDS=N` sets the
+//! rounds (default 5); `IMPRINT_BENCH_OPEN_ONLY=1` runs only the open/close loop,
+//! to compare variants of the kernel programs quickly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -185,19 +187,50 @@ fn main() {
     const OPENS: u32 = 300_000;
     const EXECS: u32 = 1_000;
 
+    let rounds: usize = std::env::var("IMPRINT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(5)
+        .max(1);
+    let open_only = std::env::var_os("IMPRINT_BENCH_OPEN_ONLY").is_some();
+
     // Warm caches. Then rounds of (without, with): the sensor is loaded and
-    // unloaded each round, and the fastest of each side is kept, which is robust
-    // to whatever else the machine does meanwhile.
+    // unloaded each round. Reported: the fastest of each side, and the median of
+    // the rounds' own ratios (each pair measured back to back, so drift in the
+    // machine's speed cancels out).
     open_loop(20_000);
     let (mut open_base, mut open_with) = (Duration::MAX, Duration::MAX);
     let (mut exec_base, mut exec_with) = (Duration::MAX, Duration::MAX);
-    for _ in 0..3 {
-        open_base = open_base.min(open_loop(OPENS));
-        exec_base = exec_base.min(exec_loop(EXECS));
+    let mut open_ratios = Vec::new();
+    for _ in 0..rounds {
+        let base = open_loop(OPENS);
+        if !open_only {
+            exec_base = exec_base.min(exec_loop(EXECS));
+        }
         let running = start_sensor("/nonexistent/imprint-bench-");
-        open_with = open_with.min(open_loop(OPENS));
-        exec_with = exec_with.min(exec_loop(EXECS));
+        let with = open_loop(OPENS);
+        if !open_only {
+            exec_with = exec_with.min(exec_loop(EXECS));
+        }
         running.finish();
+        open_ratios.push(with.as_secs_f64() / base.as_secs_f64());
+        open_base = open_base.min(base);
+        open_with = open_with.min(with);
+    }
+    open_ratios.sort_by(f64::total_cmp);
+    let median_ratio = open_ratios[open_ratios.len() / 2];
+    let (ob, ow) = (
+        per_iteration(open_base, OPENS),
+        per_iteration(open_with, OPENS),
+    );
+    println!(
+        "open/close loop: {ob:.0} ns/iter without the sensor, {ow:.0} ns/iter with it: {:.2}× ({:+.1}%); median of {rounds} paired rounds {median_ratio:.2}× ({:+.1}%)",
+        ow / ob,
+        (ow / ob - 1.0) * 100.0,
+        (median_ratio - 1.0) * 100.0
+    );
+    if open_only {
+        return;
     }
 
     let running = start_sensor("/nonexistent/imprint-bench-");
@@ -211,18 +244,9 @@ fn main() {
     let burst = start.elapsed();
     let (records, marked, drops) = running.finish();
 
-    let (ob, ow) = (
-        per_iteration(open_base, OPENS),
-        per_iteration(open_with, OPENS),
-    );
     let (eb, ew) = (
         per_iteration(exec_base, EXECS),
         per_iteration(exec_with, EXECS),
-    );
-    println!(
-        "open/close loop: {ob:.0} ns/iter without the sensor, {ow:.0} ns/iter with it: {:.2}× ({:+.1}%)",
-        ow / ob,
-        (ow / ob - 1.0) * 100.0
     );
     println!(
         "exec loop (/bin/true): {:.0} µs/iter without, {:.0} µs/iter with: {:.2}×",

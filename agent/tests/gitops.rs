@@ -75,6 +75,8 @@ fn a_profile_delivered_through_gitops_is_enforced_only_after_the_agents_own_veri
         &write("v1.yaml", &["/bin/sh"]),
         Some(&key),
     );
+    // Discovery orders by the creation annotation (seconds): v2 is a second newer.
+    std::thread::sleep(Duration::from_millis(1100));
     let v2 = publish(
         &registry.addr,
         "shop/gitops",
