@@ -15,3 +15,14 @@ pub mod resolver;
 pub mod sensor;
 pub mod tracker;
 pub mod translate;
+
+/// Recorded inputs of the unit tests, in `tests/data/`.
+#[cfg(test)]
+pub(crate) fn test_data(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
+    .unwrap()
+}

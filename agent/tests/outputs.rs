@@ -18,6 +18,41 @@ impl Drop for Rsyslog {
     }
 }
 
+impl Rsyslog {
+    /// Starts rsyslogd in `dir` with these inputs (config lines), writing every
+    /// message's raw text to `received.log`; ready once `tcp_port` accepts.
+    fn start(dir: &Path, global: &str, inputs: &str, tcp_port: u16) -> Rsyslog {
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{work}\"{global})\n{inputs}template(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"raw\")\n",
+                work = dir.display(),
+                out = dir.join("received.log").display()
+            ),
+        )
+        .unwrap();
+        let rsyslog = Rsyslog(
+            Command::new("/usr/sbin/rsyslogd")
+                .arg("-n")
+                .arg("-f")
+                .arg(&conf)
+                .arg("-i")
+                .arg(dir.join("rsyslogd.pid"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", tcp_port)).is_err() {
+            assert!(Instant::now() < deadline, "rsyslogd did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        rsyslog
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -52,34 +87,14 @@ fn alerts_reach_rsyslog_over_udp_and_tcp_as_rfc5424() {
     let dir = tempfile::tempdir().unwrap();
     let (udp, tcp) = (free_port(), free_port());
     let out = dir.path().join("received.log");
-    let conf = dir.path().join("rsyslog.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "global(workDirectory=\"{work}\")\nmodule(load=\"imudp\")\nmodule(load=\"imtcp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp}\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp}\")\ntemplate(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"raw\")\n",
-            work = dir.path().display(),
-            out = out.display()
+    let _rsyslog = Rsyslog::start(
+        dir.path(),
+        "",
+        &format!(
+            "module(load=\"imudp\")\nmodule(load=\"imtcp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp}\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp}\")\n"
         ),
-    )
-    .unwrap();
-    let _rsyslog = Rsyslog(
-        Command::new("/usr/sbin/rsyslogd")
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.path().join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        tcp,
     );
-    // Ready when the TCP port accepts.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", tcp)).is_err() {
-        assert!(Instant::now() < deadline, "rsyslogd did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let outputs = Outputs::start(
         vec![
             syslog(&format!("udp://127.0.0.1:{udp}"), &TlsFiles::default()),
@@ -181,37 +196,20 @@ fn alerts_reach_rsyslog_over_tls_only_with_the_right_ca_and_client_certificate()
     let (stranger_cert, stranger_key) = stranger.issue("stranger-client", &["node-1"]);
     let port = free_port();
     let out = dir.path().join("received.log");
-    let conf = dir.path().join("rsyslog.conf");
     // Senders must show a certificate from our CA (rsyslog's x509/certvalid).
-    std::fs::write(
-        &conf,
-        format!(
-            "global(workDirectory=\"{work}\" DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"{ca}\" DefaultNetstreamDriverCertFile=\"{cert}\" DefaultNetstreamDriverKeyFile=\"{key}\")\nmodule(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\ntemplate(name=\"raw\" type=\"string\" string=\"%rawmsg%\\n\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"raw\")\n",
-            work = dir.path().display(),
+    let _rsyslog = Rsyslog::start(
+        dir.path(),
+        &format!(
+            " DefaultNetstreamDriver=\"ossl\" DefaultNetstreamDriverCAFile=\"{ca}\" DefaultNetstreamDriverCertFile=\"{cert}\" DefaultNetstreamDriverKeyFile=\"{key}\"",
             ca = dir.path().join("ca.pem").display(),
             cert = server_cert.display(),
             key = server_key.display(),
-            out = out.display()
         ),
-    )
-    .unwrap();
-    let _rsyslog = Rsyslog(
-        Command::new("/usr/sbin/rsyslogd")
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.path().join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+        &format!(
+            "module(load=\"imtcp\" StreamDriver.Name=\"ossl\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"x509/certvalid\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{port}\")\n"
+        ),
+        port,
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "rsyslogd did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let url = format!("tls://localhost:{port}");
     let files = |ca: &str, cert: &Path, key: &Path| TlsFiles {
         ca: Some(dir.path().join(ca)),

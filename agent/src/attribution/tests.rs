@@ -66,14 +66,7 @@ fn the_index_maps_directory_inodes_to_paths() {
     assert!(index.path(inode).is_some());
 }
 
-fn data(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(name),
-    )
-    .unwrap()
-}
+use crate::test_data as data;
 
 #[test]
 fn runtimes_and_the_cluster_name_the_image_digest() {

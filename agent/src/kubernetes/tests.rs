@@ -1,7 +1,6 @@
 //! The watchers against recorded API server responses (a list, then a watch
 //! stream), served through `tower_test`'s mock service: no API server runs here.
 
-use std::path::Path;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -10,14 +9,7 @@ use kube::client::Body;
 use super::*;
 use crate::delivered::Deliveries;
 
-fn data(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(name),
-    )
-    .unwrap()
-}
+use crate::test_data as data;
 
 /// Serves `list` to the first request and, once the gate opens, `watch` to the
 /// second, checking each one's path; later requests (the watch resuming) are
