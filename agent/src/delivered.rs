@@ -71,6 +71,7 @@ pub fn delivery_of(bytes: &[u8]) -> Result<Delivery, DeliveryError> {
 pub struct Deliveries {
     by_source: BTreeMap<String, Delivery>,
     generation: u64,
+    listed: BTreeSet<String>,
 }
 
 /// Deliveries shared between their watchers and the resolver.
@@ -109,6 +110,16 @@ impl Deliveries {
             .filter(|d| d.image_digest == image_digest)
             .cloned()
             .collect()
+    }
+
+    /// Records that a kind of source (`Profile/`) has been listed once in full.
+    pub fn mark_listed(&mut self, prefix: &str) {
+        self.listed.insert(prefix.to_string());
+    }
+
+    /// Whether a kind of source has been listed once in full.
+    pub fn is_listed(&self, prefix: &str) -> bool {
+        self.listed.contains(prefix)
     }
 
     /// Changes with every change, so the resolver knows to look again.

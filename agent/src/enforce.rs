@@ -17,6 +17,9 @@ use imprint_oci::policy::{Authority, Policy};
 
 use crate::{Args, Sensing, start_sensing};
 
+/// How long the start waits for the first list of `Profile` objects.
+const PROFILE_LIST_WAIT: Duration = Duration::from_secs(15);
+
 /// How often a `--profile-dir` is read again.
 const PROFILE_DIR_SCAN: Duration = Duration::from_secs(2);
 
@@ -148,6 +151,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
     }
     let cluster = crate::start_kubernetes(&args, Some(deliveries.clone()))?;
+    if cluster.is_some() {
+        // Pins first: the resolver starts once the Profile objects are listed, so it
+        // does not enforce discovery's choice for a digest that Git pins otherwise.
+        let listed = || {
+            deliveries
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_listed(imprint_agent::kubernetes::PROFILE_SOURCES)
+        };
+        let deadline = Instant::now() + PROFILE_LIST_WAIT;
+        while !listed() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if !listed() {
+            eprintln!(
+                "imprint-agent: Profile objects not listed within {PROFILE_LIST_WAIT:?}; resolving without their pins until they are"
+            );
+        }
+    }
 
     let (watch_tx, watch_rx) = std::sync::mpsc::channel();
     let (update_tx, update_rx) = std::sync::mpsc::channel();

@@ -153,16 +153,20 @@ pub async fn watch_pods(client: Client, node: String, pods: SharedPods) {
     }
 }
 
+/// The prefix of `Profile` objects' source names among the deliveries.
+pub const PROFILE_SOURCES: &str = "Profile/";
+
 /// The source name of a `Profile` object among the deliveries.
 fn source_of(object: &DynamicObject) -> String {
     format!(
-        "Profile/{}",
+        "{PROFILE_SOURCES}{}",
         object.metadata.name.as_deref().unwrap_or_default()
     )
 }
 
-/// Keeps `deliveries` equal to the `Profile` objects in the cluster. An object
-/// that does not parse is named in the log and keeps what it delivered before.
+/// Keeps `deliveries` equal to the `Profile` objects in the cluster, and marks
+/// [`PROFILE_SOURCES`] listed once the first list is in. An object that does not
+/// parse is named in the log and keeps what it delivered before.
 pub async fn watch_profiles(client: Client, deliveries: SharedDeliveries) {
     let api: Api<DynamicObject> = Api::all_with(client, &profile_resource());
     let mut stream = watch(api, watcher::Config::default())
@@ -189,10 +193,11 @@ pub async fn watch_profiles(client: Client, deliveries: SharedDeliveries) {
             Ok(Event::InitApply(object)) => {
                 listed.insert(set(&object));
             }
-            Ok(Event::InitDone) => deliveries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain_under("Profile/", &listed),
+            Ok(Event::InitDone) => {
+                let mut d = deliveries.lock().unwrap_or_else(|p| p.into_inner());
+                d.retain_under(PROFILE_SOURCES, &listed);
+                d.mark_listed(PROFILE_SOURCES);
+            }
             Ok(Event::Apply(object)) => {
                 set(&object);
             }

@@ -143,7 +143,8 @@ async fn profile_objects_become_deliveries_and_leave_with_their_objects() {
     let modified_web = delivery_of(&serde_json::to_vec(&first["object"]).unwrap()).unwrap();
     assert_ne!(listed_web, modified_web);
     eventually("the list applied", || {
-        lock().len() == 2
+        lock().is_listed(PROFILE_SOURCES)
+            && lock().len() == 2
             && lock().for_digest(web) == vec![listed_web.clone()]
             && lock().for_digest(&db).len() == 1
     })
