@@ -42,6 +42,8 @@ pub enum Status {
     SubjectMismatch(String),
     /// The registry could not be asked; the last verified state stands.
     Unreachable(String),
+    /// Git delivers different profiles for the digest; none is enforced.
+    DeliveryConflict(String),
 }
 
 impl Status {
@@ -54,6 +56,7 @@ impl Status {
             Status::AttestationFailed(_) => "attestation-failed",
             Status::SubjectMismatch(_) => "subject-mismatch",
             Status::Unreachable(_) => "unreachable",
+            Status::DeliveryConflict(_) => "delivery-conflict",
         }
     }
 }
@@ -115,7 +118,20 @@ struct Remembered {
 struct Watched {
     image_ref: Option<String>,
     enforced: Option<String>,
+    /// `sha256:` of the enforced profile's canonical JSON.
+    content: Option<String>,
     status: Option<Status>,
+}
+
+/// Whether enforced content is still what the deliveries for its digest allow
+/// (anything, when nothing is delivered for it).
+fn still_delivered(config: &ResolverConfig, digest: &str, content: Option<&str>) -> bool {
+    let allowed: Vec<String> = lock(&config.delivered)
+        .for_digest(digest)
+        .into_iter()
+        .map(|d| d.content_digest)
+        .collect();
+    allowed.is_empty() || content.is_some_and(|c| allowed.iter().any(|a| a == c))
 }
 
 fn repository_of(reference: &str) -> Option<Reference> {
@@ -164,7 +180,14 @@ pub fn run(
         };
         if let Ok(pulled) = runtime.block_on(registry.pull_artifact_cached(&reference, &cache))
             && pulled.profile.image.digest == *digest
+            // Git may have pinned another version meanwhile: then it waits for a lookup.
+            && still_delivered(
+                &config,
+                digest,
+                Some(&imprint_schema::digest(&pulled.profile)),
+            )
         {
+            let content = imprint_schema::digest(&pulled.profile);
             let _ = updates.send(Update::Enforce {
                 digest: digest.clone(),
                 artifact: reference.whole(),
@@ -175,6 +198,7 @@ pub fn run(
                 Watched {
                     image_ref: None,
                     enforced: Some(reference.whole()),
+                    content: Some(content),
                     status: Some(Status::Verified(reference.whole())),
                 },
             );
@@ -196,6 +220,7 @@ pub fn run(
                 let w = watched.entry(digest.clone()).or_insert(Watched {
                     image_ref: None,
                     enforced: None,
+                    content: None,
                     status: None,
                 });
                 if image_ref.is_some() {
@@ -225,6 +250,7 @@ pub fn run(
                     profile,
                 } => {
                     let whole = format!("{repository}@{artifact}");
+                    w.content = Some(imprint_schema::digest(&profile));
                     if w.enforced.as_deref() != Some(whole.as_str()) {
                         let _ = updates.send(Update::Enforce {
                             digest: digest.clone(),
@@ -243,10 +269,14 @@ pub fn run(
                     w.status = Some(Status::Verified(whole));
                 }
                 Resolved::Not(status) => {
-                    // An unreachable registry leaves what was verified in force.
-                    let revoke = w.enforced.is_some() && !matches!(status, Status::Unreachable(_));
+                    // An unreachable registry leaves what was verified in force, unless
+                    // Git now pins other content for the digest.
+                    let revoke = w.enforced.is_some()
+                        && (!matches!(status, Status::Unreachable(_))
+                            || !still_delivered(&config, &digest, w.content.as_deref()));
                     if revoke {
                         w.enforced = None;
+                        w.content = None;
                         remembered.verified.remove(&digest);
                         let _ = std::fs::write(
                             &remembered_path,
@@ -305,7 +335,16 @@ async fn resolve(
 ) -> Resolved {
     let mut failure: Option<Status> = None;
     let delivered = lock(&config.delivered).for_digest(digest);
-    let allowed: Vec<String> = delivered.iter().map(|d| d.content_digest.clone()).collect();
+    let mut allowed: Vec<String> = delivered.iter().map(|d| d.content_digest.clone()).collect();
+    allowed.sort();
+    allowed.dedup();
+    if allowed.len() > 1 {
+        // Two sources pin different versions: choosing one would let either undo the other.
+        return Resolved::Not(Status::DeliveryConflict(format!(
+            "delivered profiles disagree: {}",
+            allowed.join(", ")
+        )));
+    }
     let mut pins: Vec<&String> = delivered
         .iter()
         .filter_map(|d| d.artifact.as_ref())

@@ -183,6 +183,18 @@ fn a_profile_delivered_through_gitops_is_enforced_only_after_the_agents_own_veri
         })
     });
 
+    // Two deliveries that disagree (v1 and v2 for one digest): neither is chosen.
+    std::fs::copy(dir.path().join("v2.yaml"), delivered.join("other.yaml")).unwrap();
+    agent.wait_for_log(
+        &format!("no longer enforcing a profile for {digest}: delivery-conflict"),
+        Duration::from_secs(30),
+    );
+    std::fs::remove_file(delivered.join("other.yaml")).unwrap();
+    let enforcing_v1 = format!("enforcing {}/shop/gitops@{v1} for {digest}", registry.addr);
+    wait_until("v1 enforced again", Duration::from_secs(30), || {
+        agent.log().matches(&enforcing_v1).count() == 2
+    });
+
     // Git stops delivering it: discovery's choice (the newest, v2) takes over.
     std::fs::remove_file(delivered.join("profile.yaml")).unwrap();
     agent.wait_for_log(
