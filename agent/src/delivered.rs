@@ -103,6 +103,15 @@ impl Deliveries {
         }
     }
 
+    /// The sources under a prefix.
+    pub fn sources_under(&self, prefix: &str) -> Vec<String> {
+        self.by_source
+            .keys()
+            .filter(|s| s.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+
     /// What is delivered for an image digest.
     pub fn for_digest(&self, image_digest: &str) -> Vec<Delivery> {
         self.by_source
@@ -144,9 +153,13 @@ impl Deliveries {
 /// longer parses keeps what it delivered before; a file that is gone delivers
 /// nothing. Returns what was wrong, a line per file, for the log.
 pub fn scan_dir(dir: &Path, deliveries: &Mutex<Deliveries>) -> Vec<String> {
+    // One spelling of the directory, so sources compare whatever the flag said.
+    let dir: PathBuf = dir.components().collect();
+    let dir = dir.as_path();
     let mut files = Vec::new();
     let mut problems = Vec::new();
-    collect(dir, 0, &mut files, &mut problems);
+    let mut unreadable = Vec::new();
+    collect(dir, 0, &mut files, &mut problems, &mut unreadable);
     let prefix = format!("file:{}/", dir.display());
     let mut seen = BTreeSet::new();
     let mut parsed = Vec::new();
@@ -176,6 +189,16 @@ pub fn scan_dir(dir: &Path, deliveries: &Mutex<Deliveries>) -> Vec<String> {
         }
     }
     let mut deliveries = deliveries.lock().unwrap_or_else(|p| p.into_inner());
+    // What sits under a directory that could not be read is kept, not forgotten:
+    // a passing I/O error must not widen the choice.
+    for source in deliveries.sources_under(&prefix) {
+        if unreadable
+            .iter()
+            .any(|d| source.starts_with(&format!("file:{}/", d.display())))
+        {
+            seen.insert(source);
+        }
+    }
     deliveries.retain_under(&prefix, &seen);
     for (source, d) in parsed {
         deliveries.set(&source, d);
@@ -183,11 +206,18 @@ pub fn scan_dir(dir: &Path, deliveries: &Mutex<Deliveries>) -> Vec<String> {
     problems
 }
 
-fn collect(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Vec<String>) {
+fn collect(
+    dir: &Path,
+    depth: usize,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<String>,
+    unreadable: &mut Vec<PathBuf>,
+) {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) => {
             problems.push(format!("{}: {e}", dir.display()));
+            unreadable.push(dir.to_path_buf());
             return;
         }
     };
@@ -200,12 +230,22 @@ fn collect(dir: &Path, depth: usize, files: &mut Vec<PathBuf>, problems: &mut Ve
             continue;
         }
         let path = entry.path();
-        if path.is_dir() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        // Directories are entered only as themselves: a symlinked directory could
+        // loop or lead anywhere. A symlinked file (a ConfigMap volume's) is read.
+        if kind.is_dir() {
             if depth < MAX_DEPTH {
-                collect(&path, depth + 1, files, problems);
+                collect(&path, depth + 1, files, problems, unreadable);
             }
         } else if [".yaml", ".yml", ".json"].iter().any(|s| name.ends_with(s)) {
-            files.push(path);
+            // Regular files only: a FIFO or device would block or never end.
+            match std::fs::metadata(&path) {
+                Ok(m) if m.is_file() => files.push(path),
+                Ok(_) => problems.push(format!("{}: not a regular file", path.display())),
+                Err(e) => problems.push(format!("{}: {e}", path.display())),
+            }
         }
     }
 }
@@ -292,6 +332,57 @@ mod tests {
         assert!(scan_dir(dir.path(), &deliveries).is_empty());
         assert!(deliveries.lock().unwrap().for_digest(&a).is_empty());
         assert!(deliveries.lock().unwrap().generation() > g);
+    }
+
+    #[test]
+    fn hostile_directories_neither_loop_nor_block_and_spellings_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let deliveries = Mutex::new(Deliveries::default());
+        std::fs::write(dir.path().join("web.yaml"), profile("a", "/bin/cat")).unwrap();
+        // A symlink loop, a link to /, and a FIFO named like a profile.
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).unwrap();
+        std::os::unix::fs::symlink("/", dir.path().join("root")).unwrap();
+        let fifo = dir.path().join("pipe.yaml");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let problems = scan_dir(dir.path(), &deliveries);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("pipe.yaml") && problems[0].contains("not a regular file"));
+        assert_eq!(deliveries.lock().unwrap().len(), 1);
+        // The same directory spelt with a trailing slash: a removed file is forgotten.
+        let slashed = PathBuf::from(format!("{}/", dir.path().display()));
+        scan_dir(&slashed, &deliveries);
+        assert_eq!(deliveries.lock().unwrap().len(), 1);
+        std::fs::remove_file(dir.path().join("web.yaml")).unwrap();
+        scan_dir(&slashed, &deliveries);
+        assert!(deliveries.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_read_keeps_its_pins() {
+        let dir = tempfile::tempdir().unwrap();
+        let deliveries = Mutex::new(Deliveries::default());
+        let sub = dir.path().join("shop");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::write(sub.join("web.yaml"), profile("a", "/bin/cat")).unwrap();
+        std::fs::write(dir.path().join("db.yaml"), profile("b", "/bin/ls")).unwrap();
+        scan_dir(dir.path(), &deliveries);
+        assert_eq!(deliveries.lock().unwrap().len(), 2);
+        // The directory cannot be listed for a moment (here: it is not one):
+        // every pin under it stays.
+        let moved = dir.path().with_extension("moved");
+        std::fs::rename(dir.path(), &moved).unwrap();
+        std::fs::write(dir.path(), "").unwrap();
+        let problems = scan_dir(dir.path(), &deliveries);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(deliveries.lock().unwrap().len(), 2);
+        std::fs::remove_file(dir.path()).unwrap();
+        std::fs::rename(&moved, dir.path()).unwrap();
     }
 
     #[test]
