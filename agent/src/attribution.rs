@@ -176,7 +176,9 @@ pub fn parse_podman_events(json_lines: &[u8]) -> Option<ContainerImage> {
 }
 
 /// The digest in `repo@sha256:…`.
-fn digest_of_reference(reference: &str) -> Option<String> {
+/// The manifest digest of `repo@sha256:…`. A bare `sha256:…` is an image (config)
+/// id, not the manifest's digest, and yields nothing.
+pub(crate) fn digest_of_reference(reference: &str) -> Option<String> {
     let (_, digest) = reference.rsplit_once('@')?;
     imprint_schema::validate::is_digest(digest).then(|| digest.to_string())
 }

@@ -92,19 +92,12 @@ pub fn pod_images(pod: &Pod) -> Vec<(String, ContainerImage)> {
             .container_id
             .as_deref()
             .and_then(|v| v.split_once("://").map(|(_, id)| id.to_string()));
-        let digest = s
-            .image_id
-            .rsplit_once('@')
-            .map(|(_, d)| d)
-            .unwrap_or(&s.image_id);
-        if let Some(id) = id
-            && digest.starts_with("sha256:")
-            && digest.len() == 71
-        {
+        let digest = crate::attribution::digest_of_reference(&s.image_id);
+        if let (Some(id), Some(digest)) = (id, digest) {
             out.push((
                 id,
                 ContainerImage {
-                    digest: digest.to_string(),
+                    digest,
                     reference: Some(s.image.clone()).filter(|r| !r.is_empty()),
                     namespace: pod.metadata.namespace.clone(),
                     pod: pod.metadata.name.clone(),

@@ -106,6 +106,7 @@ fn structural(node: &Value, definitions: &Map<String, Value>) -> Value {
             if let Some(out) = out.as_object_mut() {
                 if non_null.len() < any.len() {
                     out.insert("nullable".into(), true.into());
+                    null_in_enum(out);
                 }
                 if let Some(d) = object.get("description") {
                     out.insert("description".into(), d.clone());
@@ -129,6 +130,26 @@ fn structural(node: &Value, definitions: &Map<String, Value>) -> Value {
         }
         return Value::Object(out);
     }
+    let mut out = structural_fields(object, definitions);
+    if out.get("nullable") == Some(&Value::Bool(true)) {
+        null_in_enum(&mut out);
+    }
+    Value::Object(out)
+}
+
+/// A nullable enum lists null too: the API server checks the enum before nullable.
+fn null_in_enum(node: &mut Map<String, Value>) {
+    if let Some(values) = node.get_mut("enum").and_then(Value::as_array_mut)
+        && !values.contains(&Value::Null)
+    {
+        values.push(Value::Null);
+    }
+}
+
+fn structural_fields(
+    object: &Map<String, Value>,
+    definitions: &Map<String, Value>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in object {
         match key.as_str() {
@@ -173,7 +194,7 @@ fn structural(node: &Value, definitions: &Map<String, Value>) -> Value {
             }
         }
     }
-    Value::Object(out)
+    out
 }
 
 #[cfg(test)]

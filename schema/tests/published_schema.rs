@@ -56,7 +56,9 @@ fn the_crd_schema_admits_what_the_types_accept() {
             if o.remove("nullable") == Some(serde_json::Value::Bool(true)) {
                 let t = o["type"].clone();
                 o.insert("type".into(), serde_json::json!([t, "null"]));
-                if let Some(e) = o.get_mut("enum").and_then(|e| e.as_array_mut()) {
+                if let Some(e) = o.get_mut("enum").and_then(|e| e.as_array_mut())
+                    && !e.contains(&serde_json::Value::Null)
+                {
                     e.push(serde_json::Value::Null);
                 }
             }

@@ -202,4 +202,16 @@ fn pods_without_a_container_id_or_digest_are_left_out() {
         s.image_id = "docker-pullable://web:latest".into();
     }
     assert_eq!(pod_images(&no_digest).len(), 1);
+    // A bare image id is the config's digest, not the manifest's: not used.
+    for s in no_digest
+        .status
+        .as_mut()
+        .unwrap()
+        .container_statuses
+        .as_mut()
+        .unwrap()
+    {
+        s.image_id = format!("sha256:{}", "5".repeat(64));
+    }
+    assert_eq!(pod_images(&no_digest).len(), 1);
 }
