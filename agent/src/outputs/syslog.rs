@@ -3,10 +3,14 @@
 //!
 //! A TLS receiver is checked against the CA file given (`--syslog-ca`), or the
 //! system's roots when none is; a client certificate (`--syslog-cert`,
-//! `--syslog-key`) serves receivers that authenticate senders, as rsyslog's
-//! `x509/certvalid` and `x509/name` modes do. Everything is read and checked
-//! when the output is built, so a bad file stops the agent at start, not at the
-//! first alert.
+//! `--syslog-key`) serves receivers that authenticate senders (rsyslog's
+//! `x509/certvalid`). Everything is read and checked when the output is built,
+//! so a bad file stops the agent at start, not at the first alert.
+//!
+//! Delivery is at least once: a batch that fails part way is sent again whole.
+//! Syslog has no acknowledgement, so a receiver that takes the connection and
+//! then drops the messages without a TLS alert (rather than refusing the
+//! handshake) cannot be told apart from one that kept them.
 
 use std::io::Write;
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
@@ -116,7 +120,9 @@ impl SyslogTarget {
         let bad_url = || SyslogError::Url(url.to_string());
         let (scheme, address) = url.split_once("://").ok_or_else(bad_url)?;
         let (host, port) = address.rsplit_once(':').ok_or_else(bad_url)?;
-        if host.is_empty() || port.parse::<u16>().is_err() {
+        // An IPv6 address needs its brackets (`tcp://[::1]:601`), or the port is ambiguous.
+        let unbracketed_v6 = host.contains(':') && !(host.starts_with('[') && host.ends_with(']'));
+        if host.is_empty() || unbracketed_v6 || port.parse::<u16>().is_err() {
             return Err(bad_url());
         }
         let transport = match scheme {
@@ -152,9 +158,15 @@ impl SyslogTarget {
         let io = |e: std::io::Error| format!("{}: {e}", self.url);
         match &self.transport {
             Transport::Udp(address) => {
-                let socket = UdpSocket::bind("0.0.0.0:0").map_err(io)?;
+                let to = address
+                    .to_socket_addrs()
+                    .map_err(io)?
+                    .next()
+                    .ok_or_else(|| format!("{}: the name resolves to no address", self.url))?;
+                let local = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+                let socket = UdpSocket::bind(local).map_err(io)?;
                 for m in messages {
-                    socket.send_to(m.as_bytes(), address).map_err(io)?;
+                    socket.send_to(m.as_bytes(), to).map_err(io)?;
                 }
                 Ok(())
             }
@@ -297,6 +309,7 @@ mod tests {
             "udp://h",
             "tcp://:514",
             "tcp://h:port",
+            "tls://::1:6514",
         ] {
             let e = SyslogTarget::new(bad, &none).unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("tls://HOST:PORT"), "{e}");
