@@ -371,6 +371,19 @@ static __always_inline int emit_open(u64 cgroup_id, u64 epoch, const char *filen
 static __always_inline int dns_write(u32 fd, const void *buf, u64 len);
 static __noinline int on_syscall_with_args(long nr, const unsigned long *args);
 
+/* thread_info.status: the task is in a 32-bit (int 0x80) syscall. */
+#define TS_COMPAT 0x0002
+
+/*
+ * A 32-bit syscall numbers its calls differently (101 is ioperm, not ptrace):
+ * what is decoded by number is skipped for it, as syscall tracepoints skip it.
+ */
+static __always_inline int in_compat_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+
 static __always_inline int reported_with_args(long nr)
 {
 	switch (nr) {
@@ -403,6 +416,11 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
 	long nr = ctx->args[1];
 	if (nr < 0 || nr >= MAX_SYSCALLS)
+		return 0;
+	int decoded = nr == NR_INIT_MODULE || nr == NR_FINIT_MODULE || nr == NR_EXECVE ||
+		      nr == NR_EXECVEAT || nr == NR_OPEN || nr == NR_OPENAT || nr == NR_OPENAT2 ||
+		      nr == NR_WRITE || reported_with_args(nr);
+	if (decoded && in_compat_syscall())
 		return 0;
 	u64 cgroup_id = bpf_get_current_cgroup_id();
 	/* Module loads, here because kernels without modules have no such tracepoints. */
@@ -444,6 +462,8 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	u64 *word = &s->syscalls[(nr >> 6) & (MAX_SYSCALLS / 64 - 1)];
 	/* A plain read first: the atomic (a locked instruction) only on a first use. */
 	if (*word & bit)
+		return 0;
+	if (!decoded && in_compat_syscall())
 		return 0;
 	u64 old = __sync_fetch_and_or(word, bit);
 	if (old & bit)

@@ -81,7 +81,13 @@ struct mm_struct {
 	struct file *exe_file;
 };
 
+/* x86: the first member of task_struct (CONFIG_THREAD_INFO_IN_TASK). */
+struct thread_info {
+	u32 status;
+};
+
 struct task_struct {
+	struct thread_info thread_info;
 	int pid;
 	int tgid;
 	int exit_code;

@@ -72,6 +72,21 @@ static int bpf_load(void)
 	return 0;
 }
 
+/*
+ * 32-bit syscalls from a 64-bit process (int 0x80): numbered as on i386, where
+ * 101 is ioperm (ptrace on x86_64) and 272 fadvise64_64 (unshare on x86_64).
+ * Neither is what its x86_64 number says, and neither may be reported as such.
+ */
+static int compat_calls(void)
+{
+	long ret;
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(101L), "b"(0L), "c"(0L), "d"(0L)
+			 : "memory", "r8", "r9", "r10", "r11");
+	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(272L), "b"(-1L), "c"(0L), "d"(0L)
+			 : "memory", "r8", "r9", "r10", "r11");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -82,5 +97,7 @@ int main(int argc, char **argv)
 		return ptrace_child();
 	if (!strcmp(argv[1], "bpf"))
 		return bpf_load();
+	if (!strcmp(argv[1], "compat"))
+		return compat_calls();
 	return 2;
 }

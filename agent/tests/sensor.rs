@@ -1,0 +1,89 @@
+//! The sensor on its own, on the real kernel (root only; skips, saying why,
+//! elsewhere): syscalls decoded from the raw `sys_enter` hook are the x86_64
+//! ones, and a 32-bit syscall (`int 0x80`, numbered as on i386) is not read by
+//! its x86_64 number.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[allow(dead_code)]
+mod common;
+
+use imprint_agent::sensor::{Sensor, read_ring};
+use imprint_agent_ebpf::{Header, Record};
+
+#[test]
+fn compat_syscalls_are_not_decoded_by_their_x86_64_numbers() {
+    if let Some(why) = common::skip_reason() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let attacks = dir.path().join("attacks");
+    let built = Command::new("clang-19")
+        .args(["-static", "-O2", "-o"])
+        .arg(&attacks)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/behaviours/attacks.c"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(built, "clang-19 could not build tests/behaviours/attacks.c");
+
+    let mut sensor = Sensor::start().unwrap();
+    let ring = sensor.take_ring().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let records: Arc<Mutex<Vec<(Header, Record)>>> = Arc::default();
+    let (s, r) = (stop.clone(), records.clone());
+    let reader = std::thread::spawn(move || {
+        read_ring(ring, s, Duration::from_millis(20), |h, record| {
+            r.lock().unwrap().push((h, record));
+        })
+    });
+
+    // i386's ioperm (101) and fadvise64_64 (272): x86_64's ptrace and unshare.
+    let compat = Command::new(&attacks).arg("compat").spawn().unwrap();
+    let compat_pid = compat.id();
+    assert!(compat.wait_with_output().unwrap().status.success());
+    // The control: a real ptrace(2), which is reported.
+    let control = Command::new(&attacks).arg("ptrace").spawn().unwrap();
+    let control_pid = control.id();
+    assert!(control.wait_with_output().unwrap().status.success());
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = records
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(h, r)| h.pid == control_pid && matches!(r, Record::Ptrace { .. }));
+        if seen {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the control ptrace was not seen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    let records = records.lock().unwrap();
+    let misread: Vec<&Record> = records
+        .iter()
+        .filter(|(h, r)| {
+            h.pid == compat_pid && matches!(r, Record::Ptrace { .. } | Record::Unshare { .. })
+        })
+        .map(|(_, r)| r)
+        .collect();
+    assert!(
+        misread.is_empty(),
+        "32-bit syscalls read as x86_64 ones: {misread:?}"
+    );
+    // The compat process itself was seen (its exec), so its absence above means something.
+    assert!(
+        records
+            .iter()
+            .any(|(h, r)| h.pid == compat_pid && matches!(r, Record::Exec { .. })),
+        "the compat process's exec was not seen"
+    );
+}
