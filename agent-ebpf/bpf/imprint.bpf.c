@@ -178,6 +178,19 @@ static __always_inline int seen_recently(u64 cgroup_id, u64 hash, u32 type, u32 
 }
 
 
+/* thread_info.status: the task is in a 32-bit (int 0x80) syscall. */
+#define TS_COMPAT 0x0002
+
+/*
+ * A 32-bit syscall numbers its calls differently (101 is ioperm, not ptrace):
+ * what is decoded by number is skipped for it, as syscall tracepoints skip it.
+ */
+static __always_inline int in_compat_syscall(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
+}
+
 /* The open file behind a descriptor of the current task, or NULL. */
 static __always_inline struct file *fd_file(int fd)
 {
@@ -328,8 +341,22 @@ static __always_inline int emit_open(u64 cgroup_id, u64 epoch, const char *filen
 		return 0;
 	if (bpf_probe_read_user_str(path, PATH_LEN, filename) <= 0)
 		return 0;
-	if (seen_recently_in(cgroup_id, epoch, hash_path(path), EV_OPEN, (u32)flags))
+	struct dedup_key key = {
+		.cgroup_id = cgroup_id,
+		.epoch = epoch,
+		.hash = hash_path(path),
+		.type = EV_OPEN,
+		.aux = (u32)flags,
+	};
+	if (bpf_map_lookup_elem(&dedup, &key)) {
+		count(&deduped, EV_OPEN);
 		return 0;
+	}
+	/* Only now, off the steady state's path: a 32-bit call must not even seed dedup. */
+	if (in_compat_syscall())
+		return 0;
+	u8 one = 1;
+	bpf_map_update_elem(&dedup, &key, &one, BPF_ANY);
 	struct path_event *e = reserve(sizeof(*e), EV_OPEN);
 	if (!e)
 		return 0;
@@ -371,19 +398,6 @@ static __always_inline int emit_open(u64 cgroup_id, u64 epoch, const char *filen
 static __always_inline int dns_write(u32 fd, const void *buf, u64 len);
 static __noinline int on_syscall_with_args(long nr, const unsigned long *args);
 
-/* thread_info.status: the task is in a 32-bit (int 0x80) syscall. */
-#define TS_COMPAT 0x0002
-
-/*
- * A 32-bit syscall numbers its calls differently (101 is ioperm, not ptrace):
- * what is decoded by number is skipped for it, as syscall tracepoints skip it.
- */
-static __always_inline int in_compat_syscall(void)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	return BPF_CORE_READ(task, thread_info.status) & TS_COMPAT;
-}
-
 static __always_inline int reported_with_args(long nr)
 {
 	switch (nr) {
@@ -417,10 +431,11 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	long nr = ctx->args[1];
 	if (nr < 0 || nr >= MAX_SYSCALLS)
 		return 0;
-	int decoded = nr == NR_INIT_MODULE || nr == NR_FINIT_MODULE || nr == NR_EXECVE ||
-		      nr == NR_EXECVEAT || nr == NR_OPEN || nr == NR_OPENAT || nr == NR_OPENAT2 ||
-		      nr == NR_WRITE || reported_with_args(nr);
-	if (decoded && in_compat_syscall())
+	/* Rare under their x86_64 numbers: checked for a 32-bit call at once. Opens
+	 * and write are checked only when they would report something. */
+	int rare = nr == NR_INIT_MODULE || nr == NR_FINIT_MODULE || nr == NR_EXECVE ||
+		   nr == NR_EXECVEAT || reported_with_args(nr);
+	if (rare && in_compat_syscall())
 		return 0;
 	u64 cgroup_id = bpf_get_current_cgroup_id();
 	/* Module loads, here because kernels without modules have no such tracepoints. */
@@ -463,7 +478,7 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	/* A plain read first: the atomic (a locked instruction) only on a first use. */
 	if (*word & bit)
 		return 0;
-	if (!decoded && in_compat_syscall())
+	if (!rare && in_compat_syscall())
 		return 0;
 	u64 old = __sync_fetch_and_or(word, bit);
 	if (old & bit)
@@ -674,7 +689,7 @@ static __always_inline int dns_write(u32 fd, const void *buf, u64 len)
 {
 	u64 key = (bpf_get_current_pid_tgid() & 0xFFFFFFFF00000000ULL) | fd;
 	struct sockaddr_any *known = bpf_map_lookup_elem(&dns_sockets, &key);
-	if (!known)
+	if (!known || in_compat_syscall())
 		return 0;
 	struct sockaddr_any sa = *known;
 	return emit_dns(&sa, buf, len);

@@ -43,26 +43,52 @@ fn compat_syscalls_are_not_decoded_by_their_x86_64_numbers() {
         })
     });
 
-    // i386's ioperm (101) and fadvise64_64 (272): x86_64's ptrace and unshare.
-    let compat = Command::new(&attacks).arg("compat").spawn().unwrap();
+    // i386's ioperm (101) and fadvise64_64 (272): x86_64's ptrace and unshare; and
+    // i386's 257 with openat's registers pointing at a file.
+    let target = dir.path().join("target.txt");
+    std::fs::write(&target, "x").unwrap();
+    let compat = Command::new(&attacks)
+        .arg("compat")
+        .arg(&target)
+        .spawn()
+        .unwrap();
     let compat_pid = compat.id();
     assert!(compat.wait_with_output().unwrap().status.success());
+    // A real open of that file afterwards is reported: the 32-bit call seeded no dedup.
+    let reader_of = Command::new("/bin/busybox")
+        .arg("cat")
+        .arg(&target)
+        .output()
+        .unwrap();
+    assert!(reader_of.status.success());
     // The control: a real ptrace(2), which is reported.
     let control = Command::new(&attacks).arg("ptrace").spawn().unwrap();
     let control_pid = control.id();
     assert!(control.wait_with_output().unwrap().status.success());
 
+    let target_path = target.display().to_string();
+    let opened_by = |records: &[(Header, Record)]| -> Vec<u32> {
+        records
+            .iter()
+            .filter(|(_, r)| matches!(r, Record::Open { path, .. } if *path == target_path))
+            .map(|(h, _)| h.pid)
+            .collect()
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
+        let records = records.lock().unwrap();
         let seen = records
-            .lock()
-            .unwrap()
             .iter()
-            .any(|(h, r)| h.pid == control_pid && matches!(r, Record::Ptrace { .. }));
+            .any(|(h, r)| h.pid == control_pid && matches!(r, Record::Ptrace { .. }))
+            && opened_by(&records).iter().any(|p| *p != compat_pid);
+        drop(records);
         if seen {
             break;
         }
-        assert!(Instant::now() < deadline, "the control ptrace was not seen");
+        assert!(
+            Instant::now() < deadline,
+            "the control ptrace, or the real open of {target_path}, was not seen"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     stop.store(true, Ordering::Relaxed);
@@ -78,6 +104,10 @@ fn compat_syscalls_are_not_decoded_by_their_x86_64_numbers() {
     assert!(
         misread.is_empty(),
         "32-bit syscalls read as x86_64 ones: {misread:?}"
+    );
+    assert!(
+        !opened_by(&records).contains(&compat_pid),
+        "a 32-bit call was read as an open"
     );
     // The compat process itself was seen (its exec), so its absence above means something.
     assert!(
