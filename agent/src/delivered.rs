@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// The annotation naming the signed artifact a delivered profile came from.
 pub const ARTIFACT_ANNOTATION: &str = "imprint.dev/artifact";
@@ -77,6 +77,18 @@ pub struct Deliveries {
 /// Deliveries shared between their watchers and the resolver.
 pub type SharedDeliveries = Arc<Mutex<Deliveries>>;
 
+/// The deliveries, even after a thread panicked holding them: every change to
+/// them is a single map operation, so they are never left half-written.
+pub fn lock(shared: &Mutex<Deliveries>) -> MutexGuard<'_, Deliveries> {
+    shared.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Whether content is what `allowed` (the contents delivered for its digest)
+/// admits: anything when nothing is delivered.
+pub fn admits(allowed: &[String], content: &str) -> bool {
+    allowed.is_empty() || allowed.iter().any(|a| a == content)
+}
+
 impl Deliveries {
     /// Records what a source delivers.
     pub fn set(&mut self, source: &str, delivery: Delivery) {
@@ -129,6 +141,18 @@ impl Deliveries {
     /// Whether a kind of source has been listed once in full.
     pub fn is_listed(&self, prefix: &str) -> bool {
         self.listed.contains(prefix)
+    }
+
+    /// The distinct contents delivered for an image digest, sorted.
+    pub fn contents_for(&self, image_digest: &str) -> Vec<String> {
+        let mut contents: Vec<String> = self
+            .for_digest(image_digest)
+            .into_iter()
+            .map(|d| d.content_digest)
+            .collect();
+        contents.sort();
+        contents.dedup();
+        contents
     }
 
     /// Changes with every change, so the resolver knows to look again.
@@ -188,7 +212,7 @@ pub fn scan_dir(dir: &Path, deliveries: &Mutex<Deliveries>) -> Vec<String> {
             Err(e) => problems.push(format!("{}: {e}", file.display())),
         }
     }
-    let mut deliveries = deliveries.lock().unwrap_or_else(|p| p.into_inner());
+    let mut deliveries = lock(deliveries);
     // What sits under a directory that could not be read is kept, not forgotten:
     // a passing I/O error must not widen the choice.
     for source in deliveries.sources_under(&prefix) {

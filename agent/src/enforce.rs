@@ -154,12 +154,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if cluster.is_some() {
         // Pins first: the resolver starts once the Profile objects are listed, so it
         // does not enforce discovery's choice for a digest that Git pins otherwise.
-        let listed = || {
-            deliveries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .is_listed(imprint_agent::kubernetes::PROFILE_SOURCES)
-        };
+        let listed =
+            || delivered::lock(&deliveries).is_listed(imprint_agent::kubernetes::PROFILE_SOURCES);
         let deadline = Instant::now() + PROFILE_LIST_WAIT;
         while !listed() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));

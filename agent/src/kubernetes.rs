@@ -16,7 +16,7 @@ use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Api, Client};
 
 use crate::attribution::ContainerImage;
-use crate::delivered::{SharedDeliveries, delivery_of};
+use crate::delivered::{SharedDeliveries, delivery_of, lock};
 
 /// Container id → image, for the containers of this node's pods.
 #[derive(Debug, Default)]
@@ -172,10 +172,7 @@ pub async fn watch_profiles(client: Client, deliveries: SharedDeliveries) {
             .map_err(|e| e.to_string())
             .and_then(|bytes| delivery_of(&bytes).map_err(|e| e.to_string()));
         match parsed {
-            Ok(d) => deliveries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .set(&source, d),
+            Ok(d) => lock(&deliveries).set(&source, d),
             Err(e) => eprintln!("imprint-agent: {source} is not used: {e}"),
         }
         source
@@ -187,17 +184,14 @@ pub async fn watch_profiles(client: Client, deliveries: SharedDeliveries) {
                 listed.insert(set(&object));
             }
             Ok(Event::InitDone) => {
-                let mut d = deliveries.lock().unwrap_or_else(|p| p.into_inner());
+                let mut d = lock(&deliveries);
                 d.retain_under(PROFILE_SOURCES, &listed);
                 d.mark_listed(PROFILE_SOURCES);
             }
             Ok(Event::Apply(object)) => {
                 set(&object);
             }
-            Ok(Event::Delete(object)) => deliveries
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&source_of(&object)),
+            Ok(Event::Delete(object)) => lock(&deliveries).remove(&source_of(&object)),
             Err(e) => eprintln!("imprint-agent: watching Profile objects: {e}; retrying"),
         }
     }

@@ -26,6 +26,8 @@ use imprint_oci::policy::Policy;
 use imprint_oci::registry::{Reference, Registry, RegistryOptions, parse_reference};
 use imprint_schema::Profile;
 
+use crate::delivered::{admits, lock};
+
 /// Why an image has no enforced profile, or that it has one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
@@ -123,15 +125,9 @@ struct Watched {
     status: Option<Status>,
 }
 
-/// Whether enforced content is still what the deliveries for its digest allow
-/// (anything, when nothing is delivered for it).
-fn still_delivered(config: &ResolverConfig, digest: &str, content: Option<&str>) -> bool {
-    let allowed: Vec<String> = lock(&config.delivered)
-        .for_digest(digest)
-        .into_iter()
-        .map(|d| d.content_digest)
-        .collect();
-    allowed.is_empty() || content.is_some_and(|c| allowed.iter().any(|a| a == c))
+/// Whether enforced content is still what the deliveries for its digest allow.
+fn still_delivered(config: &ResolverConfig, digest: &str, content: &str) -> bool {
+    admits(&lock(&config.delivered).contents_for(digest), content)
 }
 
 fn repository_of(reference: &str) -> Option<Reference> {
@@ -178,16 +174,12 @@ pub fn run(
             Ok(r) => r,
             Err(_) => continue,
         };
-        if let Ok(pulled) = runtime.block_on(registry.pull_artifact_cached(&reference, &cache))
-            && pulled.profile.image.digest == *digest
-            // Git may have pinned another version meanwhile: then it waits for a lookup.
-            && still_delivered(
-                &config,
-                digest,
-                Some(&imprint_schema::digest(&pulled.profile)),
-            )
-        {
-            let content = imprint_schema::digest(&pulled.profile);
+        let Ok(pulled) = runtime.block_on(registry.pull_artifact_cached(&reference, &cache)) else {
+            continue;
+        };
+        let content = imprint_schema::digest(&pulled.profile);
+        // Git may have pinned another version meanwhile: then it waits for a lookup.
+        if pulled.profile.image.digest == *digest && still_delivered(&config, digest, &content) {
             let _ = updates.send(Update::Enforce {
                 digest: digest.clone(),
                 artifact: reference.whole(),
@@ -248,9 +240,10 @@ pub fn run(
                     repository,
                     artifact,
                     profile,
+                    content,
                 } => {
                     let whole = format!("{repository}@{artifact}");
-                    w.content = Some(imprint_schema::digest(&profile));
+                    w.content = Some(content);
                     if w.enforced.as_deref() != Some(whole.as_str()) {
                         let _ = updates.send(Update::Enforce {
                             digest: digest.clone(),
@@ -273,7 +266,10 @@ pub fn run(
                     // Git now pins other content for the digest.
                     let revoke = w.enforced.is_some()
                         && (!matches!(status, Status::Unreachable(_))
-                            || !still_delivered(&config, &digest, w.content.as_deref()));
+                            || !w
+                                .content
+                                .as_ref()
+                                .is_some_and(|c| still_delivered(&config, &digest, c)));
                     if revoke {
                         w.enforced = None;
                         w.content = None;
@@ -304,21 +300,22 @@ enum Resolved {
         repository: String,
         artifact: String,
         profile: Box<Profile>,
+        /// `sha256:` of the profile's canonical JSON.
+        content: String,
     },
     Not(Status),
 }
 
-fn lock(
-    d: &crate::delivered::SharedDeliveries,
-) -> std::sync::MutexGuard<'_, crate::delivered::Deliveries> {
-    d.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Whether a verified profile is the one delivered for its digest (when one is).
-fn delivered_content(allowed: &[String], profile: &Profile, artifact: &str) -> Result<(), Status> {
+/// A profile's content digest when it is the one delivered for its digest (or
+/// nothing is delivered); otherwise why not.
+fn delivered_content(
+    allowed: &[String],
+    profile: &Profile,
+    artifact: &str,
+) -> Result<String, Status> {
     let content = imprint_schema::digest(profile);
-    if allowed.is_empty() || allowed.contains(&content) {
-        Ok(())
+    if admits(allowed, &content) {
+        Ok(content)
     } else {
         Err(Status::Unsigned(format!(
             "{artifact} verifies, but its profile ({content}) is not the delivered one ({})",
@@ -334,10 +331,10 @@ async fn resolve(
     image_ref: Option<&str>,
 ) -> Resolved {
     let mut failure: Option<Status> = None;
-    let delivered = lock(&config.delivered).for_digest(digest);
-    let mut allowed: Vec<String> = delivered.iter().map(|d| d.content_digest.clone()).collect();
-    allowed.sort();
-    allowed.dedup();
+    let (delivered, allowed) = {
+        let d = lock(&config.delivered);
+        (d.for_digest(digest), d.contents_for(digest))
+    };
     if allowed.len() > 1 {
         // Two sources pin different versions: choosing one would let either undo the other.
         return Resolved::Not(Status::DeliveryConflict(format!(
@@ -372,16 +369,21 @@ async fn resolve(
         if pulled.profile.image.digest != digest {
             continue;
         }
+        // Not the delivered content: no need to ask the registry about its signatures.
+        let content = match delivered_content(&allowed, &pulled.profile, pinned) {
+            Ok(c) => c,
+            Err(status) => {
+                failure = Some(status);
+                continue;
+            }
+        };
         match registry.verify(&reference, &artifact, &config.policy).await {
             Ok(v) if v.verified => {
-                if let Err(status) = delivered_content(&allowed, &pulled.profile, pinned) {
-                    failure = Some(status);
-                    continue;
-                }
                 return Resolved::Enforce {
                     repository: format!("{}/{}", reference.registry(), reference.repository()),
                     artifact,
                     profile: Box::new(pulled.profile),
+                    content,
                 };
             }
             Ok(v) => {
@@ -463,12 +465,14 @@ async fn resolve(
             let reference = repository.clone_with_digest(found.digest.clone());
             match registry.pull_artifact_cached(&reference, cache).await {
                 Ok(pulled) if pulled.profile.image.digest == digest => {
-                    if let Err(status) =
-                        delivered_content(&allowed, &pulled.profile, &reference.whole())
-                    {
-                        failure = Some(status);
-                        continue;
-                    }
+                    let content =
+                        match delivered_content(&allowed, &pulled.profile, &reference.whole()) {
+                            Ok(c) => c,
+                            Err(status) => {
+                                failure = Some(status);
+                                continue;
+                            }
+                        };
                     return Resolved::Enforce {
                         repository: format!(
                             "{}/{}",
@@ -477,6 +481,7 @@ async fn resolve(
                         ),
                         artifact: found.digest,
                         profile: Box::new(pulled.profile),
+                        content,
                     };
                 }
                 Ok(pulled) => {

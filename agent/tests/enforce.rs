@@ -441,17 +441,7 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         "true",
     ]
     .join("; ");
-    let attacks = dir.path().join("attacks");
-    let built = Command::new("clang-19")
-        .args(["-static", "-O2", "-o"])
-        .arg(&attacks)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/behaviours/attacks.c"))
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        built,
-        "clang-19 could not build tests/behaviours/attacks.c (libc6-dev?)"
-    );
+    let attacks = common::build_attacks(dir.path());
     let mount = format!("{}:/attacks:ro", attacks.display());
     let _ = podman
         .command()

@@ -3,7 +3,6 @@
 //! ones, and a 32-bit syscall (`int 0x80`, numbered as on i386) is not read by
 //! its x86_64 number.
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,14 +22,7 @@ fn compat_syscalls_are_not_decoded_by_their_x86_64_numbers() {
     }
     let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let attacks = dir.path().join("attacks");
-    let built = Command::new("clang-19")
-        .args(["-static", "-O2", "-o"])
-        .arg(&attacks)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/behaviours/attacks.c"))
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(built, "clang-19 could not build tests/behaviours/attacks.c");
+    let attacks = common::build_attacks(dir.path());
 
     let mut sensor = Sensor::start().unwrap();
     let ring = sensor.take_ring().unwrap();

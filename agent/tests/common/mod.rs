@@ -354,3 +354,19 @@ pub fn webhook_receiver() -> (String, Received) {
     });
     (addr, received)
 }
+
+/// Builds `tests/behaviours/attacks.c` (static, clang-19) into `dir`.
+pub fn build_attacks(dir: &Path) -> std::path::PathBuf {
+    let attacks = dir.join("attacks");
+    let built = Command::new("clang-19")
+        .args(["-static", "-O2", "-o"])
+        .arg(&attacks)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/behaviours/attacks.c"))
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        built,
+        "clang-19 could not build tests/behaviours/attacks.c (libc6-dev?)"
+    );
+    attacks
+}
