@@ -438,6 +438,7 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         "/attacks memfd",
         "/attacks ptrace",
         "/attacks bpf",
+        "/attacks setns",
         "true",
     ]
     .join("; ");
@@ -479,13 +480,23 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         "ptrace-attach",
         "bpf-program-load",
     ];
+    // `rule` alone, and `rule/subject` where one rule covers two behaviours
+    // (unshare's CLONE_NEWNET and setns's CLONE_NEWUTS).
+    let subjects = [
+        "namespace-escape/CLONE_NEWNET",
+        "namespace-escape/CLONE_NEWUTS",
+    ];
     let fired = || -> Vec<String> {
         received
             .lock()
             .unwrap()
             .iter()
             .flat_map(|(_, batch)| batch.as_array().cloned().unwrap_or_default())
-            .filter_map(|a| a["rule"].as_str().map(str::to_string))
+            .flat_map(|a| {
+                let rule = a["rule"].as_str().unwrap_or_default().to_string();
+                let subject = format!("{rule}/{}", a["subject"].as_str().unwrap_or_default());
+                [rule, subject]
+            })
             .collect()
     };
     let deadline = Instant::now() + Duration::from_secs(40);
@@ -493,6 +504,7 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
         let f = fired();
         let missing: Vec<&&str> = expected
             .iter()
+            .chain(subjects.iter())
             .filter(|e| !f.iter().any(|r| r == **e))
             .collect();
         if missing.is_empty() {

@@ -6,11 +6,14 @@
  *   attacks memfd   copy /bin/busybox into a memfd and execute it from there
  *   attacks ptrace  attach to a child process with ptrace
  *   attacks bpf     load a minimal eBPF program
+ *   attacks setns   join a UTS namespace by setns(2) (busybox's nsenter may not
+ *                   pass the namespace type the rule reports)
  *
  * Built statically by the test with the clang that builds the sensor.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sched.h>
 #include <linux/bpf.h>
 #include <signal.h>
 #include <stdio.h>
@@ -72,6 +75,17 @@ static int bpf_load(void)
 	return 0;
 }
 
+static int setns_join(void)
+{
+	int fd = open("/proc/1/ns/uts", O_RDONLY);
+	if (fd < 0)
+		return 1;
+	/* Refused without CAP_SYS_ADMIN; the attempt is what is seen. */
+	setns(fd, CLONE_NEWUTS);
+	close(fd);
+	return 0;
+}
+
 /*
  * 32-bit syscalls from a 64-bit process (int 0x80): numbered as on i386, where
  * 101 is ioperm (ptrace on x86_64) and 272 fadvise64_64 (unshare on x86_64).
@@ -103,6 +117,8 @@ int main(int argc, char **argv)
 		return ptrace_child();
 	if (!strcmp(argv[1], "bpf"))
 		return bpf_load();
+	if (!strcmp(argv[1], "setns"))
+		return setns_join();
 	if (!strcmp(argv[1], "compat"))
 		return compat_calls(argc > 2 ? argv[2] : "/nonexistent");
 	return 2;
