@@ -255,6 +255,11 @@ impl ImageResolver {
         self
     }
 
+    /// Whether a pod watcher is asked (it may name a container later).
+    pub fn watches_cluster(&self) -> bool {
+        self.cluster.is_some()
+    }
+
     /// What the cluster says now. Not remembered when absent: a pod's status
     /// names its container a moment after the container starts.
     pub fn from_cluster(&self, container_id: &str) -> Option<ContainerImage> {

@@ -247,38 +247,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .profiles_enforced
                 .store(detector.profiles() as u64, Ordering::Relaxed);
         }
+        let mut events = tracker.release_held(jiff::Timestamp::now());
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((header, record)) => {
                 let time = clock.wall(header.time_ns);
-                for event in tracker.events(&header, &record, time) {
-                    if event.container_id == tracker::HOST {
-                        continue;
-                    }
-                    metrics.events.fetch_add(1, Ordering::Relaxed);
-                    if watched.insert(event.image_digest.clone()) {
-                        let _ =
-                            watch_tx.send((event.image_digest.clone(), event.image_ref.clone()));
-                    }
-                    correlator.observe(&event);
-                    detector.check(&event, &mut alerts);
-                    for alert in alerts.drain(..) {
-                        let id = match correlator.push(alert.clone()) {
-                            Outcome::Suppressed(_) => continue,
-                            Outcome::Opened(id) | Outcome::Joined(id) => id,
-                        };
-                        metrics.alerts.fetch_add(1, Ordering::Relaxed);
-                        *metrics
-                            .alerts_by_rule
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .entry(alert.rule.clone())
-                            .or_insert(0) += 1;
-                        batch.push((alert, id));
-                    }
-                }
+                events.extend(tracker.events(&header, &record, time));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        for event in events {
+            if event.container_id == tracker::HOST {
+                continue;
+            }
+            metrics.events.fetch_add(1, Ordering::Relaxed);
+            if watched.insert(event.image_digest.clone()) {
+                let _ = watch_tx.send((event.image_digest.clone(), event.image_ref.clone()));
+            }
+            correlator.observe(&event);
+            detector.check(&event, &mut alerts);
+            for alert in alerts.drain(..) {
+                let id = match correlator.push(alert.clone()) {
+                    Outcome::Suppressed(_) => continue,
+                    Outcome::Opened(id) | Outcome::Joined(id) => id,
+                };
+                metrics.alerts.fetch_add(1, Ordering::Relaxed);
+                *metrics
+                    .alerts_by_rule
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(alert.rule.clone())
+                    .or_insert(0) += 1;
+                batch.push((alert, id));
+            }
         }
         if !batch.is_empty() {
             outputs.send(&batch);

@@ -361,22 +361,24 @@ fn run(args: Args) -> anyhow::Result<()> {
     let persist_every = Duration::from_secs(args.persist_every.max(1));
     loop {
         let stopping = stop.load(Ordering::Relaxed);
+        let mut events = tracker.release_held(Timestamp::now());
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok((header, record)) => {
                 let time = clock.wall(header.time_ns);
-                for event in tracker.events(&header, &record, time) {
-                    if let Some(out) = events_out.as_mut() {
-                        serde_json::to_writer(&mut *out, &event)?;
-                        std::io::Write::write_all(out, b"\n")?;
-                    }
-                    if event.container_id != tracker::HOST && session.observe(&event) {
-                        metrics.events.fetch_add(1, Ordering::Relaxed);
-                        log.append(&event)?;
-                    }
-                }
+                events.extend(tracker.events(&header, &record, time));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        for event in events {
+            if let Some(out) = events_out.as_mut() {
+                serde_json::to_writer(&mut *out, &event)?;
+                std::io::Write::write_all(out, b"\n")?;
+            }
+            if event.container_id != tracker::HOST && session.observe(&event) {
+                metrics.events.fetch_add(1, Ordering::Relaxed);
+                log.append(&event)?;
+            }
         }
         let now = Timestamp::now();
         for profile in session.finish_due(now) {

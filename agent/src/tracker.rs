@@ -6,6 +6,11 @@
 //! of its image are `partial`. A container whose cgroup appears later is watched
 //! from its first exec (the runtime's init, before it, is the runtime's own
 //! activity and is dropped): `container_start`, then the exec.
+//!
+//! With the pod watcher, a new container's image may be known only once the
+//! kubelet writes its id into the pod status, a moment after the entrypoint ran.
+//! Its events are held meanwhile (bounded in count and time), and replayed in
+//! order once the status names it, so the entrypoint exec is not lost.
 
 use std::collections::{HashMap, HashSet};
 
@@ -47,10 +52,33 @@ impl Clock {
     }
 }
 
+/// How long a new container's events are held for its pod status to name it.
+/// The kubelet writes the id within a few seconds of the start.
+const HOLD_FOR: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
+/// How often held events are looked at between a container's own events.
+const RELEASE_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_millis(100);
+/// At most this many events are held, over all containers (a few MiB).
+const MAX_HELD: usize = 8192;
+
 struct Container {
     image: Option<ContainerImage>,
     /// Watched: already running at start, or its first exec was seen.
     watching: bool,
+    /// Events held while the image is unknown, oldest first.
+    held: Vec<Held>,
+    /// Until when events are held; `None`: not held (no pod watcher, resolved,
+    /// or given up on).
+    hold_until: Option<Timestamp>,
+}
+
+/// An event of a container whose image is not known yet.
+struct Held {
+    time: Timestamp,
+    pid: u32,
+    comm: String,
+    kind: EventKind,
+    /// An exec that is not the runtime's own init: where watching starts.
+    entrypoint: bool,
 }
 
 /// Attribution state.
@@ -67,6 +95,10 @@ pub struct Tracker {
     programs: HashMap<u32, String>,
     unresolved: u64,
     host_events: u64,
+    /// Events held now, over all containers.
+    held: usize,
+    /// When held events were last looked at by [`Tracker::release_held`].
+    last_release: Timestamp,
 }
 
 impl Tracker {
@@ -89,6 +121,8 @@ impl Tracker {
             programs: HashMap::new(),
             unresolved: 0,
             host_events: 0,
+            held: 0,
+            last_release: Timestamp::UNIX_EPOCH,
         }
     }
 
@@ -110,9 +144,10 @@ impl Tracker {
     /// What was dropped, for the log.
     pub fn summary(&self) -> String {
         format!(
-            "{} containers seen, {} events of containers whose image is unknown dropped, {} host events",
+            "{} containers seen, {} events of containers whose image is unknown dropped ({} held for a pod status), {} host events",
             self.containers.len(),
             self.unresolved,
+            self.held,
             self.host_events
         )
     }
@@ -129,7 +164,8 @@ impl Tracker {
         id
     }
 
-    /// The events a record stands for (none, one, or `container_start` and an exec).
+    /// The events a record stands for (none, one, or `container_start` and an exec;
+    /// more when it releases a container's held events).
     pub fn events(&mut self, header: &Header, record: &Record, time: Timestamp) -> Vec<Event> {
         let parent_path = match record {
             Record::Exec { parent_pid, .. } => self.programs.get(parent_pid).cloned(),
@@ -151,23 +187,26 @@ impl Tracker {
         let Some(kind) = crate::translate::event_kind(record, parent_path) else {
             return Vec::new();
         };
-        let node = self.node.clone();
-        let make = |container_id: String, image: Option<&ContainerImage>, kind: EventKind| Event {
+        let entrypoint = match record {
+            Record::Exec {
+                filename,
+                exe,
+                argv,
+                ..
+            } => !crate::translate::is_runtime_init(filename, exe, argv),
+            _ => false,
+        };
+        let event = Held {
             time,
-            container_id,
-            image_digest: image.map(|i| i.digest.clone()).unwrap_or_default(),
-            image_ref: image.and_then(|i| i.reference.clone()),
-            node: node.clone(),
-            namespace: image.and_then(|i| i.namespace.clone()),
-            pod: image.and_then(|i| i.pod.clone()),
             pid: header.pid,
-            comm: Some(header.comm.clone()),
+            comm: header.comm.clone(),
             kind,
+            entrypoint,
         };
         let Some(id) = self.container_of(header.cgroup_id) else {
             self.host_events += 1;
             return if self.include_host {
-                vec![make(HOST.to_string(), None, kind)]
+                vec![make_event(HOST.to_string(), None, &self.node, event)]
             } else {
                 Vec::new()
             };
@@ -175,8 +214,18 @@ impl Tracker {
         if !self.containers.contains_key(&id) {
             let image = self.resolver.resolve(&id);
             let watching = self.preexisting.contains(&id);
-            self.containers
-                .insert(id.clone(), Container { image, watching });
+            // Only the pod watcher can name it later; a runtime's answer is final.
+            let hold_until =
+                (image.is_none() && self.resolver.watches_cluster()).then(|| time + HOLD_FOR);
+            self.containers.insert(
+                id.clone(),
+                Container {
+                    image,
+                    watching,
+                    held: Vec::new(),
+                    hold_until,
+                },
+            );
         }
         let container = self.containers.get_mut(&id).expect("just inserted");
         if container.image.is_none() {
@@ -184,28 +233,111 @@ impl Tracker {
             container.image = self.resolver.from_cluster(&id);
         }
         let Some(image) = container.image.clone() else {
-            self.unresolved += 1;
+            match container.hold_until {
+                Some(until) if time < until && self.held < MAX_HELD => {
+                    container.held.push(event);
+                    self.held += 1;
+                }
+                Some(_) => {
+                    // Given up on: what was held is dropped, and nothing more is held.
+                    let dropped = std::mem::take(&mut container.held).len();
+                    container.hold_until = None;
+                    self.held -= dropped;
+                    self.unresolved += dropped as u64 + 1;
+                }
+                None => self.unresolved += 1,
+            }
             return Vec::new();
         };
         let mut out = Vec::new();
-        if !container.watching {
-            let entrypoint = match record {
-                Record::Exec {
-                    filename,
-                    exe,
-                    argv,
-                    ..
-                } => !crate::translate::is_runtime_init(filename, exe, argv),
-                _ => false,
-            };
-            if !entrypoint {
-                // The runtime setting the container up, before its entrypoint.
-                return out;
-            }
-            container.watching = true;
-            out.push(make(id.clone(), Some(&image), EventKind::ContainerStart));
+        let held = std::mem::take(&mut container.held);
+        container.hold_until = None;
+        self.held -= held.len();
+        for event in held.into_iter().chain([event]) {
+            attribute(container, &id, &image, &self.node, event, &mut out);
         }
-        out.push(make(id, Some(&image), kind));
+        out
+    }
+
+    /// Releases the held events of containers the pod watcher names by now, and
+    /// drops those held past their time (counted as unresolved). Called on each
+    /// turn of the event loop (it looks at most every 100 ms), so a container
+    /// that went quiet after its entrypoint is not left waiting for its next event.
+    pub fn release_held(&mut self, now: Timestamp) -> Vec<Event> {
+        let mut out = Vec::new();
+        if self.held == 0 || now.duration_since(self.last_release) < RELEASE_EVERY {
+            return out;
+        }
+        self.last_release = now;
+        for (id, container) in &mut self.containers {
+            if container.held.is_empty() {
+                continue;
+            }
+            if let Some(image) = self.resolver.from_cluster(id) {
+                let held = std::mem::take(&mut container.held);
+                self.held -= held.len();
+                container.image = Some(image.clone());
+                container.hold_until = None;
+                for event in held {
+                    attribute(container, id, &image, &self.node, event, &mut out);
+                }
+            } else if container.hold_until.is_none_or(|until| now >= until) {
+                let dropped = std::mem::take(&mut container.held).len();
+                container.hold_until = None;
+                self.held -= dropped;
+                self.unresolved += dropped as u64;
+            }
+        }
+        out.sort_by_key(|e| e.time);
         out
     }
 }
+
+/// Appends the events one event of a resolved container stands for: nothing
+/// before its entrypoint (the runtime setting it up), `container_start` before
+/// the entrypoint exec, then the event.
+fn attribute(
+    container: &mut Container,
+    id: &str,
+    image: &ContainerImage,
+    node: &Option<String>,
+    event: Held,
+    out: &mut Vec<Event>,
+) {
+    if !container.watching {
+        if !event.entrypoint {
+            return;
+        }
+        container.watching = true;
+        let start = Held {
+            kind: EventKind::ContainerStart,
+            comm: event.comm.clone(),
+            ..event
+        };
+        out.push(make_event(id.to_string(), Some(image), node, start));
+    }
+    out.push(make_event(id.to_string(), Some(image), node, event));
+}
+
+fn make_event(
+    container_id: String,
+    image: Option<&ContainerImage>,
+    node: &Option<String>,
+    event: Held,
+) -> Event {
+    Event {
+        time: event.time,
+        container_id,
+        image_digest: image.map(|i| i.digest.clone()).unwrap_or_default(),
+        image_ref: image.and_then(|i| i.reference.clone()),
+        node: node.clone(),
+        namespace: image.and_then(|i| i.namespace.clone()),
+        pod: image.and_then(|i| i.pod.clone()),
+        pid: event.pid,
+        comm: Some(event.comm),
+        kind: event.kind,
+    }
+}
+
+#[cfg(test)]
+mod tests;
