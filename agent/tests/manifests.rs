@@ -3,8 +3,9 @@
 //! `Kustomization` and Argo CD's `Application` validate against the upstream
 //! CRD schemas in `../shared/crds/` with undeclared fields refused; core kinds
 //! deserialize into `k8s-openapi` types with unknown fields reported as errors;
-//! the agent's configuration inside the ConfigMaps parses as an `AgentConfig`;
-//! and each overlay renders with `kubectl kustomize` (where kubectl exists).
+//! each `AgentConfig` file parses; and each overlay renders with `kubectl kustomize`
+//! (where kubectl exists), its configuration in a ConfigMap whose name changes with
+//! its content, so an edit rolls the DaemonSet.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -127,6 +128,11 @@ fn check(document: &Value, origin: &str, crds: &BTreeMap<(String, String), Value
         ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => typed::<
             k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition,
         >(document, &origin),
+        ("imprint.dev/v1", "AgentConfig") => {
+            let text = serde_json::to_string(document).unwrap();
+            imprint_agent::config::AgentConfig::parse(&text, &origin)
+                .unwrap_or_else(|e| panic!("{origin}: {e}"));
+        }
         ("imprint.dev/v1", "Profile") => {
             let bytes = serde_json::to_vec(document).unwrap();
             imprint_schema::parse_profile(&bytes).unwrap_or_else(|e| panic!("{origin}: {e}"));
@@ -169,7 +175,7 @@ fn every_manifest_parses_and_validates_against_the_real_schemas() {
     for kind in [
         "DaemonSet",
         "ClusterRole",
-        "ConfigMap",
+        "AgentConfig",
         "Service",
         "CustomResourceDefinition",
         "OCIRepository",
@@ -202,31 +208,53 @@ fn the_checks_refuse_undeclared_fields() {
     assert!(refused.is_err());
 }
 
+/// `kubectl kustomize DIR`, or `None` when kubectl is not installed.
+fn kustomize(dir: &Path) -> Option<String> {
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(dir)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+/// The agent's ConfigMap in a rendering: its name, and the name the DaemonSet
+/// mounts.
+fn config_map_names(docs: &[Value]) -> (String, String) {
+    let generated: Vec<&str> = docs
+        .iter()
+        .filter(|d| d["kind"] == "ConfigMap")
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    let [generated] = generated[..] else {
+        panic!("one ConfigMap expected, got {generated:?}");
+    };
+    let daemonset = docs.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+    let mounted = daemonset["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "config")
+        .and_then(|v| v["configMap"]["name"].as_str())
+        .expect("the DaemonSet mounts a config volume");
+    (generated.to_string(), mounted.to_string())
+}
+
 #[test]
 fn every_overlay_renders_with_kustomize() {
-    let Ok(version) = std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .output()
-    else {
-        eprintln!("skipped: kubectl is not installed (bash .ci/setup installs it)");
-        return;
-    };
-    assert!(version.status.success());
     let crds = crd_schemas();
     for overlay in ["learn", "enforce"] {
         let dir = root().join("deploy/overlays").join(overlay);
-        let out = std::process::Command::new("kubectl")
-            .arg("kustomize")
-            .arg(&dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "kubectl kustomize {}: {}",
-            dir.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rendered = String::from_utf8(out.stdout).unwrap();
+        let Some(rendered) = kustomize(&dir) else {
+            eprintln!("skipped: kubectl is not installed (bash .ci/setup installs it)");
+            return;
+        };
         let origin = format!("kubectl kustomize deploy/overlays/{overlay}");
         let docs = documents(&rendered, &origin);
         let mut modes = Vec::new();
@@ -234,18 +262,55 @@ fn every_overlay_renders_with_kustomize() {
             check(d, &origin, &crds);
             if d["kind"] == "ConfigMap" {
                 for text in d["data"].as_object().into_iter().flatten().map(|(_, v)| v) {
-                    if let Some(mode) = text
-                        .as_str()
-                        .and_then(|t| t.lines().find(|l| l.starts_with("mode:")))
-                    {
+                    let text = text.as_str().unwrap();
+                    imprint_agent::config::AgentConfig::parse(text, &origin)
+                        .unwrap_or_else(|e| panic!("{origin}: {e}"));
+                    if let Some(mode) = text.lines().find(|l| l.starts_with("mode:")) {
                         modes.push(mode.trim_start_matches("mode:").trim().to_string());
                     }
                 }
             }
         }
         assert_eq!(modes, vec![overlay.to_string()], "{origin}");
-        assert!(docs.iter().any(|d| d["kind"] == "DaemonSet"), "{origin}");
+        let (generated, mounted) = config_map_names(&docs);
+        assert_eq!(generated, mounted, "{origin}");
+        assert!(
+            generated.starts_with("imprint-agent-config-"),
+            "{origin}: {generated} has no content hash"
+        );
     }
+}
+
+/// An edit to the agent's configuration renders a ConfigMap of another name, and
+/// the DaemonSet mounts the new one: applying it rolls the agents.
+#[test]
+fn a_configuration_change_rolls_the_daemonset() {
+    let copy = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(root().join("deploy"))
+        .arg(copy.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let overlay = copy.path().join("deploy/overlays/learn");
+    let Some(before) = kustomize(&overlay) else {
+        eprintln!("skipped: kubectl is not installed (bash .ci/setup installs it)");
+        return;
+    };
+    let config = overlay.join("agent.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("learningPeriod: 24h"), "{text}");
+    std::fs::write(
+        &config,
+        text.replace("learningPeriod: 24h", "learningPeriod: 12h"),
+    )
+    .unwrap();
+    let after = kustomize(&overlay).unwrap();
+    let (before, _) = config_map_names(&documents(&before, "before"));
+    let (after, mounted) = config_map_names(&documents(&after, "after"));
+    assert_ne!(before, after);
+    assert_eq!(after, mounted);
 }
 
 /// The workflows validate against the published GitHub workflow schema
