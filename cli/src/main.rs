@@ -308,6 +308,7 @@ fn main() -> ExitCode {
         Command::Discover(args) => registry::discover(args),
         Command::Pull(args) => registry::pull(args),
         Command::Key(signing::KeyCommand::Generate(args)) => signing::key_generate(args),
+        Command::Key(signing::KeyCommand::PublicKey(args)) => signing::key_public(args),
         Command::Sign(args) => signing::sign(args),
         Command::Attest(args) => signing::attest(args),
         Command::Verify(args) => signing::verify(args),

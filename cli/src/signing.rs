@@ -22,6 +22,19 @@ pub enum KeyCommand {
     /// Write a key pair in cosign's format: PREFIX.key (encrypted with
     /// COSIGN_PASSWORD, or a password typed twice) and PREFIX.pub.
     Generate(KeyGenerateArgs),
+    /// Print the public key of a private key, as `cosign public-key` does
+    /// (the password from COSIGN_PASSWORD or a prompt).
+    PublicKey(KeyPublicArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KeyPublicArgs {
+    /// The private key (cosign's format, or plain PKCS#8).
+    #[arg(long)]
+    key: PathBuf,
+    /// Write the public key (PEM) here instead of stdout (cosign's flag).
+    #[arg(long)]
+    outfile: Option<PathBuf>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,6 +219,23 @@ pub fn key_generate(args: KeyGenerateArgs) -> CmdResult {
         algorithm.name(),
         public.display()
     );
+    Ok(EXIT_OK)
+}
+
+pub fn key_public(args: KeyPublicArgs) -> CmdResult {
+    let key = load_signing_key(&args.key)?;
+    let pem = key.verifying_key().to_pem();
+    match &args.outfile {
+        Some(path) => {
+            write_atomic(path, pem.as_bytes())?;
+            eprintln!(
+                "imprint: wrote the public key of {} to {}",
+                args.key.display(),
+                path.display()
+            );
+        }
+        None => print!("{pem}"),
+    }
     Ok(EXIT_OK)
 }
 

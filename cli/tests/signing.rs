@@ -17,9 +17,13 @@ use common::{assert_exit, text};
 
 /// Runs imprint with COSIGN_PASSWORD set and no credentials around.
 fn imprint(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
+    imprint_with_password("s3cret-pw", args)
+}
+
+fn imprint_with_password(password: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_imprint"))
         .args(args.iter().map(|a| a.as_ref()))
-        .env("COSIGN_PASSWORD", "s3cret-pw")
+        .env("COSIGN_PASSWORD", password)
         .env("HOME", "/nonexistent")
         .env_remove("DOCKER_CONFIG")
         .env_remove("REGISTRY_AUTH_FILE")
@@ -105,6 +109,60 @@ fn generate_key(s: &Setup, prefix: &str, algorithm: &str) -> (PathBuf, PathBuf) 
         PathBuf::from(format!("{}.key", prefix.display())),
         PathBuf::from(format!("{}.pub", prefix.display())),
     )
+}
+
+/// `imprint key public-key`, as `cosign public-key`: the `.pub` generate wrote, to
+/// stdout or `--outfile`; a wrong password or a public key given as the key are
+/// named; a key cosign generated (empty password) reads.
+#[test]
+fn public_key_gives_back_the_generated_public_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("release");
+    let out = imprint(&[&"key", &"generate", &"--output-key-prefix", &prefix]);
+    assert_exit(&out, 0);
+    let key = dir.path().join("release.key");
+    let public = std::fs::read_to_string(dir.path().join("release.pub")).unwrap();
+
+    let out = imprint(&[&"key", &"public-key", &"--key", &key]);
+    assert_exit(&out, 0);
+    assert_eq!(text(&out.stdout), public);
+    let file = dir.path().join("out.pub");
+    let out = imprint(&[&"key", &"public-key", &"--key", &key, &"--outfile", &file]);
+    assert_exit(&out, 0);
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), public);
+
+    let out = imprint_with_password("wrong", &[&"key", &"public-key", &"--key", &key]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("release.key"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+    let pub_path = dir.path().join("release.pub");
+    let out = imprint(&[&"key", &"public-key", &"--key", &pub_path]);
+    assert_exit(&out, 1);
+    assert!(
+        text(&out.stderr).contains("release.pub"),
+        "{}",
+        text(&out.stderr)
+    );
+    let missing = dir.path().join("missing.key");
+    let out = imprint(&[&"key", &"public-key", &"--key", &missing]);
+    assert_exit(&out, 2);
+
+    let cosign = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/cosign-keys/tests/data/keys/cosign_generated_encrypted_empty_private.key");
+    if cosign.exists() {
+        let out = imprint_with_password("", &[&"key", &"public-key", &"--key", &cosign]);
+        assert_exit(&out, 0);
+        let pem = text(&out.stdout);
+        assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
+        imprint_oci::keys::VerifyingKey::from_pem(pem.as_bytes()).unwrap();
+    } else {
+        eprintln!("skipped the cosign-generated key: ../shared is missing");
+    }
 }
 
 #[test]
