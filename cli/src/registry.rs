@@ -197,6 +197,15 @@ pub(crate) fn classify(e: RegistryError) -> Failure {
     }
 }
 
+/// The tag written in a reference, if any. The parsed reference says `latest`
+/// when none is written, and a push must not move `latest` unasked: without a
+/// tag the artifact is found by its subject (referrers, fallback tag) or digest.
+fn written_tag(text: &str) -> Option<&str> {
+    let name = text.split('@').next()?;
+    let last = name.rsplit('/').next()?;
+    last.split_once(':').map(|(_, tag)| tag)
+}
+
 pub fn push(args: PushArgs) -> CmdResult {
     let profile = load_profile(&args.profile)?;
     let image = parse_reference(&args.image).map_err(classify)?;
@@ -204,10 +213,7 @@ pub fn push(args: PushArgs) -> CmdResult {
         Some(to) => parse_reference(to).map_err(classify)?,
         None => image.clone(),
     };
-    let tag = args
-        .to
-        .as_ref()
-        .and_then(|_| target.tag().map(str::to_string));
+    let tag = args.to.as_deref().and_then(written_tag).map(str::to_string);
     let registry = client(&args.registry, &[&image, &target])?;
     let platform = args
         .platform
@@ -341,4 +347,19 @@ pub fn pull(args: PullArgs) -> CmdResult {
         args.out.display()
     );
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::written_tag;
+
+    #[test]
+    fn only_a_written_tag_is_a_tag() {
+        assert_eq!(written_tag("r.example/p/web:v1"), Some("v1"));
+        assert_eq!(written_tag("localhost:5000/p/web:v1"), Some("v1"));
+        assert_eq!(written_tag("localhost:5000/p/web"), None);
+        assert_eq!(written_tag("r.example/p/web"), None);
+        assert_eq!(written_tag("r.example/p/web@sha256:ab"), None);
+        assert_eq!(written_tag("r.example/p/web:v2@sha256:ab"), Some("v2"));
+    }
 }

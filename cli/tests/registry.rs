@@ -113,6 +113,48 @@ fn push_discover_pull_round_trip() {
         &dir.path().join("tagged.json"),
     ]);
     assert_exit(&out, 0);
+
+    // Without a tag, nothing is tagged (no `latest` moved): the artifact is
+    // found by digest and by its subject.
+    let untagged = format!("{}/profiles/untagged", reg.addr);
+    let out = imprint(&[
+        &"push",
+        &profile,
+        &"--image",
+        &image,
+        &"--to",
+        &untagged,
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 0);
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(pushed["tag"].is_null(), "{pushed}");
+    let out = imprint(&[
+        &"pull",
+        &format!("{untagged}:latest"),
+        &"-o",
+        &dir.path().join("latest.json"),
+    ]);
+    assert_ne!(out.status.code(), Some(0), "a latest tag was written");
+    let out = imprint(&[
+        &"pull",
+        &pushed["reference"].as_str().unwrap(),
+        &"-o",
+        &dir.path().join("by-digest.json"),
+    ]);
+    assert_exit(&out, 0);
+    let out = imprint(&[
+        &"discover",
+        &format!("{}/shop/web@{image_digest}", reg.addr),
+        &"--to",
+        &untagged,
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 0);
+    let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(found[0]["digest"], pushed["digest"]);
 }
 
 #[test]
