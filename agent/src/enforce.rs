@@ -201,6 +201,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let window = jiff::SignedDuration::from_secs(args.incident_window.max(1));
     let mut correlator = Correlator::new(window, window);
     let mut watched: HashSet<String> = HashSet::new();
+    // Index digest → the platform manifest this node runs (from the resolver).
+    let mut platforms: std::collections::HashMap<String, String> = Default::default();
     let mut states: std::collections::HashMap<String, &'static str> = Default::default();
     let mut alerts = Vec::new();
     let mut batch = Vec::new();
@@ -226,6 +228,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                         status.label()
                     );
                     states.insert(digest, status.label());
+                }
+                Update::Platform { index, manifest } => {
+                    platforms.insert(index, manifest);
                 }
                 Update::Status { digest, status } => {
                     eprintln!(
@@ -256,9 +261,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        for event in events {
+        for mut event in events {
             if event.container_id == tracker::HOST {
                 continue;
+            }
+            // Profiles and alerts name the manifest the container runs, not its index.
+            if let Some(manifest) = platforms.get(&event.image_digest) {
+                event.image_digest = manifest.clone();
             }
             metrics.events.fetch_add(1, Ordering::Relaxed);
             if watched.insert(event.image_digest.clone()) {

@@ -10,11 +10,19 @@
 //! the registry is asked again: a new profile, or a revoked one (no longer
 //! verifying, or gone), takes effect without a restart.
 //!
+//! A container started from a multi-platform index (containerd's `imageID` is the
+//! index digest) runs the index's manifest for this node's platform, and profiles
+//! name platform manifests (one per platform, as `imprint push` binds them). The
+//! resolver reads the index by its digest (content checked), tells the detector
+//! which manifest the index stands for on this node ([`Update::Platform`]), and
+//! resolves that manifest's profiles. The mapping is content-addressed, so it is
+//! remembered across restarts.
+//!
 //! Profiles delivered through GitOps ([`crate::delivered`]) narrow the choice:
 //! for a digest with a delivered profile, only a verified artifact with exactly
 //! that content is enforced, whichever repository holds it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use imprint_oci::cache::BlobCache;
 use imprint_oci::policy::Policy;
-use imprint_oci::registry::{Reference, Registry, RegistryOptions, parse_reference};
+use imprint_oci::registry::{Reference, Registry, RegistryError, RegistryOptions, parse_reference};
 use imprint_schema::Profile;
 
 use crate::delivered::{admits, lock};
@@ -82,6 +90,14 @@ pub enum Update {
         /// Why.
         status: Status,
     },
+    /// The digest is a multi-platform index; this node runs its `manifest`,
+    /// whose profiles apply.
+    Platform {
+        /// The index digest the container reports.
+        index: String,
+        /// The platform manifest's digest.
+        manifest: String,
+    },
     /// The digest's state (for logs and metrics).
     Status {
         /// The image digest.
@@ -115,6 +131,63 @@ pub struct ResolverConfig {
 struct Remembered {
     /// digest → (repository, artifact digest) last verified.
     verified: BTreeMap<String, (String, String)>,
+    /// Index digest → this node's platform manifest in it.
+    #[serde(default)]
+    platforms: BTreeMap<String, String>,
+}
+
+impl Remembered {
+    fn save(&self, path: &std::path::Path) {
+        let _ = std::fs::write(path, serde_json::to_vec(self).unwrap_or_default());
+    }
+}
+
+/// This node's platform, as image indexes name it (`linux/amd64`), in the order
+/// to try: arm64 indexes usually say `v8`, not always.
+pub fn node_platforms() -> Vec<String> {
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        "loongarch64" => "loong64",
+        other => other,
+    };
+    let mut out = Vec::new();
+    if arch == "arm64" {
+        out.push("linux/arm64/v8".to_string());
+    }
+    out.push(format!("linux/{arch}"));
+    out
+}
+
+/// The manifest of `digest` (in the repository of `image_ref`) for this node when
+/// `digest` is a multi-platform index; `None` when it is a manifest itself. The
+/// index is read by digest and its content checked against it.
+async fn platform_manifest(
+    config: &ResolverConfig,
+    image_ref: &str,
+    digest: &str,
+) -> Result<Option<String>, RegistryError> {
+    let named = parse_reference(image_ref)?;
+    let by_digest = Reference::with_digest(
+        named.registry().to_string(),
+        named.repository().to_string(),
+        digest.to_string(),
+    );
+    let registry = Registry::new(&config.registry, &[&by_digest])?;
+    let mut last = None;
+    for platform in node_platforms() {
+        match registry
+            .resolve_platform(&by_digest, Some(platform.as_str()))
+            .await
+        {
+            Ok(found) => return Ok((found.digest != digest).then_some(found.digest)),
+            Err(e @ RegistryError::Platform { .. }) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("at least one platform is tried"))
 }
 
 struct Watched {
@@ -164,6 +237,16 @@ pub fn run(
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default();
     let mut watched: BTreeMap<String, Watched> = BTreeMap::new();
+
+    // Indexes seen before a restart stand for the same manifests (content-addressed).
+    for (index, manifest) in &remembered.platforms {
+        let _ = updates.send(Update::Platform {
+            index: index.clone(),
+            manifest: manifest.clone(),
+        });
+    }
+    // Digests known to be manifests, not indexes (asked once per run).
+    let mut manifests: HashSet<String> = HashSet::new();
 
     // What was verified before a restart is enforced again from the cache.
     for (digest, (repo, artifact)) in &remembered.verified {
@@ -230,6 +313,49 @@ pub fn run(
         due.sort();
         due.dedup();
         for digest in std::mem::take(&mut due) {
+            let Some(image_ref) = watched.get(&digest).map(|w| w.image_ref.clone()) else {
+                continue;
+            };
+            if let Some(image_ref) = image_ref.filter(|_| {
+                !manifests.contains(&digest) && !remembered.platforms.contains_key(&digest)
+            }) {
+                match runtime.block_on(platform_manifest(&config, &image_ref, &digest)) {
+                    Ok(None) => {
+                        manifests.insert(digest.clone());
+                    }
+                    Ok(Some(manifest)) => {
+                        eprintln!(
+                            "imprint-agent: {digest} is a multi-platform index; this node ({}) runs {manifest}",
+                            node_platforms().join(" or ")
+                        );
+                        remembered
+                            .platforms
+                            .insert(digest.clone(), manifest.clone());
+                        remembered.save(&remembered_path);
+                        let _ = updates.send(Update::Platform {
+                            index: digest.clone(),
+                            manifest: manifest.clone(),
+                        });
+                        // The detector now reports the manifest; its profiles are looked up.
+                        watched.remove(&digest);
+                        watched.entry(manifest.clone()).or_insert(Watched {
+                            image_ref: Some(image_ref),
+                            enforced: None,
+                            content: None,
+                            status: None,
+                        });
+                        due.push(manifest);
+                        continue;
+                    }
+                    Err(e @ RegistryError::Platform { .. }) => {
+                        // An index without this platform: nothing can match it.
+                        eprintln!("imprint-agent: {digest}: {e}");
+                        manifests.insert(digest.clone());
+                    }
+                    // Asked again next round; the digest is resolved as it is meanwhile.
+                    Err(_) => {}
+                }
+            }
             let Some(w) = watched.get_mut(&digest) else {
                 continue;
             };
@@ -254,10 +380,7 @@ pub fn run(
                         remembered
                             .verified
                             .insert(digest.clone(), (repository, artifact));
-                        let _ = std::fs::write(
-                            &remembered_path,
-                            serde_json::to_vec(&remembered).unwrap_or_default(),
-                        );
+                        remembered.save(&remembered_path);
                     }
                     w.status = Some(Status::Verified(whole));
                 }
@@ -274,10 +397,7 @@ pub fn run(
                         w.enforced = None;
                         w.content = None;
                         remembered.verified.remove(&digest);
-                        let _ = std::fs::write(
-                            &remembered_path,
-                            serde_json::to_vec(&remembered).unwrap_or_default(),
-                        );
+                        remembered.save(&remembered_path);
                         let _ = updates.send(Update::Revoke {
                             digest: digest.clone(),
                             status: status.clone(),

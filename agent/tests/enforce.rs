@@ -682,3 +682,147 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
     );
     drop(agent);
 }
+
+/// A container started from a multi-platform index (as containerd reports such
+/// images) is judged by the profile of the manifest it runs on this node: the
+/// index is read by digest, its amd64 entry chosen (not its first), and the
+/// profile bound to that manifest enforced, alerts naming the manifest.
+#[test]
+fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
+    if std::env::consts::ARCH != "x86_64" {
+        eprintln!("skipped: the index built here has an amd64 entry to run");
+        return;
+    }
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (image, manifest) = podman.push_busybox(&registry.addr, "shop/multi", "multi");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let index = rt.block_on(async {
+        let image = parse_reference(&image).unwrap();
+        let client = Registry::new(&Default::default(), &[&image]).unwrap();
+        let amd64 = client.resolve(&image).await.unwrap();
+        let arm64 =
+            support::push_image(&client, &registry.addr, "shop/multi", "arm64", "arm64").await;
+        let arm64 = client
+            .resolve(&image.clone_with_digest(arm64))
+            .await
+            .unwrap();
+        let list_type = if amd64.media_type == layout::DOCKER_MANIFEST_MEDIA_TYPE {
+            layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE
+        } else {
+            layout::INDEX_MEDIA_TYPE
+        };
+        let entry = |d: &layout::Descriptor, platform: serde_json::Value| {
+            serde_json::json!({
+                "mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                "platform": platform,
+            })
+        };
+        // arm64 first: taking the first entry would be wrong here.
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": list_type,
+            "manifests": [
+                entry(&arm64, serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})),
+                entry(&amd64, serde_json::json!({"architecture": "amd64", "os": "linux"})),
+            ],
+        }))
+        .unwrap();
+        let tag = parse_reference(&format!("{}/shop/multi:multi-arch", registry.addr)).unwrap();
+        client.push_manifest(&tag, &index, list_type).await.unwrap()
+    });
+    assert_ne!(index, manifest);
+
+    // The profile names the amd64 manifest and allows only the shell.
+    let mut profile = imprint_schema::Profile::new(&manifest);
+    profile.execs.push(imprint_schema::Exec {
+        path: "/bin/sh".into(),
+        args: None,
+    });
+    let path = dir.path().join("profile.yaml");
+    std::fs::write(&path, imprint_schema::to_yaml(&profile)).unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let public = dir.path().join("cosign.pub");
+    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let artifact = publish(&registry.addr, "shop/multi", &path, Some(&key));
+
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let start = || {
+        Agent::spawn(&[
+            "--mode".into(),
+            "enforce".into(),
+            "--key".into(),
+            public.clone().into(),
+            "--webhook-url".into(),
+            format!("http://{webhook}/").into(),
+            "--state-dir".into(),
+            state.clone().into(),
+            "--refresh".into(),
+            "2".into(),
+        ])
+    };
+    let agent = start();
+    let by_index = format!("{}/shop/multi@{index}", registry.addr);
+    let run = |script: &str| {
+        podman.run(&[
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            &by_index,
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+    };
+    run("true");
+    agent.wait_for_log(
+        &format!("{index} is a multi-platform index; this node (linux/amd64) runs {manifest}"),
+        Duration::from_secs(30),
+    );
+    agent.wait_for_log(
+        &format!(
+            "enforcing {}/shop/multi@{artifact} for {manifest}",
+            registry.addr
+        ),
+        Duration::from_secs(30),
+    );
+    run("/bin/busybox id > /dev/null");
+    let anomaly_for_manifest = || {
+        received.lock().unwrap().iter().any(|(_, batch)| {
+            batch.as_array().is_some_and(|a| {
+                a.iter()
+                    .any(|x| x["rule"] == "anomaly.exec" && x["imageDigest"] == manifest.as_str())
+            })
+        })
+    };
+    wait_until(
+        "an anomaly judged by the platform manifest's profile",
+        Duration::from_secs(30),
+        anomaly_for_manifest,
+    );
+    drop(agent);
+
+    // After a restart the index is known without asking: the mapping was kept.
+    received.lock().unwrap().clear();
+    let agent = start();
+    run("/bin/busybox id > /dev/null");
+    wait_until(
+        "the same judgement after a restart",
+        Duration::from_secs(30),
+        anomaly_for_manifest,
+    );
+    assert!(
+        !agent.log().contains("is a multi-platform index"),
+        "asked again after the restart:\n{}",
+        agent.log()
+    );
+    drop(agent);
+}

@@ -206,8 +206,24 @@ fn written_tag(text: &str) -> Option<&str> {
     last.split_once(':').map(|(_, tag)| tag)
 }
 
+/// Whether `digest` is the multi-platform index `image` names.
+async fn learned_from_index(
+    registry: &imprint_oci::registry::Registry,
+    image: &imprint_oci::registry::Reference,
+    digest: &str,
+) -> bool {
+    registry.resolve(image).await.is_ok_and(|top| {
+        top.digest == digest
+            && [
+                imprint_oci::layout::INDEX_MEDIA_TYPE,
+                imprint_oci::layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+            ]
+            .contains(&top.media_type.as_str())
+    })
+}
+
 pub fn push(args: PushArgs) -> CmdResult {
-    let profile = load_profile(&args.profile)?;
+    let mut profile = load_profile(&args.profile)?;
     let image = parse_reference(&args.image).map_err(classify)?;
     let target = match &args.to {
         Some(to) => parse_reference(to).map_err(classify)?,
@@ -225,6 +241,21 @@ pub fn push(args: PushArgs) -> CmdResult {
             .resolve_platform(&image, platform.as_deref())
             .await
             .map_err(classify)?;
+        if subject.digest != profile.image.digest
+            && learned_from_index(&registry, &image, &profile.image.digest).await
+        {
+            // Learned from a container started by the index (as containerd and
+            // `podman run repo@index` report it): it ran this platform's manifest,
+            // and profiles are bound to manifests.
+            eprintln!(
+                "imprint: {} is a multi-platform index; the profile is bound to its {} manifest {}",
+                profile.image.digest,
+                platform.as_deref().unwrap_or("?"),
+                subject.digest
+            );
+            profile.image.digest = subject.digest.clone();
+            profile.image.platform = platform.clone();
+        }
         if subject.digest != profile.image.digest {
             return Err(Failure::invalid(anyhow::anyhow!(
                 "{} describes image {}, but {} is {}",

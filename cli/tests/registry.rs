@@ -13,7 +13,7 @@ use support::{TestRegistry, free_loopback_addr, push_image, push_test_image};
 // Only part of the helpers is used here.
 #[allow(dead_code)]
 mod common;
-use common::{assert_exit, imprint};
+use common::{assert_exit, imprint, text};
 
 fn write_profile(dir: &Path, digest: &str) -> std::path::PathBuf {
     let mut p = imprint_schema::Profile::new(digest);
@@ -410,12 +410,13 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
     });
     let index_ref =
         imprint_oci::registry::parse_reference(&format!("{}/multi:2.0", reg.addr)).unwrap();
-    rt.block_on(client.push_manifest(
-        &index_ref,
-        &serde_json::to_vec(&index).unwrap(),
-        imprint_oci::layout::INDEX_MEDIA_TYPE,
-    ))
-    .unwrap();
+    let index_digest = rt
+        .block_on(client.push_manifest(
+            &index_ref,
+            &serde_json::to_vec(&index).unwrap(),
+            imprint_oci::layout::INDEX_MEDIA_TYPE,
+        ))
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let profile = write_profile(dir.path(), &arm64);
@@ -453,6 +454,59 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
     assert_exit(&out, 0);
     let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(pushed["subject"]["digest"], arm64.as_str());
+
+    // Learned from a container started by the index (its runtime reported the
+    // index digest): bound to the platform's manifest, which is what it ran.
+    let learned = dir.path().join("learned-from-index.yaml");
+    let mut by_index = imprint_schema::parse_profile(&std::fs::read(&profile).unwrap()).unwrap();
+    by_index.image.digest = index_digest.clone();
+    std::fs::write(&learned, imprint_schema::to_yaml(&by_index)).unwrap();
+    let out = imprint(&[&"push", &learned, &"--image", &image]);
+    assert_exit(&out, 1);
+    let out = imprint(&[
+        &"push",
+        &learned,
+        &"--image",
+        &format!("{}/multi@{index_digest}", reg.addr),
+        &"--platform",
+        &"linux/arm64",
+        &"--output",
+        &"json",
+    ]);
+    assert_exit(&out, 0);
+    assert!(
+        text(&out.stderr).contains(
+            "is a multi-platform index; the profile is bound to its linux/arm64 manifest"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+    let pushed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pushed["subject"]["digest"], arm64.as_str());
+    let pulled = dir.path().join("pulled.json");
+    let out = imprint(&[
+        &"pull",
+        &pushed["reference"].as_str().unwrap(),
+        &"-o",
+        &pulled,
+    ]);
+    assert_exit(&out, 0);
+    let pulled = imprint_schema::parse_profile(&std::fs::read(&pulled).unwrap()).unwrap();
+    assert_eq!(pulled.image.digest, arm64);
+    assert_eq!(pulled.image.platform.as_deref(), Some("linux/arm64"));
+    // A digest that is neither the manifest nor the index is still refused.
+    by_index.image.digest = amd64.clone();
+    std::fs::write(&learned, imprint_schema::to_yaml(&by_index)).unwrap();
+    let out = imprint(&[
+        &"push",
+        &learned,
+        &"--image",
+        &image,
+        &"--platform",
+        &"linux/arm64",
+    ]);
+    assert_exit(&out, 1);
+    assert!(text(&out.stderr).contains("describes image"));
 }
 
 /// A token server as Docker Hub and Harbor run one: `GET /token?scope=…&service=…`
