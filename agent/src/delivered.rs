@@ -126,9 +126,15 @@ impl Deliveries {
 
     /// What is delivered for an image digest.
     pub fn for_digest(&self, image_digest: &str) -> Vec<Delivery> {
+        self.for_any(&[image_digest])
+    }
+
+    /// What is delivered for any of these digests (a platform manifest and the
+    /// indexes that stand for it on this node).
+    pub fn for_any(&self, image_digests: &[&str]) -> Vec<Delivery> {
         self.by_source
             .values()
-            .filter(|d| d.image_digest == image_digest)
+            .filter(|d| image_digests.contains(&d.image_digest.as_str()))
             .cloned()
             .collect()
     }
@@ -145,8 +151,13 @@ impl Deliveries {
 
     /// The distinct contents delivered for an image digest, sorted.
     pub fn contents_for(&self, image_digest: &str) -> Vec<String> {
+        self.contents_for_any(&[image_digest])
+    }
+
+    /// The distinct contents delivered for any of these digests.
+    pub fn contents_for_any(&self, image_digests: &[&str]) -> Vec<String> {
         let mut contents: Vec<String> = self
-            .for_digest(image_digest)
+            .for_any(image_digests)
             .into_iter()
             .map(|d| d.content_digest)
             .collect();

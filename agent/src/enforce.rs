@@ -208,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut batch = Vec::new();
     let mut last_tick = Instant::now();
     loop {
-        let stopping = stop.load(Ordering::Relaxed);
+        let mut stopping = stop.load(Ordering::Relaxed);
         // Profiles first: what the resolver verified is in force before the next event.
         while let Ok(update) = update_rx.try_recv() {
             match update {
@@ -230,6 +230,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     states.insert(digest, status.label());
                 }
                 Update::Platform { index, manifest } => {
+                    // The index's own state, if any, goes: its events now name the manifest.
+                    detector.unload(&index);
+                    states.remove(&index);
                     platforms.insert(index, manifest);
                 }
                 Update::Status { digest, status } => {
@@ -252,14 +255,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .profiles_enforced
                 .store(detector.profiles() as u64, Ordering::Relaxed);
         }
-        let mut events = tracker.release_held(jiff::Timestamp::now());
+        let mut events = tracker.release_held(clock.now());
         match rx.recv_timeout(Duration::from_millis(100)) {
             Ok((header, record)) => {
                 let time = clock.wall(header.time_ns);
                 events.extend(tracker.events(&header, &record, time));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            // The sensor is gone: what was released above is still handled, then
+            // the loop ends as on a signal.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => stopping = true,
         }
         for mut event in events {
             if event.container_id == tracker::HOST {

@@ -360,15 +360,17 @@ fn run(args: Args) -> anyhow::Result<()> {
     let mut last_persist = Instant::now();
     let persist_every = Duration::from_secs(args.persist_every.max(1));
     loop {
-        let stopping = stop.load(Ordering::Relaxed);
-        let mut events = tracker.release_held(Timestamp::now());
+        let mut stopping = stop.load(Ordering::Relaxed);
+        let mut events = tracker.release_held(clock.now());
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok((header, record)) => {
                 let time = clock.wall(header.time_ns);
                 events.extend(tracker.events(&header, &record, time));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+            // The sensor is gone: what was released above is still handled, then
+            // the loop ends as on a signal.
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => stopping = true,
         }
         for event in events {
             if let Some(out) = events_out.as_mut() {

@@ -140,22 +140,48 @@ impl Remembered {
     fn save(&self, path: &std::path::Path) {
         let _ = std::fs::write(path, serde_json::to_vec(self).unwrap_or_default());
     }
+
+    /// The names a digest goes by here: itself, and the indexes that stand for it
+    /// on this node. A profile Git delivers for an index (learned from a container
+    /// started by it) pins the manifest's too, so such a pin cannot be bypassed.
+    fn names(&self, digest: &str) -> Vec<String> {
+        std::iter::once(digest.to_string())
+            .chain(
+                self.platforms
+                    .iter()
+                    .filter(|(_, manifest)| *manifest == digest)
+                    .map(|(index, _)| index.clone()),
+            )
+            .collect()
+    }
+}
+
+fn as_strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
 }
 
 /// This node's platform, as image indexes name it (`linux/amd64`), in the order
 /// to try: arm64 indexes usually say `v8`, not always.
 pub fn node_platforms() -> Vec<String> {
+    let little = cfg!(target_endian = "little");
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
         "x86" => "386",
-        "powerpc64" => "ppc64le",
+        "arm" => "arm",
+        "powerpc64" if little => "ppc64le",
+        "powerpc64" => "ppc64",
         "loongarch64" => "loong64",
+        "mips64" if little => "mips64le",
         other => other,
     };
     let mut out = Vec::new();
-    if arch == "arm64" {
-        out.push("linux/arm64/v8".to_string());
+    match arch {
+        "arm64" => out.push("linux/arm64/v8".to_string()),
+        // v7 is what 32-bit images mostly carry; on v6 hardware that is a guess,
+        // and the v7 manifest's profile would judge a container running v6.
+        "arm" => out.extend(["linux/arm/v7".to_string(), "linux/arm/v6".to_string()]),
+        _ => {}
     }
     out.push(format!("linux/{arch}"));
     out
@@ -199,8 +225,11 @@ struct Watched {
 }
 
 /// Whether enforced content is still what the deliveries for its digest allow.
-fn still_delivered(config: &ResolverConfig, digest: &str, content: &str) -> bool {
-    admits(&lock(&config.delivered).contents_for(digest), content)
+fn still_delivered(config: &ResolverConfig, names: &[String], content: &str) -> bool {
+    admits(
+        &lock(&config.delivered).contents_for_any(&as_strs(names)),
+        content,
+    )
 }
 
 fn repository_of(reference: &str) -> Option<Reference> {
@@ -248,7 +277,11 @@ pub fn run(
     // Digests known to be manifests, not indexes (asked once per run).
     let mut manifests: HashSet<String> = HashSet::new();
 
-    // What was verified before a restart is enforced again from the cache.
+    // What was verified before a restart is enforced again from the cache (not
+    // for an index: its events name its manifest).
+    remembered
+        .verified
+        .retain(|digest, _| !remembered.platforms.contains_key(digest));
     for (digest, (repo, artifact)) in &remembered.verified {
         let Ok(reference) = parse_reference(&format!("{repo}@{artifact}")) else {
             continue;
@@ -262,7 +295,9 @@ pub fn run(
         };
         let content = imprint_schema::digest(&pulled.profile);
         // Git may have pinned another version meanwhile: then it waits for a lookup.
-        if pulled.profile.image.digest == *digest && still_delivered(&config, digest, &content) {
+        if pulled.profile.image.digest == *digest
+            && still_delivered(&config, &remembered.names(digest), &content)
+        {
             let _ = updates.send(Update::Enforce {
                 digest: digest.clone(),
                 artifact: reference.whole(),
@@ -316,10 +351,12 @@ pub fn run(
             let Some(image_ref) = watched.get(&digest).map(|w| w.image_ref.clone()) else {
                 continue;
             };
-            if let Some(image_ref) = image_ref.filter(|_| {
-                !manifests.contains(&digest) && !remembered.platforms.contains_key(&digest)
-            }) {
-                match runtime.block_on(platform_manifest(&config, &image_ref, &digest)) {
+            let mut platform = remembered.platforms.get(&digest).cloned();
+            if let Some(image_ref) = image_ref
+                .as_deref()
+                .filter(|_| platform.is_none() && !manifests.contains(&digest))
+            {
+                match runtime.block_on(platform_manifest(&config, image_ref, &digest)) {
                     Ok(None) => {
                         manifests.insert(digest.clone());
                     }
@@ -331,21 +368,7 @@ pub fn run(
                         remembered
                             .platforms
                             .insert(digest.clone(), manifest.clone());
-                        remembered.save(&remembered_path);
-                        let _ = updates.send(Update::Platform {
-                            index: digest.clone(),
-                            manifest: manifest.clone(),
-                        });
-                        // The detector now reports the manifest; its profiles are looked up.
-                        watched.remove(&digest);
-                        watched.entry(manifest.clone()).or_insert(Watched {
-                            image_ref: Some(image_ref),
-                            enforced: None,
-                            content: None,
-                            status: None,
-                        });
-                        due.push(manifest);
-                        continue;
+                        platform = Some(manifest);
                     }
                     Err(e @ RegistryError::Platform { .. }) => {
                         // An index without this platform: nothing can match it.
@@ -356,11 +379,38 @@ pub fn run(
                     Err(_) => {}
                 }
             }
+            if let Some(manifest) = platform {
+                // The index stands for the manifest from here on (also when an event
+                // still named the index after a restart): the detector is told, and
+                // whatever the index had (a status, a profile resolved while the
+                // registry could not say it was an index) is dropped with it.
+                remembered.verified.remove(&digest);
+                remembered.save(&remembered_path);
+                let _ = updates.send(Update::Platform {
+                    index: digest.clone(),
+                    manifest: manifest.clone(),
+                });
+                watched.remove(&digest);
+                watched.entry(manifest.clone()).or_insert(Watched {
+                    image_ref,
+                    enforced: None,
+                    content: None,
+                    status: None,
+                });
+                due.push(manifest);
+                continue;
+            }
             let Some(w) = watched.get_mut(&digest) else {
                 continue;
             };
-            let outcome =
-                runtime.block_on(resolve(&config, &cache, &digest, w.image_ref.as_deref()));
+            let names = remembered.names(&digest);
+            let outcome = runtime.block_on(resolve(
+                &config,
+                &cache,
+                &digest,
+                &names,
+                w.image_ref.as_deref(),
+            ));
             match outcome {
                 Resolved::Enforce {
                     repository,
@@ -392,7 +442,7 @@ pub fn run(
                             || !w
                                 .content
                                 .as_ref()
-                                .is_some_and(|c| still_delivered(&config, &digest, c)));
+                                .is_some_and(|c| still_delivered(&config, &names, c)));
                     if revoke {
                         w.enforced = None;
                         w.content = None;
@@ -444,16 +494,20 @@ fn delivered_content(
     }
 }
 
+/// Resolves `digest`; `names` (it, and the indexes standing for it) select what
+/// Git delivers for it.
 async fn resolve(
     config: &ResolverConfig,
     cache: &BlobCache,
     digest: &str,
+    names: &[String],
     image_ref: Option<&str>,
 ) -> Resolved {
     let mut failure: Option<Status> = None;
     let (delivered, allowed) = {
         let d = lock(&config.delivered);
-        (d.for_digest(digest), d.contents_for(digest))
+        let names = as_strs(names);
+        (d.for_any(&names), d.contents_for_any(&names))
     };
     if allowed.len() > 1 {
         // Two sources pin different versions: choosing one would let either undo the other.

@@ -45,6 +45,12 @@ impl Clock {
         }
     }
 
+    /// Now, on the same clock as [`Clock::wall`]'s event times.
+    pub fn now(&self) -> Timestamp {
+        let mono = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        self.wall(mono.tv_sec as u64 * 1_000_000_000 + mono.tv_nsec as u64)
+    }
+
     /// The wall-clock time of a monotonic timestamp.
     pub fn wall(&self, monotonic_ns: u64) -> Timestamp {
         Timestamp::from_nanosecond(monotonic_ns as i128 + self.offset_ns)
@@ -57,8 +63,12 @@ impl Clock {
 const HOLD_FOR: jiff::SignedDuration = jiff::SignedDuration::from_secs(30);
 /// How often held events are looked at between a container's own events.
 const RELEASE_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_millis(100);
-/// At most this many events are held, over all containers (a few MiB).
+/// At most this many events are held, over all containers (a few MiB)…
 const MAX_HELD: usize = 8192;
+/// …and per container, so one container's flood does not crowd out another's
+/// entrypoint. Over either bound a new event is dropped and what is held is kept:
+/// the entrypoint comes first.
+const MAX_HELD_PER_CONTAINER: usize = 1024;
 
 struct Container {
     image: Option<ContainerImage>,
@@ -69,6 +79,19 @@ struct Container {
     /// Until when events are held; `None`: not held (no pod watcher, resolved,
     /// or given up on).
     hold_until: Option<Timestamp>,
+}
+
+impl Container {
+    /// Stops holding; returns how many held events are dropped. When the entrypoint
+    /// was among them the container is watched from here on: its later events are
+    /// its own, not the runtime's setup.
+    fn give_up(&mut self) -> usize {
+        self.hold_until = None;
+        if self.held.iter().any(|h| h.entrypoint) {
+            self.watching = true;
+        }
+        std::mem::take(&mut self.held).len()
+    }
 }
 
 /// An event of a container whose image is not known yet.
@@ -144,7 +167,7 @@ impl Tracker {
     /// What was dropped, for the log.
     pub fn summary(&self) -> String {
         format!(
-            "{} containers seen, {} events of containers whose image is unknown dropped ({} held for a pod status), {} host events",
+            "{} containers seen, {} events of containers whose image is unknown dropped, {} still held for a pod status, {} host events",
             self.containers.len(),
             self.unresolved,
             self.held,
@@ -234,14 +257,17 @@ impl Tracker {
         }
         let Some(image) = container.image.clone() else {
             match container.hold_until {
-                Some(until) if time < until && self.held < MAX_HELD => {
-                    container.held.push(event);
-                    self.held += 1;
+                Some(until) if time < until => {
+                    if container.held.len() < MAX_HELD_PER_CONTAINER && self.held < MAX_HELD {
+                        container.held.push(event);
+                        self.held += 1;
+                    } else {
+                        self.unresolved += 1;
+                    }
                 }
                 Some(_) => {
-                    // Given up on: what was held is dropped, and nothing more is held.
-                    let dropped = std::mem::take(&mut container.held).len();
-                    container.hold_until = None;
+                    // Past the hold: what was held is dropped, and nothing more is held.
+                    let dropped = container.give_up();
                     self.held -= dropped;
                     self.unresolved += dropped as u64 + 1;
                 }
@@ -263,6 +289,9 @@ impl Tracker {
     /// drops those held past their time (counted as unresolved). Called on each
     /// turn of the event loop (it looks at most every 100 ms), so a container
     /// that went quiet after its entrypoint is not left waiting for its next event.
+    /// `now` is [`Clock::now`]: events are stamped by the same clock, which follows
+    /// the monotonic clock, so a wall-clock step neither expires holds early nor
+    /// stalls this.
     pub fn release_held(&mut self, now: Timestamp) -> Vec<Event> {
         let mut out = Vec::new();
         if self.held == 0 || now.duration_since(self.last_release) < RELEASE_EVERY {
@@ -282,8 +311,7 @@ impl Tracker {
                     attribute(container, id, &image, &self.node, event, &mut out);
                 }
             } else if container.hold_until.is_none_or(|until| now >= until) {
-                let dropped = std::mem::take(&mut container.held).len();
-                container.hold_until = None;
+                let dropped = container.give_up();
                 self.held -= dropped;
                 self.unresolved += dropped as u64;
             }

@@ -825,4 +825,41 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
         agent.log()
     );
     drop(agent);
+
+    // Git delivers a profile learned by index (the index digest in it) with other
+    // content: it pins the manifest too, so the signed one is no longer enforced,
+    // neither from the cache at start nor after a lookup.
+    let delivered = dir.path().join("delivered");
+    std::fs::create_dir(&delivered).unwrap();
+    let mut by_index = imprint_schema::Profile::new(&index);
+    by_index.execs.push(imprint_schema::Exec {
+        path: "/bin/busybox".into(),
+        args: None,
+    });
+    std::fs::write(
+        delivered.join("learned.yaml"),
+        imprint_schema::to_yaml(&by_index),
+    )
+    .unwrap();
+    let agent = Agent::spawn(&[
+        "--mode".into(),
+        "enforce".into(),
+        "--key".into(),
+        public.clone().into(),
+        "--state-dir".into(),
+        state.clone().into(),
+        "--profile-dir".into(),
+        delivered.into(),
+        "--refresh".into(),
+        "2".into(),
+    ]);
+    run("true");
+    agent.wait_for_log(&format!("{manifest}: unsigned"), Duration::from_secs(30));
+    let log = agent.log();
+    assert!(log.contains("is not the delivered one"), "{log}");
+    assert!(
+        !log.contains(&format!("enforcing {}/", registry.addr)),
+        "{log}"
+    );
+    drop(agent);
 }

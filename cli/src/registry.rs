@@ -248,7 +248,7 @@ pub fn push(args: PushArgs) -> CmdResult {
             // `podman run repo@index` report it): it ran this platform's manifest,
             // and profiles are bound to manifests.
             eprintln!(
-                "imprint: {} is a multi-platform index; the profile is bound to its {} manifest {}",
+                "imprint: {} is a multi-platform index; the profile is bound to its {} manifest {} (to pin it in Git, commit the pushed profile, as `imprint pull` gives it, not the learned file)",
                 profile.image.digest,
                 platform.as_deref().unwrap_or("?"),
                 subject.digest

@@ -37,10 +37,14 @@ impl Fixture {
 
     /// A container cgroup created after the tracker (a new container); its id.
     fn start_container(&self) -> u64 {
+        self.start_container_with(ID)
+    }
+
+    fn start_container_with(&self, id: &str) -> u64 {
         let dir = self
             .root
             .path()
-            .join(format!("kubepods/pod1/cri-containerd-{ID}.scope"));
+            .join(format!("kubepods/pod1/cri-containerd-{id}.scope"));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::metadata(&dir).unwrap().ino()
     }
@@ -164,17 +168,31 @@ fn a_quiet_container_is_released_on_the_loops_turn() {
 fn held_events_are_dropped_and_counted_when_no_status_names_the_container() {
     let mut f = Fixture::new(true);
     let cgroup = f.start_container();
-    f.feed(cgroup, 10, entrypoint(), 0);
+    f.feed(cgroup, 10, runc_init(), 0);
+    f.feed(cgroup, 10, entrypoint(), 5);
     f.feed(cgroup, 10, open("/a"), 10);
     assert_eq!(f.tracker.unresolved(), 0);
     // Past the hold, on the loop's turn: dropped, counted.
     assert!(f.tracker.release_held(f.at(31_000)).is_empty());
-    assert_eq!(f.tracker.unresolved(), 2);
-    // Nothing more is held for it: a late status names it, later events are
-    // attributed from its next exec.
-    assert!(f.feed(cgroup, 10, open("/b"), 31_100).is_empty());
     assert_eq!(f.tracker.unresolved(), 3);
+    // Nothing more is held for it; a late status names it, and as its entrypoint
+    // had run, its later events are its own (not the runtime's setup).
+    assert!(f.feed(cgroup, 10, open("/b"), 31_100).is_empty());
+    assert_eq!(f.tracker.unresolved(), 4);
     f.pod_status_written();
+    let events = f.feed(cgroup, 10, open("/c"), 32_000);
+    assert_eq!(kinds(&events), ["open"]);
+    assert!(matches!(&events[0].kind, EventKind::Open { path, .. } if path == "/c"));
+}
+
+#[test]
+fn a_container_given_up_before_its_entrypoint_starts_at_its_next_exec() {
+    let mut f = Fixture::new(true);
+    let cgroup = f.start_container();
+    f.feed(cgroup, 10, runc_init(), 0);
+    assert!(f.tracker.release_held(f.at(31_000)).is_empty());
+    f.pod_status_written();
+    // Still the runtime's setup as far as anyone can tell: nothing until an exec.
     assert!(f.feed(cgroup, 10, open("/c"), 32_000).is_empty());
     assert_eq!(
         kinds(&f.feed(cgroup, 11, entrypoint(), 33_000)),
@@ -204,14 +222,45 @@ fn without_a_pod_watcher_nothing_is_held() {
 }
 
 #[test]
-fn held_events_are_bounded() {
+fn a_flood_keeps_what_was_held_first_and_crowds_out_no_other_container() {
+    const OTHER: &str = "9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b";
     let mut f = Fixture::new(true);
-    let cgroup = f.start_container();
+    let noisy = f.start_container();
+    f.feed(noisy, 10, entrypoint(), 0);
     for i in 0..MAX_HELD + 10 {
-        f.feed(cgroup, 10, open(&format!("/f{i}")), 0);
+        f.feed(noisy, 10, open(&format!("/f{i}")), 1);
     }
-    assert!(f.tracker.held <= MAX_HELD);
-    // The container over the bound is given up on: everything it held is counted.
-    assert_eq!(f.tracker.held, 0);
-    assert_eq!(f.tracker.unresolved(), MAX_HELD as u64 + 10);
+    // The bound per container: the entrypoint and the first opens are kept.
+    assert_eq!(f.tracker.held, MAX_HELD_PER_CONTAINER);
+    assert_eq!(
+        f.tracker.unresolved(),
+        (MAX_HELD + 10 + 1 - MAX_HELD_PER_CONTAINER) as u64
+    );
+    // Another new container still has room for its entrypoint.
+    let quiet = f.start_container_with(OTHER);
+    f.feed(quiet, 20, entrypoint(), 2);
+    assert_eq!(f.tracker.held, MAX_HELD_PER_CONTAINER + 1);
+    // Once named, the noisy one's held events come back in order, entrypoint first.
+    f.pod_status_written();
+    let events = f.tracker.release_held(f.at(200));
+    assert_eq!(events.len(), MAX_HELD_PER_CONTAINER + 1);
+    assert_eq!(kinds(&events[..3]), ["container_start", "exec", "open"]);
+    assert!(matches!(&events[2].kind, EventKind::Open { path, .. } if path == "/f0"));
+    assert!(events.iter().all(|e| e.container_id == ID));
+    assert_eq!(f.tracker.held, 1, "the other container is still held");
+}
+
+#[test]
+fn held_events_are_bounded_over_all_containers() {
+    let mut f = Fixture::new(true);
+    let containers = MAX_HELD / MAX_HELD_PER_CONTAINER + 1;
+    for c in 0..containers {
+        let id = format!("{c:064x}");
+        let cgroup = f.start_container_with(&id);
+        for i in 0..MAX_HELD_PER_CONTAINER {
+            f.feed(cgroup, 10, open(&format!("/f{i}")), 0);
+        }
+    }
+    assert_eq!(f.tracker.held, MAX_HELD);
+    assert_eq!(f.tracker.unresolved(), MAX_HELD_PER_CONTAINER as u64);
 }
