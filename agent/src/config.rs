@@ -11,7 +11,7 @@
 //! runtime: auto                  # podman, cri
 //! kubernetes: true               # watch this node's pods and Profile objects
 //! node: node-1                   # default: the host name
-//! learn: {learningPeriod: 24h, out: /var/lib/imprint/profiles}
+//! learn: {learningPeriod: 24h, out: /var/lib/imprint/profiles, exitWhenLearned: false}
 //! enforce:
 //!   keys: [/etc/imprint/cosign.pub]   # or policy: /etc/imprint/policy.yaml
 //!   profileRepos: [registry.example/profiles]
@@ -96,6 +96,9 @@ pub struct LearnConfig {
     /// Where the event stream is written.
     #[serde(default)]
     pub events_out: Option<PathBuf>,
+    /// Exit once every image seen has been learned (a CI job's learning run).
+    #[serde(default)]
+    pub exit_when_learned: Option<bool>,
 }
 
 /// Enforce-mode settings.
@@ -269,6 +272,12 @@ mod tests {
             c.outputs.webhook.unwrap().headers["Authorization"],
             "Bearer t"
         );
+        let c = AgentConfig::parse(
+            "apiVersion: imprint.dev/v1\nkind: AgentConfig\nmode: learn\nlearn: {learningPeriod: 10m, out: /tmp/p, exitWhenLearned: true}\n",
+            "agent.yaml",
+        )
+        .unwrap();
+        assert_eq!(c.learn.exit_when_learned, Some(true));
     }
 
     #[test]

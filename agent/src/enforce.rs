@@ -107,6 +107,10 @@ fn targets(args: &Args) -> anyhow::Result<Vec<Target>> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Everything is checked before anything starts.
+    anyhow::ensure!(
+        !args.exit_when_learned,
+        "--exit-when-learned is for --mode learn"
+    );
     let policy = policy(&args)?;
     let rules = rules(&args.rules)?;
     let targets = targets(&args)?;

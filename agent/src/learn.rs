@@ -66,6 +66,11 @@ impl LearnSession {
         self.images.values().filter(|p| !p.done).count()
     }
 
+    /// Images whose learning period has passed (their profiles written).
+    pub fn learned(&self) -> usize {
+        self.images.values().filter(|p| p.done).count()
+    }
+
     /// The profile of `digest` as learned so far, its window ending `now`.
     fn profile_at(&self, digest: &str, now: Timestamp) -> Option<Profile> {
         let progress = self.images.get(digest)?;

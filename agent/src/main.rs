@@ -51,6 +51,10 @@ pub(crate) struct Args {
     /// Learn: where finished profiles are written (`sha256-<hex>.yaml`).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Learn: exit (0) once every image seen has been learned and its profile
+    /// written, as a CI job's learning run wants.
+    #[arg(long)]
+    exit_when_learned: bool,
     /// Enforce: a trusted public key (cosign.pub; repeatable). Profiles must be
     /// signed and attested by one of them.
     #[arg(long = "key")]
@@ -393,6 +397,12 @@ fn run(args: Args) -> anyhow::Result<()> {
                 path.display()
             );
         }
+        if args.exit_when_learned && session.learned() > 0 && session.learning() == 0 {
+            eprintln!("imprint-agent: every image seen is learned (--exit-when-learned)");
+            // As a signal would: the sensor's reader stops too.
+            stop.store(true, Ordering::Relaxed);
+            stopping = true;
+        }
         if stopping || last_persist.elapsed() >= persist_every {
             log.flush()?;
             if let Some(out) = events_out.as_mut() {
@@ -486,6 +496,11 @@ fn apply_config(args: &mut Args, matches: &clap::ArgMatches) -> anyhow::Result<(
             .and_then(|p| parse_duration(p).ok())
     );
     fill!("out", args.out, c.learn.out.clone().map(Some));
+    fill!(
+        "exit_when_learned",
+        args.exit_when_learned,
+        c.learn.exit_when_learned
+    );
     fill!(
         "events_out",
         args.events_out,

@@ -120,6 +120,11 @@ fn enforce_settings_are_checked_before_sensing_starts() {
     );
     let err = run(&["--syslog-url", "syslog.example:514"], &[]);
     assert!(err.contains("udp://HOST:PORT"), "{err}");
+    let err = run(&["--exit-when-learned"], &[]);
+    assert!(
+        err.contains("--exit-when-learned is for --mode learn"),
+        "{err}"
+    );
     // The learn mode has no profile directory.
     let out = agent(&[
         "--mode",

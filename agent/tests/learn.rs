@@ -160,6 +160,53 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
     assert_eq!(replayed.network, profile.network);
 }
 
+/// `--exit-when-learned`: a CI job's learning run ends by itself, 0, once the
+/// image's period has passed and its profile is written.
+#[test]
+fn the_agent_exits_once_every_image_is_learned() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let (image, digest) = podman.push_busybox(&registry.addr, "learn/once", "once");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut agent = Agent::start(
+        &out,
+        &dir.path().join("state"),
+        "3s",
+        &["--exit-when-learned"],
+    );
+    // Nothing seen yet: it does not exit for want of images.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!agent.log().contains("every image seen is learned"));
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/cat",
+        "/etc/marker",
+    ]);
+    assert_eq!(agent.wait_exit(Duration::from_secs(40)), Some(0));
+    let written = out.join(format!("{}.yaml", digest.replace(':', "-")));
+    let profile = imprint_schema::parse_profile(
+        &std::fs::read(&written)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{}", written.display(), agent.log())),
+    )
+    .unwrap();
+    assert!(open_set(&profile).contains(&"/etc/marker".to_string()));
+    assert!(
+        agent.log().contains("every image seen is learned"),
+        "{}",
+        agent.log()
+    );
+}
+
 #[test]
 fn a_container_running_before_the_agent_gives_a_partial_profile() {
     let Some(Env {

@@ -175,6 +175,18 @@ impl Agent {
         let _ = self.child.wait();
     }
 
+    /// Waits for the agent to exit on its own; its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the agent did not exit within {timeout:?}:\n{}", self.log());
+    }
+
     pub fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
