@@ -609,9 +609,8 @@ async fn resolve(
         {
             failure.get_or_insert(Status::SubjectMismatch(format!("{artifact}: {why}")));
         }
-        // Newest first.
         let mut artifacts = discovery.artifacts;
-        artifacts.sort_by(|a, b| b.created.cmp(&a.created));
+        newest_first(&mut artifacts);
         for found in artifacts {
             let verdict = match registry
                 .verify(repository, &found.digest, &config.policy)
@@ -671,4 +670,55 @@ async fn resolve(
         }
     }
     Resolved::Not(failure.unwrap_or(Status::NoProfile))
+}
+
+/// Orders discovered artifacts newest first, by the instant their `created`
+/// annotation names: RFC 3339 text does not sort as time (`12:00:00.5Z` sorts
+/// before `12:00:00Z`, offsets differ). Equal or unreadable stamps fall back to
+/// the digest, so every node picks the same artifact.
+fn newest_first(artifacts: &mut [imprint_oci::registry::Discovered]) {
+    let at = |d: &imprint_oci::registry::Discovered| {
+        d.created
+            .as_deref()
+            .and_then(|c| c.parse::<jiff::Timestamp>().ok())
+    };
+    artifacts.sort_by(|a, b| at(b).cmp(&at(a)).then_with(|| b.digest.cmp(&a.digest)));
+}
+
+#[cfg(test)]
+mod tests {
+    use imprint_oci::registry::Discovered;
+
+    use super::newest_first;
+
+    #[test]
+    fn artifacts_are_ordered_by_time_not_text_and_ties_by_digest() {
+        let found = |digest: &str, created: Option<&str>| Discovered {
+            digest: digest.into(),
+            size: 1,
+            created: created.map(Into::into),
+        };
+        let mut artifacts = vec![
+            found("sha256:01", Some("2026-11-26T12:00:00Z")),
+            found("sha256:02", Some("2026-11-26T12:00:00.5Z")),
+            found("sha256:03", None),
+            found("sha256:04", Some("2026-11-26T13:30:00+02:00")),
+            found("sha256:05", Some("not a time")),
+            found("sha256:06", Some("2026-11-26T12:00:00.5Z")),
+        ];
+        newest_first(&mut artifacts);
+        let order: Vec<&str> = artifacts.iter().map(|a| a.digest.as_str()).collect();
+        // 13:30+02:00 is 11:30Z, the oldest stamp; the two at .5 s tie on digest.
+        assert_eq!(
+            order,
+            [
+                "sha256:06",
+                "sha256:02",
+                "sha256:01",
+                "sha256:04",
+                "sha256:05",
+                "sha256:03"
+            ]
+        );
+    }
 }
