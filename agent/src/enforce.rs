@@ -259,17 +259,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .profiles_enforced
                 .store(detector.profiles() as u64, Ordering::Relaxed);
         }
-        let mut events = tracker.release_held(clock.now());
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok((header, record)) => {
-                let time = clock.wall(header.time_ns);
-                events.extend(tracker.events(&header, &record, time));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            // The sensor is gone: what was released above is still handled, then
-            // the loop ends as on a signal.
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => stopping = true,
-        }
+        let events = crate::next_events(
+            &mut tracker,
+            &rx,
+            &clock,
+            Duration::from_millis(100),
+            &mut stopping,
+        );
         for mut event in events {
             if event.container_id == tracker::HOST {
                 continue;

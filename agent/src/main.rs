@@ -176,6 +176,28 @@ struct Sensing {
     clock: tracker::Clock,
 }
 
+/// The events of the next turn of a mode's loop: held events released by now,
+/// then those of the next record (waiting up to `wait`). When the sensor is gone,
+/// `stopping` is set; what was released is still returned.
+fn next_events(
+    tracker: &mut tracker::Tracker,
+    rx: &std::sync::mpsc::Receiver<(imprint_agent_ebpf::Header, imprint_agent_ebpf::Record)>,
+    clock: &tracker::Clock,
+    wait: Duration,
+    stopping: &mut bool,
+) -> Vec<imprint_engine::Event> {
+    let mut events = tracker.release_held(clock.now());
+    match rx.recv_timeout(wait) {
+        Ok((header, record)) => {
+            let time = clock.wall(header.time_ns);
+            events.extend(tracker.events(&header, &record, time));
+        }
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => *stopping = true,
+    }
+    events
+}
+
 /// The node's name: `--node`, or the host name.
 fn node_name(args: &Args) -> Option<String> {
     args.node.clone().or_else(|| {
@@ -365,17 +387,13 @@ fn run(args: Args) -> anyhow::Result<()> {
     let persist_every = Duration::from_secs(args.persist_every.max(1));
     loop {
         let mut stopping = stop.load(Ordering::Relaxed);
-        let mut events = tracker.release_held(clock.now());
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok((header, record)) => {
-                let time = clock.wall(header.time_ns);
-                events.extend(tracker.events(&header, &record, time));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            // The sensor is gone: what was released above is still handled, then
-            // the loop ends as on a signal.
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => stopping = true,
-        }
+        let events = next_events(
+            &mut tracker,
+            &rx,
+            &clock,
+            Duration::from_millis(200),
+            &mut stopping,
+        );
         for event in events {
             if let Some(out) = events_out.as_mut() {
                 serde_json::to_writer(&mut *out, &event)?;

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 #[allow(dead_code)]
 mod common;
 use common::{
-    Agent, Env, publish, publish_to, setup, support, wait_for_profile, wait_until, webhook_receiver,
+    Agent, Env, publish, publish_to, setup, support, trusted_key, wait_for_profile, wait_until,
+    webhook_receiver,
 };
 
 use imprint_oci::keys::{KeyAlgorithm, SigningKey};
@@ -146,9 +147,7 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
     drop(learn);
 
     // 2. Push, sign and attest it; the other one is pushed unsigned.
-    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
-    let public = dir.path().join("cosign.pub");
-    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let (key, public) = trusted_key(dir.path());
     publish(&registry.addr, "shop/enforced", &profile_path, Some(&key));
     publish(
         &registry.addr,
@@ -396,9 +395,7 @@ fn behaviour_rules_fire_on_real_behaviour_in_a_container() {
     syslog
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
-    let public = dir.path().join("cosign.pub");
-    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let (_key, public) = trusted_key(dir.path());
     // The outputs and the key come from a configuration file; the mode from a flag.
     let config = dir.path().join("agent.yaml");
     std::fs::write(
@@ -553,9 +550,7 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
     });
     let path = dir.path().join("profile.yaml");
     std::fs::write(&path, imprint_schema::to_yaml(&profile)).unwrap();
-    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
-    let public = dir.path().join("cosign.pub");
-    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let (key, public) = trusted_key(dir.path());
     let signed = publish_to(
         &registry.addr,
         "profiles/pinned",
@@ -748,9 +743,7 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
     });
     let path = dir.path().join("profile.yaml");
     std::fs::write(&path, imprint_schema::to_yaml(&profile)).unwrap();
-    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
-    let public = dir.path().join("cosign.pub");
-    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let (key, public) = trusted_key(dir.path());
     let artifact = publish(&registry.addr, "shop/multi", &path, Some(&key));
 
     let (webhook, received) = webhook_receiver();

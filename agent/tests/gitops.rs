@@ -12,7 +12,7 @@ use std::time::Duration;
 
 #[allow(dead_code)]
 mod common;
-use common::{Agent, Env, publish, setup, wait_until, webhook_receiver};
+use common::{Agent, Env, publish, setup, trusted_key, wait_until, webhook_receiver};
 
 use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 
@@ -51,9 +51,7 @@ fn a_profile_delivered_through_gitops_is_enforced_only_after_the_agents_own_veri
     };
     let dir = tempfile::tempdir().unwrap();
     let (image, digest) = podman.push_busybox(&registry.addr, "shop/gitops", "gitops");
-    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
-    let public = dir.path().join("cosign.pub");
-    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    let (key, public) = trusted_key(dir.path());
 
     // v1 allows only the shell; v2, pushed later (so discovery's newest), allows
     // busybox too. Git pins v1.

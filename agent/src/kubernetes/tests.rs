@@ -191,27 +191,15 @@ fn pods_without_a_container_id_or_digest_are_left_out() {
     // web and the init container; the shipper is still being created.
     assert_eq!(images.len(), 2);
     let mut no_digest = pod.clone();
-    for s in no_digest
-        .status
-        .as_mut()
-        .unwrap()
-        .container_statuses
-        .as_mut()
-        .unwrap()
-    {
-        s.image_id = "docker-pullable://web:latest".into();
-    }
+    let set_image_ids = |pod: &mut Pod, id: &str| {
+        let status = pod.status.as_mut().unwrap();
+        for s in status.container_statuses.as_mut().unwrap() {
+            s.image_id = id.into();
+        }
+    };
+    set_image_ids(&mut no_digest, "docker-pullable://web:latest");
     assert_eq!(pod_images(&no_digest).len(), 1);
     // A bare image id is the config's digest, not the manifest's: not used.
-    for s in no_digest
-        .status
-        .as_mut()
-        .unwrap()
-        .container_statuses
-        .as_mut()
-        .unwrap()
-    {
-        s.image_id = format!("sha256:{}", "5".repeat(64));
-    }
+    set_image_ids(&mut no_digest, &format!("sha256:{}", "5".repeat(64)));
     assert_eq!(pod_images(&no_digest).len(), 1);
 }

@@ -333,6 +333,14 @@ pub fn publish_to(
 pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>;
 
 /// Starts a webhook receiver on a free loopback port: its address, and what it received.
+/// A new signing key, and its public half written to `dir/cosign.pub`.
+pub fn trusted_key(dir: &Path) -> (imprint_oci::keys::SigningKey, std::path::PathBuf) {
+    let key = imprint_oci::keys::SigningKey::generate(imprint_oci::keys::KeyAlgorithm::EcdsaP256);
+    let public = dir.join("cosign.pub");
+    std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
+    (key, public)
+}
+
 pub fn webhook_receiver() -> (String, Received) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
