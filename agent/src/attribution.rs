@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use crate::pods::{ContainerImage, SharedPods, digest_of_reference};
+
 /// The container id in a cgroup path, as the common runtimes name their cgroups:
 ///
 /// - podman: `…/libpod-<id>` (cgroupfs) or `…/libpod-<id>.scope` (systemd);
@@ -118,19 +120,6 @@ impl CgroupIndex {
     }
 }
 
-/// The image a container runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerImage {
-    /// The image manifest digest.
-    pub digest: String,
-    /// The reference it was started from, when known.
-    pub reference: Option<String>,
-    /// The Kubernetes namespace of its pod, when known.
-    pub namespace: Option<String>,
-    /// Its pod, when known.
-    pub pod: Option<String>,
-}
-
 /// Reads `podman container inspect --format json` output.
 ///
 /// A container started by digest (`repo@sha256:…`) runs exactly that registry
@@ -175,14 +164,6 @@ pub fn parse_podman_events(json_lines: &[u8]) -> Option<ContainerImage> {
         })
 }
 
-/// The digest in `repo@sha256:…`.
-/// The manifest digest of `repo@sha256:…`. A bare `sha256:…` is an image (config)
-/// id, not the manifest's digest, and yields nothing.
-pub(crate) fn digest_of_reference(reference: &str) -> Option<String> {
-    let (_, digest) = reference.rsplit_once('@')?;
-    imprint_schema::validate::is_digest(digest).then(|| digest.to_string())
-}
-
 /// Reads `crictl inspect <id>` output (CRI `ContainerStatus` with its info).
 pub fn parse_cri_inspect(json: &[u8]) -> Option<ContainerImage> {
     let value: serde_json::Value = serde_json::from_slice(json).ok()?;
@@ -205,23 +186,6 @@ pub fn parse_cri_inspect(json: &[u8]) -> Option<ContainerImage> {
     })
 }
 
-/// Reads a Kubernetes `PodList` (or one `Pod`, or `kubectl get pods -o json`'s
-/// `List`): container id → image, as [`crate::kubernetes::pod_images`] reads
-/// each pod. Items that are not pods are skipped.
-pub fn parse_pod_statuses(json: &[u8]) -> HashMap<String, ContainerImage> {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) else {
-        return HashMap::new();
-    };
-    let pods: Vec<serde_json::Value> = match value.get("items").and_then(|i| i.as_array()) {
-        Some(items) => items.clone(),
-        None => vec![value],
-    };
-    pods.into_iter()
-        .filter_map(|p| serde_json::from_value::<k8s_openapi::api::core::v1::Pod>(p).ok())
-        .flat_map(|p| crate::kubernetes::pod_images(&p))
-        .collect()
-}
-
 /// Which runtime to ask.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Runtime {
@@ -236,7 +200,7 @@ pub enum Runtime {
 pub struct ImageResolver {
     runtimes: Vec<Runtime>,
     known: HashMap<String, Option<ContainerImage>>,
-    cluster: Option<crate::kubernetes::SharedPods>,
+    cluster: Option<SharedPods>,
 }
 
 impl ImageResolver {
@@ -250,7 +214,7 @@ impl ImageResolver {
     }
 
     /// Also asks the pod watcher's index, first.
-    pub fn with_cluster(mut self, pods: crate::kubernetes::SharedPods) -> ImageResolver {
+    pub fn with_cluster(mut self, pods: SharedPods) -> ImageResolver {
         self.cluster = Some(pods);
         self
     }

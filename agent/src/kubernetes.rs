@@ -5,8 +5,7 @@
 //! Both are `kube` watchers (list, then watch, re-listing with backoff after an
 //! error), so an API server outage leaves the last known state in place.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::BTreeSet;
 
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
@@ -15,98 +14,8 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Api, Client};
 
-use crate::attribution::ContainerImage;
 use crate::delivered::{SharedDeliveries, delivery_of, lock};
-
-/// Container id → image, for the containers of this node's pods.
-#[derive(Debug, Default)]
-pub struct PodIndex {
-    by_container: HashMap<String, ContainerImage>,
-    by_pod: HashMap<String, Vec<String>>,
-}
-
-/// A [`PodIndex`] shared between the watcher and attribution.
-pub type SharedPods = Arc<RwLock<PodIndex>>;
-
-impl PodIndex {
-    /// The image of a container, when a pod status names it.
-    pub fn get(&self, container_id: &str) -> Option<&ContainerImage> {
-        self.by_container.get(container_id)
-    }
-
-    /// How many containers are known.
-    pub fn len(&self) -> usize {
-        self.by_container.len()
-    }
-
-    /// No containers known.
-    pub fn is_empty(&self) -> bool {
-        self.by_container.is_empty()
-    }
-
-    /// Records a pod as it is now.
-    pub fn apply(&mut self, pod: &Pod) {
-        let key = pod_key(pod);
-        self.delete_key(&key);
-        let containers = pod_images(pod);
-        self.by_pod
-            .insert(key, containers.iter().map(|(id, _)| id.clone()).collect());
-        self.by_container.extend(containers);
-    }
-
-    /// Forgets a pod.
-    pub fn delete(&mut self, pod: &Pod) {
-        self.delete_key(&pod_key(pod));
-    }
-
-    fn delete_key(&mut self, key: &str) {
-        for id in self.by_pod.remove(key).unwrap_or_default() {
-            self.by_container.remove(&id);
-        }
-    }
-}
-
-fn pod_key(pod: &Pod) -> String {
-    format!(
-        "{}/{}",
-        pod.metadata.namespace.as_deref().unwrap_or_default(),
-        pod.metadata.name.as_deref().unwrap_or_default()
-    )
-}
-
-/// Container id → image for a pod, from each status's `containerID`
-/// (`containerd://<id>`) and `imageID` (`…@sha256:…`). A container still being
-/// created has no id yet and is left out.
-pub fn pod_images(pod: &Pod) -> Vec<(String, ContainerImage)> {
-    let Some(status) = &pod.status else {
-        return Vec::new();
-    };
-    let statuses = [
-        &status.container_statuses,
-        &status.init_container_statuses,
-        &status.ephemeral_container_statuses,
-    ];
-    let mut out = Vec::new();
-    for s in statuses.into_iter().flatten().flatten() {
-        let id = s
-            .container_id
-            .as_deref()
-            .and_then(|v| v.split_once("://").map(|(_, id)| id.to_string()));
-        let digest = crate::attribution::digest_of_reference(&s.image_id);
-        if let (Some(id), Some(digest)) = (id, digest) {
-            out.push((
-                id,
-                ContainerImage {
-                    digest,
-                    reference: Some(s.image.clone()).filter(|r| !r.is_empty()),
-                    namespace: pod.metadata.namespace.clone(),
-                    pod: pod.metadata.name.clone(),
-                },
-            ));
-        }
-    }
-    out
-}
+use crate::pods::{PodIndex, SharedPods};
 
 /// The `Profile` custom resource.
 pub fn profile_resource() -> ApiResource {

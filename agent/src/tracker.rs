@@ -18,7 +18,8 @@ use imprint_agent_ebpf::{Header, Record};
 use imprint_engine::{Event, EventKind};
 use jiff::Timestamp;
 
-use crate::attribution::{CgroupIndex, ContainerImage, ImageResolver, container_id};
+use crate::attribution::{CgroupIndex, ImageResolver, container_id};
+use crate::pods::ContainerImage;
 
 /// The container id given to host processes (with `--include-host`).
 pub const HOST: &str = "host";

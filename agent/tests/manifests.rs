@@ -110,7 +110,7 @@ fn check(document: &Value, origin: &str, crds: &BTreeMap<(String, String), Value
             typed::<core::v1::ConfigMap>(document, &origin);
             for (key, text) in document["data"].as_object().into_iter().flatten() {
                 if text.as_str().is_some_and(|t| t.contains("kind: AgentConfig")) {
-                    imprint_agent::config::AgentConfig::parse(text.as_str().unwrap(), key)
+                    imprint_agent::settings::Settings::parse_file(text.as_str().unwrap(), key)
                         .unwrap_or_else(|e| panic!("{origin}: {e}"));
                 }
             }
@@ -130,7 +130,7 @@ fn check(document: &Value, origin: &str, crds: &BTreeMap<(String, String), Value
         >(document, &origin),
         ("imprint.dev/v1", "AgentConfig") => {
             let text = serde_json::to_string(document).unwrap();
-            imprint_agent::config::AgentConfig::parse(&text, &origin)
+            imprint_agent::settings::Settings::parse_file(&text, &origin)
                 .unwrap_or_else(|e| panic!("{origin}: {e}"));
         }
         ("imprint.dev/v1", "Profile") => {
@@ -263,7 +263,7 @@ fn every_overlay_renders_with_kustomize() {
             if d["kind"] == "ConfigMap" {
                 for text in d["data"].as_object().into_iter().flatten().map(|(_, v)| v) {
                     let text = text.as_str().unwrap();
-                    imprint_agent::config::AgentConfig::parse(text, &origin)
+                    imprint_agent::settings::Settings::parse_file(text, &origin)
                         .unwrap_or_else(|e| panic!("{origin}: {e}"));
                     if let Some(mode) = text.lines().find(|l| l.starts_with("mode:")) {
                         modes.push(mode.trim_start_matches("mode:").trim().to_string());

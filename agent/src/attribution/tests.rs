@@ -66,6 +66,7 @@ fn the_index_maps_directory_inodes_to_paths() {
     assert!(index.path(inode).is_some());
 }
 
+use crate::pods::parse_pod_statuses;
 use crate::test_data as data;
 
 #[test]

@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 use k8s_openapi::api::core::v1::Pod;
 
 use super::*;
-use crate::kubernetes::{PodIndex, SharedPods};
+use crate::pods::{PodIndex, SharedPods};
 
 const ID: &str = "4c2b1f8a9d7e6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b";
 const DIGEST: &str = "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5";

@@ -1,0 +1,236 @@
+//! `--mode enforce`: verified profiles only, behaviour rules for every container,
+//! incidents, and the outputs.
+//!
+//! [`run`] checks everything, starts the resolver (its own thread) and sensing,
+//! then turns [`Enforcer`]: resolver updates first, so what was verified is in
+//! force before the next event; then the events; then, every second, a tick.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use imprint_engine::{Alert, Correlator, Detector, Event, Outcome};
+
+use crate::delivered::SharedDeliveries;
+use crate::metrics::Metrics;
+use crate::outputs::Outputs;
+use crate::resolver::{self, ResolverConfig, Update};
+use crate::sensing::{self, Sensing};
+use crate::settings::Settings;
+
+mod setup;
+
+/// How often the loop's tick runs (incident expiry, metrics).
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs enforce mode until a signal.
+pub fn run(settings: &Settings) -> anyhow::Result<()> {
+    // Everything is checked before anything starts.
+    anyhow::ensure!(
+        !settings.learn.exit_when_learned(),
+        "--exit-when-learned is for --mode learn"
+    );
+    let policy = setup::policy(settings)?;
+    let rules = setup::rules(&settings.enforce.rules)?;
+    let targets = setup::targets(settings)?;
+    let stop = sensing::stop_on_signals()?;
+    let state_dir = settings.state_dir().to_path_buf();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("cannot create --state-dir {}", state_dir.display()))?;
+    let host = settings.node.clone().unwrap_or_default();
+    let outputs = Outputs::start(
+        targets,
+        settings.outputs.stdout(),
+        &state_dir.join("spool"),
+        host,
+    )
+    .context("cannot open the output spools")?;
+
+    // Delivered profiles: Profile objects (--kubernetes) and a profile directory.
+    let deliveries = SharedDeliveries::default();
+    if let Some(dir) = settings.enforce.profile_dir.clone() {
+        setup::watch_profile_dir(dir, &deliveries, &stop)?;
+    }
+    let cluster = sensing::start_kubernetes(settings, Some(deliveries.clone()))?;
+    if cluster.is_some() {
+        setup::wait_for_profile_objects(&deliveries);
+    }
+
+    let (watch_tx, watch_rx) = std::sync::mpsc::channel();
+    let (update_tx, update_rx) = std::sync::mpsc::channel();
+    let config = ResolverConfig {
+        policy,
+        profile_repos: settings.enforce.profile_repos.clone(),
+        pinned: (settings.enforce.profile_refs.iter())
+            .map(|r| r.as_str().to_string())
+            .collect(),
+        registry: Default::default(),
+        state_dir,
+        refresh: settings.enforce.refresh(),
+        delivered: deliveries,
+    };
+    let resolver_stop = stop.clone();
+    let resolver =
+        std::thread::spawn(move || resolver::run(config, watch_rx, update_tx, resolver_stop));
+
+    let metrics = Arc::new(Metrics::default());
+    let mut sensing = Sensing::start(
+        settings,
+        &stop,
+        &metrics,
+        "enforcing verified profiles",
+        cluster,
+    )?;
+    let window = jiff::SignedDuration::try_from(settings.enforce.incident_window())
+        .context("--incident-window is too long")?;
+    let mut enforcer = Enforcer {
+        detector: Detector::new(rules),
+        correlator: Correlator::new(window, window),
+        outputs,
+        metrics: metrics.clone(),
+        watch: watch_tx,
+        watched: HashSet::new(),
+        platforms: HashMap::new(),
+        states: HashMap::new(),
+    };
+    let mut last_tick = Instant::now();
+    loop {
+        let mut stopping = stop.load(Ordering::Relaxed);
+        while let Ok(update) = update_rx.try_recv() {
+            enforcer.on_update(update);
+        }
+        let events = sensing.next_events(Duration::from_millis(100), &mut stopping);
+        enforcer.on_events(events);
+        if stopping || last_tick.elapsed() >= TICK {
+            enforcer.on_tick();
+            sensing.observe(&metrics);
+            last_tick = Instant::now();
+        }
+        if stopping {
+            break;
+        }
+    }
+    let summary = sensing.finish();
+    let _ = resolver.join();
+    // Graceful: give the receivers a moment to take what is queued; the rest
+    // stays spooled for the next start.
+    enforcer.outputs.shutdown(Duration::from_secs(5));
+    eprintln!("imprint-agent: stopped; {}", summary.attribution);
+    Ok(())
+}
+
+/// The enforce loop's state: one method per kind of input.
+struct Enforcer {
+    detector: Detector,
+    correlator: Correlator,
+    outputs: Outputs,
+    metrics: Arc<Metrics>,
+    /// Where each newly seen image digest (and the reference it ran from) is
+    /// sent, for the resolver to look up.
+    watch: Sender<(String, Option<String>)>,
+    watched: HashSet<String>,
+    /// Index digest → the platform manifest this node runs (from the resolver).
+    platforms: HashMap<String, String>,
+    /// Each digest's profile state, as the metrics report it.
+    states: HashMap<String, &'static str>,
+}
+
+impl Enforcer {
+    /// A resolver's decision: a profile enforced, revoked, or why there is none.
+    fn on_update(&mut self, update: Update) {
+        match update {
+            Update::Enforce {
+                digest,
+                artifact,
+                profile,
+            } => {
+                self.detector.load(&profile);
+                eprintln!("imprint-agent: enforcing {artifact} for {digest}");
+                self.states.insert(digest, "verified");
+            }
+            Update::Revoke { digest, status } => {
+                self.detector.unload(&digest);
+                eprintln!(
+                    "imprint-agent: no longer enforcing a profile for {digest}: {}: {status:?}",
+                    status.label()
+                );
+                self.states.insert(digest, status.label());
+            }
+            Update::Platform { index, manifest } => {
+                // The index's own state, if any, goes: its events now name the manifest.
+                self.detector.unload(&index);
+                self.states.remove(&index);
+                self.platforms.insert(index, manifest);
+            }
+            Update::Status { digest, status } => {
+                eprintln!(
+                    "imprint-agent: {digest}: {} ({status:?}); behaviour rules only",
+                    status.label()
+                );
+                self.states.insert(digest, status.label());
+            }
+        }
+        let mut by_state = BTreeMap::new();
+        for state in self.states.values() {
+            *by_state.entry(state.to_string()).or_insert(0u64) += 1;
+        }
+        *lock(&self.metrics.profiles_by_state) = by_state;
+        self.metrics
+            .profiles_enforced
+            .store(self.detector.profiles() as u64, Ordering::Relaxed);
+    }
+
+    /// Events: each judged against its image's profile and the rules; what
+    /// alerts and is not suppressed as a repeat goes to the outputs.
+    fn on_events(&mut self, events: Vec<Event>) {
+        let mut batch = Vec::new();
+        let mut alerts = Vec::new();
+        for mut event in events {
+            if sensing::is_host(&event) {
+                continue;
+            }
+            // Profiles and alerts name the manifest the container runs, not its index.
+            if let Some(manifest) = self.platforms.get(&event.image_digest) {
+                event.image_digest = manifest.clone();
+            }
+            self.metrics.events.fetch_add(1, Ordering::Relaxed);
+            if self.watched.insert(event.image_digest.clone()) {
+                let _ = (self.watch).send((event.image_digest.clone(), event.image_ref.clone()));
+            }
+            self.correlator.observe(&event);
+            self.detector.check(&event, &mut alerts);
+            batch.extend(alerts.drain(..).filter_map(|alert| self.incident_of(alert)));
+        }
+        if !batch.is_empty() {
+            self.outputs.send(&batch);
+        }
+    }
+
+    /// The incident an alert opens or joins, counted; `None` when it is a repeat.
+    fn incident_of(&mut self, alert: Alert) -> Option<(Alert, String)> {
+        let id = match self.correlator.push(alert.clone()) {
+            Outcome::Suppressed(_) => return None,
+            Outcome::Opened(id) | Outcome::Joined(id) => id,
+        };
+        self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.metrics.alerts_by_rule)
+            .entry(alert.rule.clone())
+            .or_insert(0) += 1;
+        Some((alert, id))
+    }
+
+    /// Once a second: incidents past their window close; the queue is measured.
+    fn on_tick(&mut self) {
+        self.correlator.expire(jiff::Timestamp::now());
+        self.metrics
+            .output_queue
+            .store(self.outputs.queued() as u64, Ordering::Relaxed);
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
