@@ -112,7 +112,9 @@ fn agent_rss_with_containers(count: usize) {
             .output()
     };
     if podman(&["--version"]).is_err() || !std::path::Path::new("/bin/busybox").exists() {
-        println!("agent RSS with {count} containers: skipped (podman or busybox-static absent)");
+        imprint_test_support::skip(format!(
+            "agent RSS with {count} containers: podman or busybox-static absent"
+        ));
         return;
     }
     // A busybox image from a tar of the static binary.
@@ -181,7 +183,7 @@ fn main() {
         return; // `cargo test` runs benches once without --bench: nothing to do.
     }
     if !rustix::process::geteuid().is_root() {
-        println!("overhead: skipped, not root (the sensor needs root)");
+        imprint_test_support::skip("overhead: not root (the sensor needs root)");
         return;
     }
     const OPENS: u32 = 300_000;

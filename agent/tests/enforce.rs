@@ -105,7 +105,7 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: prometheus-alertmanager is not installed (bash .ci/setup installs it)");
+        support::skip("prometheus-alertmanager is not installed (bash .ci/setup installs it)");
         return;
     }
     let Some(Env {
@@ -685,7 +685,7 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
 #[test]
 fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
     if std::env::consts::ARCH != "x86_64" {
-        eprintln!("skipped: the index built here has an amd64 entry to run");
+        support::skip_other_arch("the index built here has an amd64 entry to run");
         return;
     }
     let Some(Env {
@@ -703,8 +703,7 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
         let image = parse_reference(&image).unwrap();
         let client = Registry::new(&Default::default(), &[&image]).unwrap();
         let amd64 = client.resolve(&image).await.unwrap();
-        let arm64 =
-            support::push_image(&client, &registry.addr, "shop/multi", "arm64", "arm64").await;
+        let arm64 = support::push_image(&registry.addr, "shop/multi", "arm64", "arm64");
         let arm64 = client
             .resolve(&image.clone_with_digest(arm64))
             .await

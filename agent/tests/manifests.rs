@@ -252,7 +252,7 @@ fn every_overlay_renders_with_kustomize() {
     for overlay in ["learn", "enforce"] {
         let dir = root().join("deploy/overlays").join(overlay);
         let Some(rendered) = kustomize(&dir) else {
-            eprintln!("skipped: kubectl is not installed (bash .ci/setup installs it)");
+            imprint_test_support::skip("kubectl is not installed (bash .ci/setup installs it)");
             return;
         };
         let origin = format!("kubectl kustomize deploy/overlays/{overlay}");
@@ -295,7 +295,7 @@ fn a_configuration_change_rolls_the_daemonset() {
     assert!(status.success());
     let overlay = copy.path().join("deploy/overlays/learn");
     let Some(before) = kustomize(&overlay) else {
-        eprintln!("skipped: kubectl is not installed (bash .ci/setup installs it)");
+        imprint_test_support::skip("kubectl is not installed (bash .ci/setup installs it)");
         return;
     };
     let config = overlay.join("agent.yaml");
@@ -332,7 +332,9 @@ fn workflows_validate_against_the_published_schema() {
         .args(&files)
         .output()
     else {
-        eprintln!("skipped: check-jsonschema is not installed (bash .ci/setup installs it)");
+        imprint_test_support::skip(
+            "check-jsonschema is not installed (bash .ci/setup installs it)",
+        );
         return;
     };
     assert!(

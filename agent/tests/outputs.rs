@@ -81,7 +81,7 @@ fn alert(rule: &str) -> Alert {
 #[test]
 fn alerts_reach_rsyslog_over_udp_and_tcp_as_rfc5424() {
     if !Path::new("/usr/sbin/rsyslogd").exists() {
-        eprintln!("skipped: rsyslog is not installed (bash .ci/setup installs it)");
+        imprint_test_support::skip("rsyslog is not installed (bash .ci/setup installs it)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -184,8 +184,13 @@ impl Pki {
 
 #[test]
 fn alerts_reach_rsyslog_over_tls_only_with_the_right_ca_and_client_certificate() {
-    if !Path::new("/usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_ossl.so").exists() {
-        eprintln!("skipped: rsyslog-openssl is not installed (bash .ci/setup installs it)");
+    // Debian's multiarch directory: x86_64-linux-gnu, aarch64-linux-gnu.
+    let module = format!(
+        "/usr/lib/{}-linux-gnu/rsyslog/lmnsd_ossl.so",
+        std::env::consts::ARCH
+    );
+    if !Path::new(&module).exists() {
+        imprint_test_support::skip("rsyslog-openssl is not installed (bash .ci/setup installs it)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

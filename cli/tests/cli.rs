@@ -490,10 +490,10 @@ fn kubescape(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!(
-            "skipped: {} absent (../shared is not beside the checkout)",
+        imprint_test_support::skip(format!(
+            "{} absent (../shared is not beside the checkout)",
             p.display()
-        );
+        ));
         None
     }
 }

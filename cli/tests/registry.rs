@@ -4,16 +4,34 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-// Shared with oci's registry tests; this file uses only part of it.
-#[allow(dead_code)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-use support::{TestRegistry, free_loopback_addr, push_image, push_test_image};
+use imprint_test_support::{
+    TestImage, TestRegistry, free_loopback_addr, push_image, push_test_image, skip,
+};
 
 // Only part of the helpers is used here.
 #[allow(dead_code)]
 mod common;
 use common::{assert_exit, imprint, text};
+
+/// Pushes the test image as `repo:1.0` through `client`, which holds the
+/// credentials the registry asks for, and returns its manifest digest.
+fn push_test_image_through(
+    rt: &tokio::runtime::Runtime,
+    client: &imprint_oci::registry::Registry,
+    addr: &str,
+    repo: &str,
+) -> String {
+    let image = TestImage::new(repo, "amd64");
+    let reference = imprint_oci::registry::parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
+    rt.block_on(async {
+        client.push_blob(&reference, &image.config).await.unwrap();
+        client.push_blob(&reference, &image.layer).await.unwrap();
+        client
+            .push_manifest(&reference, &image.manifest, TestImage::MANIFEST_MEDIA_TYPE)
+            .await
+            .unwrap()
+    })
+}
 
 fn write_profile(dir: &Path, digest: &str) -> std::path::PathBuf {
     let mut p = imprint_schema::Profile::new(digest);
@@ -34,12 +52,7 @@ fn push_discover_pull_round_trip() {
     let Some(reg) = TestRegistry::start() else {
         return;
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = {
-        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap()
-    };
-    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "shop/web"));
+    let image_digest = push_test_image(&reg.addr, "shop/web");
     let dir = tempfile::tempdir().unwrap();
     let profile = write_profile(dir.path(), &image_digest);
     let image = format!("{}/shop/web:1.0", reg.addr);
@@ -162,12 +175,7 @@ fn push_refuses_a_profile_of_another_image() {
     let Some(reg) = TestRegistry::start() else {
         return;
     };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = {
-        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap()
-    };
-    rt.block_on(push_test_image(&client, &reg.addr, "app"));
+    push_test_image(&reg.addr, "app");
     let dir = tempfile::tempdir().unwrap();
     let profile = write_profile(dir.path(), &format!("sha256:{}", "e".repeat(64)));
     let out = imprint(&[
@@ -245,7 +253,7 @@ fn credentials_from_flags_and_docker_config() {
                 "s3cret".into(),
             ))
     };
-    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "private/app"));
+    let image_digest = push_test_image_through(&rt, &client, &reg.addr, "private/app");
     let profile = write_profile(dir.path(), &image_digest);
     let image = format!("{}/private/app:1.0", reg.addr);
 
@@ -351,7 +359,9 @@ openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 
         .current_dir(dir.path())
         .output();
     if !made.as_ref().is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: openssl could not make test certificates: {made:?}");
+        skip(format!(
+            "openssl could not make test certificates: {made:?}"
+        ));
         return;
     }
     let Some(reg) = TestRegistry::start_tls(&cert, &key) else {
@@ -391,8 +401,8 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
     let r = imprint_oci::registry::parse_reference(&format!("{}/multi:x", reg.addr)).unwrap();
     let client = imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap();
     // Two platform manifests and an index over them, in one repository.
-    let amd64 = rt.block_on(push_image(&client, &reg.addr, "multi", "amd", "amd64"));
-    let arm64 = rt.block_on(push_image(&client, &reg.addr, "multi", "arm", "arm64"));
+    let amd64 = push_image(&reg.addr, "multi", "amd", "amd64");
+    let arm64 = push_image(&reg.addr, "multi", "arm", "arm64");
     let resolve = |digest: &str| {
         let r = imprint_oci::registry::parse_reference(&format!("{}/multi@{digest}", reg.addr))
             .unwrap();
@@ -531,7 +541,7 @@ mod token_server {
     }
 
     /// Starts one that grants what `scope` asks to `user:password`, and refuses
-    /// anyone else. `None` where openssl (for the certificate) is absent.
+    /// anyone else. `None` (a skip) where openssl (for the certificate) is absent.
     pub fn start(dir: &Path, user: &'static str, password: &'static str) -> Option<TokenServer> {
         let key = SigningKey::from_slice(&[7u8; 32]).unwrap();
         let key_file = dir.join("token-key.pem");
@@ -569,7 +579,7 @@ mod token_server {
                 .status()
                 .is_ok_and(|s| s.success());
         if !made {
-            eprintln!("skipped: openssl could not make the token signing certificate");
+            imprint_test_support::skip("openssl could not make the token signing certificate");
             return None;
         }
         let chain = STANDARD.encode(std::fs::read(&der).unwrap());
@@ -673,7 +683,7 @@ fn bearer_tokens_from_a_token_server() {
                 "hunter2".into(),
             ))
     };
-    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, "tokens/app"));
+    let image_digest = push_test_image_through(&rt, &client, &reg.addr, "tokens/app");
     let profile = write_profile(dir.path(), &image_digest);
     let image = format!("{}/tokens/app@{image_digest}", reg.addr);
     let login = [

@@ -6,10 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-#[allow(dead_code)]
-#[path = "../../oci/tests/support/mod.rs"]
-mod support;
-use support::{TestRegistry, push_test_image};
+use imprint_test_support::{TestRegistry, push_test_image, skip};
 
 #[allow(dead_code)]
 mod common;
@@ -53,12 +50,7 @@ struct Setup {
 
 fn setup(repo: &str) -> Option<Setup> {
     let reg = TestRegistry::start()?;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let client = {
-        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap()
-    };
-    let image_digest = rt.block_on(push_test_image(&client, &reg.addr, repo));
+    let image_digest = push_test_image(&reg.addr, repo);
     Some(Setup {
         reg,
         dir: tempfile::tempdir().unwrap(),
@@ -161,7 +153,10 @@ fn public_key_gives_back_the_generated_public_key() {
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
         imprint_oci::keys::VerifyingKey::from_pem(pem.as_bytes()).unwrap();
     } else {
-        eprintln!("skipped the cosign-generated key: ../shared is missing");
+        skip(format!(
+            "{} absent (../shared is not beside the checkout)",
+            cosign.display()
+        ));
     }
 }
 
@@ -360,7 +355,7 @@ fn sign_attest_verify_and_pull_with_verification() {
         .output();
     match python {
         Ok(out) if text(&out.stderr).contains("No module named 'cryptography'") => {
-            eprintln!("skipped: Python cryptography absent (bash .ci/setup installs it)")
+            skip("Python cryptography absent (bash .ci/setup installs it)")
         }
         Ok(out) => {
             assert_exit(&out, 0);
@@ -370,7 +365,7 @@ fn sign_attest_verify_and_pull_with_verification() {
                     .contains("attestation verified: https://imprint.dev/attestation/profile/v1")
             );
         }
-        Err(e) => eprintln!("skipped: python3 absent ({e})"),
+        Err(e) => skip(format!("python3 absent ({e})")),
     }
 }
 
@@ -470,10 +465,10 @@ fn bundles_verify_without_cosign_tags() {
     // An independent verifier (sigstore-js) accepts both bundles.
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigstore-js");
     if !dir.join("node_modules/@sigstore/verify").is_dir() {
-        eprintln!(
-            "skipped: sigstore-js not installed in {} (bash .ci/setup runs npm ci there)",
+        skip(format!(
+            "sigstore-js not installed in {} (bash .ci/setup runs npm ci there)",
             dir.display()
-        );
+        ));
     } else {
         let digest = artifact.rsplit_once('@').unwrap().1;
         let out = Command::new("node")

@@ -9,9 +9,7 @@ use imprint_oci::cache::BlobCache;
 use imprint_oci::layout;
 use imprint_oci::registry::{Registry, RegistryOptions, parse_reference};
 
-#[allow(dead_code)]
-#[path = "../tests/support/mod.rs"]
-mod support;
+use imprint_test_support as support;
 
 const PROFILES: usize = 100;
 const ROUNDS: usize = 5;
@@ -46,13 +44,11 @@ async fn main() {
     let mut targets = Vec::new();
     for i in 0..PROFILES {
         let image = support::push_image(
-            &client,
             &reg.addr,
             "bench/app",
             &format!("v{i}"),
             &format!("arch{i}"),
-        )
-        .await;
+        );
         let subject = client
             .resolve(&parse_reference(&format!("{}/bench/app@{image}", reg.addr)).unwrap())
             .await

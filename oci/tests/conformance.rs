@@ -22,10 +22,10 @@ fn shared() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "skipped: {} absent (the shared conformance fixtures are not beside the checkout)",
+        imprint_test_support::skip(format!(
+            "{} absent (the shared conformance fixtures are not beside the checkout)",
             dir.display()
-        );
+        ));
         None
     }
 }

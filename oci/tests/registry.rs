@@ -6,10 +6,7 @@ use imprint_oci::layout::{self, MANIFEST_MEDIA_TYPE};
 use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
 use imprint_schema::{Completeness, Exec, Profile};
 
-// Shared with the CLI's registry tests, which use parts this file does not.
-#[allow(dead_code)]
-mod support;
-use support::{TestRegistry, push_test_image};
+use imprint_test_support::{self as support, TestRegistry, push_test_image};
 
 fn registry_client(addr: &str) -> Registry {
     let reference = parse_reference(&format!("{addr}/probe:x")).unwrap();
@@ -43,7 +40,7 @@ async fn push_then_pull_gives_back_the_same_bytes() {
         return;
     };
     let client = registry_client(&reg.addr);
-    let image_digest = push_test_image(&client, &reg.addr, "shop/web").await;
+    let image_digest = push_test_image(&reg.addr, "shop/web");
     let image = parse_reference(&format!("{}/shop/web@{image_digest}", reg.addr)).unwrap();
 
     // The subject comes from the registry, not from the caller.
@@ -82,7 +79,7 @@ async fn two_profiles_for_one_image_are_two_artifacts() {
         return;
     };
     let client = registry_client(&reg.addr);
-    let image_digest = push_test_image(&client, &reg.addr, "app").await;
+    let image_digest = push_test_image(&reg.addr, "app");
     let image = parse_reference(&format!("{}/app@{image_digest}", reg.addr)).unwrap();
     let subject = client.resolve(&image).await.unwrap();
     let repo = parse_reference(&format!("{}/app", reg.addr)).unwrap();
@@ -108,7 +105,7 @@ async fn pulling_what_is_not_a_profile_artifact_fails_clearly() {
         return;
     };
     let client = registry_client(&reg.addr);
-    let image_digest = push_test_image(&client, &reg.addr, "plain").await;
+    let image_digest = push_test_image(&reg.addr, "plain");
     // The image itself is not a profile artifact.
     let image = parse_reference(&format!("{}/plain@{image_digest}", reg.addr)).unwrap();
     let err = client.pull_artifact(&image).await.unwrap_err();
@@ -138,7 +135,7 @@ async fn discover_finds_every_profile_and_rejects_bogus_entries() {
         return;
     };
     let client = registry_client(&reg.addr);
-    let image_digest = push_test_image(&client, &reg.addr, "shop/api").await;
+    let image_digest = push_test_image(&reg.addr, "shop/api");
     let image = parse_reference(&format!("{}/shop/api@{image_digest}", reg.addr)).unwrap();
     let subject = client.resolve(&image).await.unwrap();
     let repo = parse_reference(&format!("{}/shop/api", reg.addr)).unwrap();
@@ -175,7 +172,7 @@ async fn discover_finds_every_profile_and_rejects_bogus_entries() {
     // A hostile fallback index: entries that claim to be profile artifacts of this
     // image but are not. (distribution checks that listed manifests exist, so only
     // existing content can be listed here.)
-    let other_image = push_test_image(&client, &reg.addr, "shop/other").await;
+    let other_image = push_test_image(&reg.addr, "shop/other");
     let other_subject = client
         .resolve(&parse_reference(&format!("{}/shop/other:1.0", reg.addr)).unwrap())
         .await
@@ -230,7 +227,7 @@ fn fast_retries(addr: &str) -> Registry {
 }
 
 async fn pushed_artifact(client: &Registry, addr: &str, repo: &str) -> (String, String) {
-    let image_digest = push_test_image(client, addr, repo).await;
+    let image_digest = push_test_image(addr, repo);
     let image = parse_reference(&format!("{addr}/{repo}@{image_digest}")).unwrap();
     let subject = client.resolve(&image).await.unwrap();
     let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
@@ -293,7 +290,7 @@ async fn a_registry_that_goes_away_mid_push_reports_failure_and_leaves_no_artifa
         return;
     };
     let direct = registry_client(&reg.addr);
-    let image_digest = push_test_image(&direct, &reg.addr, "gone/app").await;
+    let image_digest = push_test_image(&reg.addr, "gone/app");
     let image = parse_reference(&format!("{}/gone/app@{image_digest}", reg.addr)).unwrap();
     let subject = direct.resolve(&image).await.unwrap();
     let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
@@ -328,14 +325,14 @@ async fn a_registry_that_goes_away_mid_push_reports_failure_and_leaves_no_artifa
     );
 }
 
-/// Runs the oras interop script; `None` (with a message) when Python's `oras` is absent.
+/// Runs the oras interop script; `None` (a skip) when Python's `oras` is absent.
 fn oras(args: &[&str]) -> Option<std::process::Output> {
     let has_oras = std::process::Command::new("python3")
         .args(["-c", "import oras.client"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_oras {
-        eprintln!("skipped: Python package oras absent (bash .ci/setup installs it)");
+        support::skip("Python package oras absent (bash .ci/setup installs it)");
         return None;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oras_interop.py");
@@ -354,7 +351,7 @@ async fn oras_pulls_what_imprint_pushed_and_imprint_pulls_what_oras_pushed() {
         return;
     };
     let client = registry_client(&reg.addr);
-    let image_digest = push_test_image(&client, &reg.addr, "interop/app").await;
+    let image_digest = push_test_image(&reg.addr, "interop/app");
     let image = parse_reference(&format!("{}/interop/app@{image_digest}", reg.addr)).unwrap();
     let subject = client.resolve(&image).await.unwrap();
     let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
@@ -611,7 +608,7 @@ async fn the_fallback_tag_is_updated_on_the_etag_it_was_read_with() {
     };
     let proxy = support::FaultProxy::start(&reg.addr, |_, _| support::Fault::Forward);
     let client = registry_client(&proxy.addr);
-    let image_digest = push_test_image(&client, &proxy.addr, "etag/app").await;
+    let image_digest = push_test_image(&proxy.addr, "etag/app");
     let image = parse_reference(&format!("{}/etag/app@{image_digest}", proxy.addr)).unwrap();
     let subject = client.resolve(&image).await.unwrap();
     let repository = parse_reference(&format!("{}/etag/app", proxy.addr)).unwrap();
@@ -645,7 +642,7 @@ async fn a_fallback_tag_changed_under_the_push_is_read_again_and_merged() {
         return;
     };
     let direct = registry_client(&reg.addr);
-    let image_digest = push_test_image(&direct, &reg.addr, "race/app").await;
+    let image_digest = push_test_image(&reg.addr, "race/app");
     let image = parse_reference(&format!("{}/race/app@{image_digest}", reg.addr)).unwrap();
     let subject = direct.resolve(&image).await.unwrap();
     let first = layout::build(
@@ -698,7 +695,7 @@ async fn a_fallback_tag_that_keeps_changing_fails_the_push_clearly() {
         return;
     };
     let direct = registry_client(&reg.addr);
-    let image_digest = push_test_image(&direct, &reg.addr, "churn/app").await;
+    let image_digest = push_test_image(&reg.addr, "churn/app");
     let image = parse_reference(&format!("{}/churn/app@{image_digest}", reg.addr)).unwrap();
     let subject = direct.resolve(&image).await.unwrap();
     let artifact = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();

@@ -13,9 +13,7 @@ use imprint_oci::registry::{Reference, Registry, RegistryOptions, parse_referenc
 use imprint_oci::signing::{self, Envelope, Statement};
 use imprint_schema::{Completeness, Profile};
 
-#[allow(dead_code)]
-mod support;
-use support::{TestRegistry, push_test_image};
+use imprint_test_support::{self as support, TestRegistry, push_test_image};
 
 struct World {
     reg: TestRegistry,
@@ -35,7 +33,7 @@ async fn world(repo: &str) -> Option<World> {
     let reg = TestRegistry::start()?;
     let probe = parse_reference(&format!("{}/probe:x", reg.addr)).unwrap();
     let client = Registry::new(&RegistryOptions::default(), &[&probe]).unwrap();
-    let image_digest = push_test_image(&client, &reg.addr, repo).await;
+    let image_digest = push_test_image(&reg.addr, repo);
     let image = parse_reference(&format!("{}/{repo}@{image_digest}", reg.addr)).unwrap();
     let subject = client.resolve(&image).await.unwrap();
     let repository = parse_reference(&format!("{}/{repo}", reg.addr)).unwrap();
@@ -451,7 +449,7 @@ async fn a_keyless_bundle_is_checked_against_the_policys_identities() {
         "../../shared/conformance/sigstore-conformance/bundle-verify/happy-path-intoto-in-dsse-v3",
     );
     if !shared.is_dir() {
-        eprintln!("skipped: {} absent", shared.display());
+        support::skip(format!("{} absent", shared.display()));
         return;
     }
     let Some(w) = world("bundle/keyless").await else {

@@ -7,14 +7,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-#[allow(dead_code)]
-#[path = "../../../oci/tests/support/mod.rs"]
-pub mod support;
+pub use imprint_test_support as support;
 
 /// One at a time: each test starts its own agent and containers, and the machine
 /// has two cores.
 pub static SERIAL: Mutex<()> = Mutex::new(());
 
+/// Why the real-kernel tests cannot run on this machine, if they cannot (each a
+/// [`support::skip`], so a failure under `IMPRINT_NO_SKIP=1`).
 pub fn skip_reason() -> Option<String> {
     if !rustix::process::geteuid().is_root() {
         return Some("not root (the eBPF sensor needs root; CI runs as root)".into());
@@ -245,7 +245,7 @@ pub struct Env {
 
 pub fn setup() -> Option<Env> {
     if let Some(why) = skip_reason() {
-        eprintln!("skipped: {why}");
+        support::skip(why);
         return None;
     }
     let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
