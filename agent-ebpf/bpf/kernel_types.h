@@ -3,13 +3,15 @@
  * The few kernel structures imprint's programs read, declared minimally and
  * marked for CO-RE: libbpf/aya relocate each field access against the running
  * kernel's BTF, so this header needs no kernel-specific layout. Only the fields
- * named here are read.
+ * named here are read. The ones whose shape differs by architecture (thread_info,
+ * pt_regs) are in arch/<arch>.h; nothing here includes a host header.
  */
 #ifndef IMPRINT_KERNEL_TYPES_H
 #define IMPRINT_KERNEL_TYPES_H
 
-#include <linux/types.h>
-#include <linux/bpf.h>
+#include "uapi.h"
+/* struct thread_info and struct pt_regs, whose shapes differ by architecture. */
+#include "arch.h"
 
 typedef __u8 u8;
 typedef __u16 u16;
@@ -81,29 +83,14 @@ struct mm_struct {
 	struct file *exe_file;
 };
 
-/* x86: the first member of task_struct (CONFIG_THREAD_INFO_IN_TASK). */
-struct thread_info {
-	u32 status;
-};
-
 struct task_struct {
-	struct thread_info thread_info;
+	struct thread_info thread_info; /* arch.h */
 	int pid;
 	int tgid;
 	int exit_code;
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
 	struct files_struct *files;
-};
-
-/* x86_64 syscall argument registers (args 0..5: di, si, dx, r10, r8, r9). */
-struct pt_regs {
-	unsigned long di;
-	unsigned long si;
-	unsigned long dx;
-	unsigned long r10;
-	unsigned long r8;
-	unsigned long r9;
 };
 
 /*

@@ -1,9 +1,33 @@
 //! imprint's kernel programs and the records they emit.
 //!
-//! `bpf/imprint.bpf.c` (C, CO-RE, tracepoints only) is compiled by `build.rs` with
-//! clang and embedded as [`OBJECT`]. [`decode`] reads the ring-buffer records it
-//! writes, whose layout `bpf/events.h` defines; nothing here is unsafe: records
-//! are parsed by offset, and a short or unknown record is an error, not a guess.
+//! The programs (C, CO-RE, tracepoints only) are compiled by `build/main.rs` with
+//! clang into one object for the target's architecture and embedded as
+//! [`OBJECT`]. [`decode`] reads the ring-buffer records they write, whose layout
+//! `bpf/events.h` defines; nothing here is unsafe: records are parsed by offset,
+//! and a short or unknown record is an error, not a guess. [`arch::syscall_name`]
+//! names the syscall numbers they report.
+//!
+//! The kernel side, under `bpf/`:
+//! - `imprint.bpf.c`: the one translation unit, including the rest (one object, one set of maps).
+//! - `uapi.h`: the integer types and BPF constants of the kernel's UAPI, vendored (no host headers).
+//! - `arch.h`: picks `arch/x86_64.h` or `arch/arm64.h` (syscall numbers, argument registers,
+//!   the 32-bit syscall check, `pt_regs`); any other architecture is an `#error`.
+//! - `kernel_types.h`: the few kernel structures read, declared minimally for CO-RE.
+//! - `events.h`: the records, shared with this crate's decoder.
+//! - `maps.h`: every map and the sizes that bound them.
+//! - `helpers.h`: reserve/submit, record headers, hashing and dedup, fd → file or socket,
+//!   the executable's path, the compat check.
+//! - `hooks/process.bpf.h`: sched exec, fork and exit.
+//! - `hooks/capabilities.bpf.h`: cap_capable.
+//! - `hooks/files.bpf.h`: opens, links and symlinks.
+//! - `hooks/network.bpf.h`: connect, bind, accept (its exit tracepoints) and DNS sends.
+//! - `hooks/kernel.bpf.h`: module loads, bpf, ptrace, unshare, setns, memfd_create.
+//! - `hooks/syscalls.bpf.h`: the raw `sys_enter` hook, the syscall bitmap and the dispatch to the above.
+//!
+//! `build/compile.rs` holds the clang invocation, shared with `tests/architectures.rs`,
+//! which compiles the programs for x86_64 and arm64 on any host.
+
+pub mod arch;
 
 /// The compiled BPF object, when clang was available at build time.
 #[cfg(imprint_bpf_object)]
@@ -142,7 +166,7 @@ pub enum Record {
     },
     /// A syscall was used for the first time in the cgroup.
     Syscall {
-        /// Its number (x86_64).
+        /// Its number, as the running architecture numbers it ([`arch::syscall_name`]).
         nr: u64,
     },
     /// A capability was checked for the first time in the cgroup.

@@ -128,5 +128,11 @@ fn the_object_is_built_where_clang_is() {
             "clang-19 is installed but no object was built"
         );
         assert!(OBJECT.unwrap().starts_with(b"\x7fELF"));
+    } else {
+        let why = "no clang-19: the crate was built without its BPF object";
+        if std::env::var("IMPRINT_NO_SKIP").as_deref() == Ok("1") {
+            panic!("{why} (IMPRINT_NO_SKIP=1: a skipped real-component test fails)");
+        }
+        eprintln!("skipped: {why}");
     }
 }

@@ -189,8 +189,8 @@ pub fn event_kind(record: &Record, parent_path: Option<String>) -> Option<EventK
             flags: OpenFlags::from_linux_bits(*flags as u32),
         },
         Record::Syscall { nr } => EventKind::Syscall {
-            name: syscalls::x86_64::Sysno::new(*nr as usize)
-                .map_or_else(|| format!("syscall_{nr}"), |s| s.name().to_string()),
+            name: imprint_agent_ebpf::arch::syscall_name(*nr)
+                .map_or_else(|| format!("syscall_{nr}"), str::to_string),
         },
         Record::Capability { cap, .. } => EventKind::Capability {
             name: capability_name(*cap as u32).map_or_else(|| format!("CAP_{cap}"), str::to_string),

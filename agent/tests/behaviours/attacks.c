@@ -93,6 +93,7 @@ static int setns_join(void)
  */
 static int compat_calls(const char *path)
 {
+#if defined(__x86_64__)
 	long ret;
 	/* i386's 257 (remap_file_pages, which fails here) with openat's x86_64
 	 * argument registers set: must neither report an open nor seed dedup. */
@@ -105,6 +106,11 @@ static int compat_calls(const char *path)
 	__asm__ volatile("int $0x80" : "=a"(ret) : "a"(272L), "b"(-1L), "c"(0L), "d"(0L)
 			 : "memory", "r8", "r9", "r10", "r11");
 	return 0;
+#else
+	/* int 0x80 is x86's; elsewhere the test that runs this skips. */
+	(void)path;
+	return 2;
+#endif
 }
 
 int main(int argc, char **argv)
