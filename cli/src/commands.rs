@@ -14,9 +14,10 @@ use crate::files::{
     CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, load_profile, output_format, read_bounded,
     render_profile, write_atomic, write_output,
 };
+use crate::output::{DiffFormat, ReportFormat};
 use crate::{
-    DiffArgs, DiffFormat, DigestArgs, ExportSeccompArgs, ImportKubescapeArgs, LearnArgs, MergeArgs,
-    PatchArgs, ReportFormat, SchemaDocument, SeccompAction, ValidateArgs,
+    DiffArgs, DigestArgs, ExportSeccompArgs, ImportKubescapeArgs, LearnArgs, MergeArgs, PatchArgs,
+    SchemaDocument, SeccompAction, ValidateArgs,
 };
 
 /// File name for a digest's profile: `sha256-<hex>.yaml`, as OCI fallback tags spell it.

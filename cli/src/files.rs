@@ -17,6 +17,9 @@ pub const EXIT_FINDINGS: u8 = 1;
 /// Exit code: usage or I/O error (also what clap uses for bad arguments).
 pub const EXIT_ERROR: u8 = 2;
 
+/// Largest key, policy or predicate file read.
+pub const MAX_SMALL_FILE: usize = 1 << 20;
+
 /// A failure with the exit code it maps to.
 pub struct Failure {
     /// 1 for invalid input, 2 for usage and I/O errors.

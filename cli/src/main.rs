@@ -4,7 +4,11 @@
 //! difference), 2 usage or I/O error.
 
 mod commands;
+mod connect;
 mod files;
+mod options;
+mod output;
+mod reference;
 mod registry;
 mod replay;
 mod signing;
@@ -15,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use files::EXIT_ERROR;
+use output::{DiffFormat, ProfileFormat, ReportFormat};
 
 /// Learn how container images behave, and ship that as signed profiles.
 #[derive(Parser, Debug)]
@@ -75,6 +80,9 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print this command-line reference as Markdown (docs/cli.md).
+    #[command(hide = true)]
+    Reference,
 }
 
 #[derive(Args, Debug)]
@@ -205,34 +213,6 @@ struct DigestArgs {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum ProfileFormat {
-    Yaml,
-    Json,
-}
-
-impl From<ProfileFormat> for imprint_schema::document::Format {
-    fn from(f: ProfileFormat) -> Self {
-        match f {
-            ProfileFormat::Yaml => imprint_schema::document::Format::Yaml,
-            ProfileFormat::Json => imprint_schema::document::Format::Json,
-        }
-    }
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum ReportFormat {
-    Text,
-    Json,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum DiffFormat {
-    Text,
-    Patch,
-    Json,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum SeccompAction {
     /// SCMP_ACT_ERRNO (EPERM)
     Errno,
@@ -321,6 +301,10 @@ fn main() -> ExitCode {
                 "imprint",
                 &mut std::io::stdout(),
             );
+            Ok(0)
+        }
+        Command::Reference => {
+            print!("{}", reference::markdown(Cli::command()));
             Ok(0)
         }
     };

@@ -1,45 +1,15 @@
 //! `push`, `discover` and `pull`: the commands that talk to a registry.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Args, ValueEnum};
-use imprint_oci::credentials::{self, Credential};
+use clap::Args;
 use imprint_oci::layout;
-use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
+use imprint_oci::registry::parse_reference;
 
+use crate::connect::{classify, client, runtime};
 use crate::files::{CmdResult, EXIT_OK, Failure, load_profile, render_profile, write_output};
-
-/// Options every registry command takes.
-#[derive(Args, Debug)]
-pub struct RegistryFlags {
-    /// Allow plain HTTP to this registry even though it is not on loopback
-    /// (loopback registries always use HTTP).
-    #[arg(long)]
-    insecure: bool,
-    /// Timeout for connecting and for each read, in seconds.
-    #[arg(long, default_value_t = 30)]
-    timeout: u64,
-    /// A CA certificate (PEM) to trust beside the system roots; with it, loopback
-    /// registries are reached over TLS too.
-    #[arg(long)]
-    ca_file: Option<PathBuf>,
-    /// User name for the registry (the password is read with --password-stdin).
-    /// Without it, credentials come from REGISTRY_AUTH_FILE, DOCKER_CONFIG,
-    /// ~/.docker/config.json or credential helpers, as docker and podman keep them.
-    #[arg(long, requires = "password_stdin")]
-    username: Option<String>,
-    /// Read the password from stdin (one line).
-    #[arg(long, requires = "username")]
-    password_stdin: bool,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OutputFormat {
-    Text,
-    Json,
-}
+use crate::options::{RegistryFlags, TrustArgs};
+use crate::output::{OutputFormat, report};
 
 #[derive(Args, Debug)]
 pub struct PushArgs {
@@ -103,98 +73,6 @@ pub struct PullTrust {
     /// With --verify: a verification policy (YAML).
     #[arg(long, requires = "verify")]
     policy: Option<PathBuf>,
-}
-
-pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-/// The credential for the registry of `reference`: flags first, then the config files.
-fn credential(
-    flags: &RegistryFlags,
-    reference: &imprint_oci::registry::Reference,
-) -> anyhow::Result<Option<Credential>> {
-    if let Some(username) = &flags.username {
-        let mut password = String::new();
-        std::io::stdin()
-            .read_line(&mut password)
-            .context("cannot read the password from stdin")?;
-        let password = password.trim_end_matches(['\n', '\r']).to_string();
-        anyhow::ensure!(
-            !password.is_empty(),
-            "--password-stdin: no password on stdin"
-        );
-        return Ok(Some(Credential::Basic {
-            username: username.clone(),
-            password,
-        }));
-    }
-    let paths = credentials::config_paths(|k| std::env::var(k).ok());
-    Ok(credentials::find(
-        reference.resolve_registry(),
-        &paths,
-        None,
-    )?)
-}
-
-pub(crate) fn client(
-    flags: &RegistryFlags,
-    refs: &[&imprint_oci::registry::Reference],
-) -> anyhow::Result<Registry> {
-    let registry = plain_client(flags, refs)?;
-    // One set of credentials: those of the registry written to (or read from).
-    let target = refs.last().expect("at least one reference");
-    Ok(match credential(flags, target)? {
-        Some(c) => registry.with_auth(c.into()),
-        None => registry,
-    })
-}
-
-fn plain_client(
-    flags: &RegistryFlags,
-    refs: &[&imprint_oci::registry::Reference],
-) -> anyhow::Result<Registry> {
-    let options = RegistryOptions {
-        insecure_hosts: if flags.insecure {
-            refs.iter()
-                .map(|r| r.resolve_registry().to_string())
-                .collect()
-        } else {
-            Vec::new()
-        },
-        timeout: Duration::from_secs(flags.timeout.max(1)),
-        ca_certificates: match &flags.ca_file {
-            Some(path) => {
-                let pem = std::fs::read(path)
-                    .with_context(|| format!("cannot read --ca-file {}", path.display()))?;
-                anyhow::ensure!(
-                    String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
-                    "--ca-file {}: no PEM certificate in it",
-                    path.display()
-                );
-                vec![pem]
-            }
-            None => Vec::new(),
-        },
-        ..RegistryOptions::default()
-    };
-    Ok(Registry::new(&options, refs)?)
-}
-
-/// Registry failures are I/O (exit 2); content that is not a valid profile artifact
-/// is invalid input (exit 1).
-pub(crate) fn classify(e: RegistryError) -> Failure {
-    match e {
-        RegistryError::Layout { .. }
-        | RegistryError::TooLarge { .. }
-        | RegistryError::Platform { .. } => Failure::invalid(e),
-        RegistryError::Reference { .. }
-        | RegistryError::Request { .. }
-        | RegistryError::Config(_) => Failure::from(anyhow::Error::new(e)),
-    }
 }
 
 /// The tag written in a reference, if any. The parsed reference says `latest`
@@ -343,17 +221,18 @@ pub fn pull(args: PullArgs) -> CmdResult {
                 "--verify needs --key or --policy"
             )));
         }
-        let policy = crate::signing::load_policy(&crate::signing::TrustArgs {
+        let policy = TrustArgs {
             key: args.trust.key.clone(),
             attestation: false,
             policy: args.trust.policy.clone(),
-        })?;
+        }
+        .load_policy()?;
         // The digest verified is the one pulled and checked, not a tag's.
         let verdict = rt
             .block_on(registry.verify(&reference, &pulled.digest, &policy))
             .map_err(classify)?;
         if !verdict.verified {
-            crate::signing::report(&verdict, OutputFormat::Text);
+            report(&verdict, OutputFormat::Text);
             return Err(Failure::invalid(anyhow::anyhow!(
                 "{} does not verify; {} not written",
                 pulled.digest,

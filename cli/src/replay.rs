@@ -9,7 +9,7 @@ use clap::Args;
 use imprint_engine::{Correlator, Detector, EventReader, Outcome, RuleFile, RuleSet};
 
 use crate::files::{CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, load_profile, read_bounded};
-use crate::registry::OutputFormat;
+use crate::output::OutputFormat;
 
 #[derive(Args, Debug)]
 pub struct ReplayArgs {

@@ -6,16 +6,16 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use imprint_oci::keys::{KeyAlgorithm, SigningKey, VerifyingKey};
-use imprint_oci::policy::{Policy, Verdict};
+use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 use imprint_oci::registry::{Reference, parse_reference};
 use imprint_oci::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate};
 
-use crate::files::{CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, read_bounded, write_atomic};
-use crate::registry::{OutputFormat, RegistryFlags, classify, client, runtime};
-
-/// Largest key, policy or predicate file read.
-const MAX_SMALL_FILE: usize = 1 << 20;
+use crate::connect::{classify, client, runtime};
+use crate::files::{
+    CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, MAX_SMALL_FILE, read_bounded, write_atomic,
+};
+use crate::options::{RegistryFlags, TrustArgs};
+use crate::output::{OutputFormat, print_written, report};
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
@@ -109,21 +109,6 @@ pub struct AttestArgs {
     output: OutputFormat,
     #[command(flatten)]
     registry: RegistryFlags,
-}
-
-/// How to trust: a key, or a policy file.
-#[derive(Args, Debug)]
-#[command(group(clap::ArgGroup::new("trust").required(true).args(["key", "policy"])))]
-pub struct TrustArgs {
-    /// A public key (PKIX PEM, as `cosign.pub`): signatures by it are required.
-    #[arg(long)]
-    pub key: Option<PathBuf>,
-    /// With --key: require an attestation of imprint's predicate type too.
-    #[arg(long, requires = "key")]
-    pub attestation: bool,
-    /// A verification policy (YAML): keys or keyless identities, and conditions.
-    #[arg(long)]
-    pub policy: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -245,19 +230,6 @@ fn set_private(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot restrict {}", path.display()))
 }
 
-fn print_written(written: &imprint_oci::verify::Written, output: OutputFormat, what: &str) {
-    match output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string(written).expect("results serialize")
-        ),
-        OutputFormat::Text => {
-            println!("{}", written.reference);
-            eprintln!("imprint: {what} {}", written.digest);
-        }
-    }
-}
-
 pub fn sign(args: SignArgs) -> CmdResult {
     let reference = by_digest(&args.artifact)?;
     let key = load_signing_key(&args.key)?;
@@ -359,60 +331,8 @@ pub fn attest(args: AttestArgs) -> CmdResult {
     Ok(EXIT_OK)
 }
 
-/// The policy `--key` or `--policy` gives.
-pub fn load_policy(trust: &TrustArgs) -> Result<Policy, Failure> {
-    if let Some(path) = &trust.key {
-        let pem = read_bounded(path, MAX_SMALL_FILE)
-            .with_context(|| format!("cannot read --key {}", path.display()))?;
-        let key = VerifyingKey::from_pem(&pem)
-            .with_context(|| format!("--key {}", path.display()))
-            .map_err(Failure::invalid)?;
-        return Ok(Policy::for_key(key, trust.attestation));
-    }
-    let path = trust
-        .policy
-        .as_ref()
-        .expect("clap requires --key or --policy");
-    let bytes = read_bounded(path, MAX_SMALL_FILE)
-        .with_context(|| format!("cannot read --policy {}", path.display()))?;
-    Policy::load(path, &bytes).map_err(Failure::invalid)
-}
-
-/// Prints a verdict.
-pub fn report(verdict: &Verdict, output: OutputFormat) {
-    match output {
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(verdict).expect("verdicts serialize")
-        ),
-        OutputFormat::Text => {
-            for (kind, findings) in [
-                ("signature", &verdict.signatures),
-                ("attestation", &verdict.attestations),
-            ] {
-                for f in findings {
-                    match (&f.authority, &f.error) {
-                        (Some(a), _) if f.verified => {
-                            eprintln!("imprint: {kind} {}: verified by {a}", f.source)
-                        }
-                        (_, Some(e)) => eprintln!("imprint: {kind} {}: {e}", f.source),
-                        _ => {}
-                    }
-                }
-            }
-            if verdict.verified {
-                println!("verified {}", verdict.digest);
-            } else {
-                for failure in &verdict.failures {
-                    eprintln!("imprint: policy fails: {failure}");
-                }
-            }
-        }
-    }
-}
-
 pub fn verify(args: VerifyArgs) -> CmdResult {
-    let policy = load_policy(&args.trust)?;
+    let policy = args.trust.load_policy()?;
     let reference = parse_reference(&args.artifact).map_err(classify)?;
     let registry = client(&args.registry, &[&reference])?;
     let rt = runtime()?;

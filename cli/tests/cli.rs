@@ -724,3 +724,23 @@ fn replay_is_quiet_on_learned_behaviour_and_reports_deviations_and_attacks() {
         text(&out.stderr)
     );
 }
+
+/// `docs/cli.md` is what `imprint reference` renders from the clap definition.
+/// Regenerate after changing a command: `IMPRINT_BLESS=1 cargo test -p imprint-cli --test cli reference`.
+#[test]
+fn reference_in_docs_matches_the_commands() {
+    let out = imprint(&[&"reference"]);
+    assert_exit(&out, 0);
+    let generated = text(&out.stdout);
+    assert!(generated.contains("## `imprint key generate`"), "{generated}");
+    let path = repo().join("docs/cli.md");
+    if std::env::var_os("IMPRINT_BLESS").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let published = std::fs::read_to_string(&path).expect("docs/cli.md");
+    assert!(
+        published == generated,
+        "docs/cli.md is out of date with the commands; \
+         run IMPRINT_BLESS=1 cargo test -p imprint-cli --test cli reference"
+    );
+}
