@@ -139,3 +139,34 @@ fn enforce_settings_are_checked_before_sensing_starts() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--profile-dir is for --mode enforce"));
 }
+
+/// The flag reference in `docs/agent.md` is `imprint-agent --help` as it prints
+/// now (100 columns). Regenerate: `IMPRINT_BLESS=1 cargo test -p imprint-agent --test cli help`.
+#[test]
+fn flag_reference_in_docs_matches_help() {
+    const START: &str = "<!-- imprint-agent --help: start -->\n```text\n";
+    const END: &str = "```\n<!-- imprint-agent --help: end -->";
+    let out = Command::new(env!("CARGO_BIN_EXE_imprint-agent"))
+        .arg("--help")
+        .env("COLUMNS", "100")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8(out.stdout).unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/agent.md");
+    let doc = std::fs::read_to_string(&path).expect("docs/agent.md");
+    let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
+        panic!("docs/agent.md has no fenced block between {START:?} and {END:?}");
+    };
+    let published = &doc[start + START.len()..end];
+    if std::env::var_os("IMPRINT_BLESS").is_some() {
+        let blessed = format!("{}{help}{}", &doc[..start + START.len()], &doc[end..]);
+        std::fs::write(&path, blessed).unwrap();
+    } else {
+        assert!(
+            published == help,
+            "docs/agent.md's flag reference is out of date with imprint-agent --help; \
+             run IMPRINT_BLESS=1 cargo test -p imprint-agent --test cli help"
+        );
+    }
+}
