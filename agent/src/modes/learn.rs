@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use imprint_engine::Event;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::learn::{LearnSession, StateLog};
@@ -30,28 +31,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let stop = sensing::stop_on_signals()?;
     let period = SignedDuration::try_from(settings.learn.learning_period())
         .context("--learning-period is too long")?;
-    let mut session = LearnSession::new(period);
-    let state_dir = settings.state_dir();
-    let (mut log, replayed, skipped) = StateLog::open(state_dir, |e| {
-        session.observe(&e);
-    })
-    .with_context(|| format!("cannot open the state in {}", state_dir.display()))?;
-    if replayed > 0 || skipped > 0 {
-        eprintln!(
-            "imprint-agent: continued from {} ({replayed} events, {skipped} unreadable lines skipped)",
-            log.path().display()
-        );
-    }
-    let mut events_out = match &settings.learn.events_out {
-        Some(path) => Some(BufWriter::new(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-                .with_context(|| format!("cannot open --events-out {}", path.display()))?,
-        )),
-        None => None,
-    };
+    let mut learning = Learning::open(settings, period)?;
     let cluster = sensing::start_kubernetes(settings, None)?;
     let metrics = Arc::new(Metrics::default());
     let mut sensing = Sensing::start(
@@ -66,17 +46,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     loop {
         let mut stopping = stop.load(Ordering::Relaxed);
         for event in sensing.next_events(Duration::from_millis(200), &mut stopping) {
-            if let Some(out) = events_out.as_mut() {
-                serde_json::to_writer(&mut *out, &event)?;
-                out.write_all(b"\n")?;
-            }
-            if !sensing::is_host(&event) && session.observe(&event) {
-                metrics.events.fetch_add(1, Ordering::Relaxed);
-                log.append(&event)?;
-            }
+            learning.on_event(&event, &metrics)?;
         }
         let now = Timestamp::now();
-        write_finished(&mut session, now, &out_dir, &metrics)?;
+        learning.write_finished(now, &out_dir, &metrics)?;
+        let session = &learning.session;
         if settings.learn.exit_when_learned() && session.learned() > 0 && session.learning() == 0 {
             eprintln!("imprint-agent: every image seen is learned (--exit-when-learned)");
             // As a signal would: the sensor's reader stops too.
@@ -84,17 +58,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             stopping = true;
         }
         if stopping || last_persist.elapsed() >= settings.persist_every() {
-            log.flush()?;
-            if let Some(out) = events_out.as_mut() {
-                out.flush()?;
-            }
-            for profile in session.snapshot(now) {
-                write_profile(&state_dir.join("partial"), &profile)?;
-            }
+            learning.persist(now, &settings.state_dir().join("partial"))?;
             sensing.observe(&metrics);
             metrics
                 .images_learning
-                .store(session.learning() as u64, Ordering::Relaxed);
+                .store(learning.session.learning() as u64, Ordering::Relaxed);
             last_persist = Instant::now();
         }
         if stopping {
@@ -102,10 +70,10 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     let summary = sensing.finish();
-    log.flush()?;
+    learning.log.flush()?;
     eprintln!(
         "imprint-agent: stopped with {} images still learning; {} records read, {} malformed, {} lost to a full ring buffer, {} suppressed by in-kernel dedup; {}",
-        session.learning(),
+        learning.session.learning(),
         summary.records,
         summary.malformed,
         summary.lost,
@@ -115,24 +83,89 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the profiles whose learning period has passed.
-fn write_finished(
-    session: &mut LearnSession,
-    now: Timestamp,
-    out_dir: &Path,
-    metrics: &Metrics,
-) -> anyhow::Result<()> {
-    for profile in session.finish_due(now) {
-        let path = write_profile(out_dir, &profile)?;
-        metrics.profiles_written.fetch_add(1, Ordering::Relaxed);
-        eprintln!(
-            "imprint-agent: learned {} ({:?}) → {}",
-            profile.image.digest,
-            profile.learning.completeness,
-            path.display()
-        );
+/// The learning session, its state log, and the optional event stream out.
+struct Learning {
+    session: LearnSession,
+    log: StateLog,
+    events_out: Option<BufWriter<std::fs::File>>,
+}
+
+impl Learning {
+    /// The session, continued from the state directory's log.
+    fn open(settings: &Settings, period: SignedDuration) -> anyhow::Result<Learning> {
+        let mut session = LearnSession::new(period);
+        let state_dir = settings.state_dir();
+        let (log, replayed, skipped) = StateLog::open(state_dir, |e| {
+            session.observe(&e);
+        })
+        .with_context(|| format!("cannot open the state in {}", state_dir.display()))?;
+        if replayed > 0 || skipped > 0 {
+            eprintln!(
+                "imprint-agent: continued from {} ({replayed} events, {skipped} unreadable lines skipped)",
+                log.path().display()
+            );
+        }
+        let events_out = match &settings.learn.events_out {
+            Some(path) => Some(BufWriter::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .with_context(|| format!("cannot open --events-out {}", path.display()))?,
+            )),
+            None => None,
+        };
+        Ok(Learning {
+            session,
+            log,
+            events_out,
+        })
     }
-    Ok(())
+
+    /// An event: written out when asked, learned (and logged) when a container's.
+    fn on_event(&mut self, event: &Event, metrics: &Metrics) -> anyhow::Result<()> {
+        if let Some(out) = self.events_out.as_mut() {
+            serde_json::to_writer(&mut *out, event)?;
+            out.write_all(b"\n")?;
+        }
+        if !sensing::is_host(event) && self.session.observe(event) {
+            metrics.events.fetch_add(1, Ordering::Relaxed);
+            self.log.append(event)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the profiles whose learning period has passed.
+    fn write_finished(
+        &mut self,
+        now: Timestamp,
+        out_dir: &Path,
+        metrics: &Metrics,
+    ) -> anyhow::Result<()> {
+        for profile in self.session.finish_due(now) {
+            let path = write_profile(out_dir, &profile)?;
+            metrics.profiles_written.fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "imprint-agent: learned {} ({:?}) → {}",
+                profile.image.digest,
+                profile.learning.completeness,
+                path.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Flushes the log and the event stream, and writes the partial profiles.
+    fn persist(&mut self, now: Timestamp, partial_dir: &Path) -> anyhow::Result<()> {
+        self.log.flush()?;
+        if let Some(out) = self.events_out.as_mut() {
+            out.flush()?;
+        }
+        for profile in self.session.snapshot(now) {
+            write_profile(partial_dir, &profile)?;
+        }
+        Ok(())
+    }
 }
 
 /// Writes `sha256-<hex>.yaml` into `dir`, replacing what was there at once.

@@ -1,0 +1,194 @@
+//! Lookups that decide before (or without) asking a registry.
+
+use imprint_oci::keys::{KeyAlgorithm, SigningKey};
+use imprint_oci::policy::{Finding, Policy, Verdict};
+
+use super::*;
+use crate::delivered::{Delivery, SharedDeliveries};
+
+const DIGEST: &str = "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5";
+
+fn config(dir: &std::path::Path, delivered: SharedDeliveries) -> ResolverConfig {
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).verifying_key();
+    ResolverConfig {
+        policy: Policy::for_key(key, true),
+        profile_repos: Vec::new(),
+        pinned: Vec::new(),
+        registry: Default::default(),
+        state_dir: dir.to_path_buf(),
+        refresh: std::time::Duration::from_secs(30),
+        delivered,
+    }
+}
+
+fn deliver(d: &SharedDeliveries, source: &str, content: &str) {
+    lock(d).set(
+        source,
+        Delivery {
+            image_digest: DIGEST.into(),
+            content_digest: content.into(),
+            artifact: None,
+        },
+    );
+}
+
+fn run<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
+#[test]
+fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let delivered = SharedDeliveries::default();
+    deliver(&delivered, "Profile/web-v1", "sha256:one");
+    deliver(&delivered, "dir/web.yaml", "sha256:two");
+    let config = config(dir.path(), delivered);
+    let cache = BlobCache::open(dir.path().join("cache")).unwrap();
+    // The image reference names a registry that does not exist: were it asked,
+    // the outcome would be `unreachable`.
+    let outcome = run(resolve(
+        &config,
+        &cache,
+        DIGEST,
+        &[DIGEST.to_string()],
+        Some("127.0.0.1:1/shop/web:1"),
+    ));
+    match outcome {
+        Resolved::Not(Status::DeliveryConflict(why)) => {
+            assert!(
+                why.contains("sha256:one") && why.contains("sha256:two"),
+                "{why}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Delivered for the index that stands for the digest counts the same.
+    let delivered = SharedDeliveries::default();
+    deliver(&delivered, "a", "sha256:one");
+    lock(&delivered).set(
+        "b",
+        Delivery {
+            image_digest: "sha256:index".into(),
+            content_digest: "sha256:two".into(),
+            artifact: None,
+        },
+    );
+    let config = ResolverConfig {
+        delivered,
+        ..config
+    };
+    let names = [DIGEST.to_string(), "sha256:index".to_string()];
+    let outcome = run(resolve(&config, &cache, DIGEST, &names, None));
+    assert!(matches!(
+        outcome,
+        Resolved::Not(Status::DeliveryConflict(_))
+    ));
+}
+
+#[test]
+fn with_nowhere_to_look_there_is_no_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), SharedDeliveries::default());
+    let cache = BlobCache::open(dir.path().join("cache")).unwrap();
+    let outcome = run(resolve(&config, &cache, DIGEST, &[DIGEST.into()], None));
+    assert!(
+        matches!(outcome, Resolved::Not(Status::NoProfile)),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn only_the_delivered_content_is_admitted() {
+    let profile = imprint_schema::parse_profile(
+        format!(
+            "apiVersion: imprint.dev/v1\nkind: Profile\nimage: {{digest: \"{DIGEST}\"}}\nlearning: {{completeness: complete}}\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let content = imprint_schema::digest(&profile);
+    assert_eq!(
+        delivered_content(&[], &profile, "r@sha256:a").unwrap(),
+        content
+    );
+    assert_eq!(
+        delivered_content(std::slice::from_ref(&content), &profile, "r@sha256:a").unwrap(),
+        content
+    );
+    match delivered_content(&["sha256:other".into()], &profile, "r@sha256:a") {
+        Err(Status::Unsigned(why)) => {
+            assert!(
+                why.contains("r@sha256:a verifies") && why.contains("sha256:other"),
+                "{why}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+fn verdict(signed: bool) -> Verdict {
+    Verdict {
+        digest: "sha256:a".into(),
+        verified: false,
+        signatures: vec![Finding {
+            source: "tag sha256-a.sig layer 0".into(),
+            verified: signed,
+            authority: None,
+            error: None,
+        }],
+        attestations: Vec::new(),
+        failures: vec!["no attestation found".into()],
+    }
+}
+
+#[test]
+fn a_refused_artifact_is_unsigned_or_not_attested() {
+    assert_eq!(
+        status_of_verdict(&verdict(true), true, "p: "),
+        Status::AttestationFailed("p: no attestation found".into())
+    );
+    assert_eq!(
+        status_of_verdict(&verdict(false), true, ""),
+        Status::Unsigned("no attestation found".into())
+    );
+    // A policy that asks for no signature refuses for the attestation only.
+    assert_eq!(
+        status_of_verdict(&verdict(false), false, ""),
+        Status::AttestationFailed("no attestation found".into())
+    );
+}
+
+#[test]
+fn artifacts_are_ordered_by_time_not_text_and_ties_by_digest() {
+    let found = |digest: &str, created: Option<&str>| Discovered {
+        digest: digest.into(),
+        size: 1,
+        created: created.map(Into::into),
+    };
+    let mut artifacts = vec![
+        found("sha256:01", Some("2026-11-26T12:00:00Z")),
+        found("sha256:02", Some("2026-11-26T12:00:00.5Z")),
+        found("sha256:03", None),
+        found("sha256:04", Some("2026-11-26T13:30:00+02:00")),
+        found("sha256:05", Some("not a time")),
+        found("sha256:06", Some("2026-11-26T12:00:00.5Z")),
+    ];
+    newest_first(&mut artifacts);
+    let order: Vec<&str> = artifacts.iter().map(|a| a.digest.as_str()).collect();
+    // 13:30+02:00 is 11:30Z, the oldest stamp; the two at .5 s tie on digest.
+    assert_eq!(
+        order,
+        [
+            "sha256:06",
+            "sha256:02",
+            "sha256:01",
+            "sha256:04",
+            "sha256:05",
+            "sha256:03"
+        ]
+    );
+}

@@ -1,0 +1,280 @@
+//! Enforce mode's profile resolver: for each running image digest, the profile
+//! artifacts that name it (referrers of the image's repository and of configured
+//! profile repositories), verified under the cluster's policy, pulled through the
+//! content-addressed cache.
+//!
+//! A profile is enforced only when its artifact verifies and its subject is the
+//! running digest. The last verified artifact per digest is remembered in the
+//! state directory, so a restart enforces it again from the cache before the
+//! registry answers; an unreachable registry changes nothing. Every `refresh`
+//! the registry is asked again: a new profile, or a revoked one (no longer
+//! verifying, or gone), takes effect without a restart.
+//!
+//! A container started from a multi-platform index (containerd's `imageID` is the
+//! index digest) runs the index's manifest for this node's platform, and profiles
+//! name platform manifests (one per platform, as `imprint push` binds them). The
+//! resolver reads the index by its digest (content checked), tells the detector
+//! which manifest the index stands for on this node ([`Update::Platform`]), and
+//! resolves that manifest's profiles. The mapping is content-addressed, so it is
+//! remembered across restarts.
+//!
+//! Profiles delivered through GitOps ([`crate::delivered`]) narrow the choice:
+//! for a digest with a delivered profile, only a verified artifact with exactly
+//! that content is enforced, whichever repository holds it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use imprint_oci::cache::BlobCache;
+use imprint_oci::registry::{Registry, RegistryError, parse_reference};
+
+use crate::delivered::{admits, lock};
+
+mod lookup;
+mod model;
+
+use lookup::{platform_manifest, resolve};
+use model::{Change, Remembered, Watched, as_strs};
+pub use model::{ResolverConfig, Status, Update, node_platforms};
+
+/// Runs the resolver on this thread until `stop`: digests to watch arrive on
+/// `watch` (with the image reference, when known), updates go to `updates`.
+pub fn run(
+    config: ResolverConfig,
+    watch: Receiver<(String, Option<String>)>,
+    updates: Sender<Update>,
+    stop: Arc<AtomicBool>,
+) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    let cache = match BlobCache::open(config.state_dir.join("cache")) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("imprint-agent: profile cache unusable ({e}); resolving without it");
+            return;
+        }
+    };
+    let remembered_path = config.state_dir.join("verified.json");
+    let mut resolver = Resolver {
+        remembered: Remembered::load(&remembered_path),
+        remembered_path,
+        config,
+        cache,
+        runtime,
+        updates,
+        watched: BTreeMap::new(),
+        manifests: HashSet::new(),
+    };
+    resolver.restore();
+    let mut last_round = Instant::now();
+    let mut due: Vec<String> = Vec::new();
+    let mut delivered_generation = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let generation = lock(&resolver.config.delivered).generation();
+        if generation != delivered_generation {
+            // What Git delivers changed: every digest is looked at again now.
+            delivered_generation = generation;
+            due.extend(resolver.watched.keys().cloned());
+        }
+        match watch.recv_timeout(Duration::from_millis(200)) {
+            Ok((digest, image_ref)) => due.push(resolver.watch(digest, image_ref)),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if last_round.elapsed() >= resolver.config.refresh {
+            due.extend(resolver.watched.keys().cloned());
+            last_round = Instant::now();
+        }
+        due.sort();
+        due.dedup();
+        for digest in std::mem::take(&mut due) {
+            due.extend(resolver.look_up(&digest));
+        }
+    }
+}
+
+/// The resolver's state between lookups.
+struct Resolver {
+    config: ResolverConfig,
+    cache: BlobCache,
+    runtime: tokio::runtime::Runtime,
+    updates: Sender<Update>,
+    remembered: Remembered,
+    remembered_path: PathBuf,
+    watched: BTreeMap<String, Watched>,
+    /// Digests known to be manifests, not indexes (asked once per run).
+    manifests: HashSet<String>,
+}
+
+impl Resolver {
+    fn send(&self, update: Update) {
+        let _ = self.updates.send(update);
+    }
+
+    fn still_delivered(&self, names: &[String], content: &str) -> bool {
+        admits(
+            &lock(&self.config.delivered).contents_for_any(&as_strs(names)),
+            content,
+        )
+    }
+
+    /// Before the registry answers: indexes stand for the manifests they did
+    /// (content-addressed), and what was verified is enforced again from the
+    /// cache (not for an index: its events name its manifest), unless Git now
+    /// pins other content for it.
+    fn restore(&mut self) {
+        for (index, manifest) in &self.remembered.platforms {
+            self.send(Update::Platform {
+                index: index.clone(),
+                manifest: manifest.clone(),
+            });
+        }
+        let platforms = self.remembered.platforms.clone();
+        self.remembered
+            .verified
+            .retain(|digest, _| !platforms.contains_key(digest));
+        for (digest, (repo, artifact)) in self.remembered.verified.clone() {
+            let Ok(reference) = parse_reference(&format!("{repo}@{artifact}")) else {
+                continue;
+            };
+            let Ok(registry) = Registry::new(&self.config.registry, &[&reference]) else {
+                continue;
+            };
+            let pulled = self
+                .runtime
+                .block_on(registry.pull_artifact_cached(&reference, &self.cache));
+            let Ok(pulled) = pulled else {
+                continue;
+            };
+            let content = imprint_schema::digest(&pulled.profile);
+            let names = self.remembered.names(&digest);
+            if pulled.profile.image.digest == digest && self.still_delivered(&names, &content) {
+                self.send(Update::Enforce {
+                    digest: digest.clone(),
+                    artifact: reference.whole(),
+                    profile: Box::new(pulled.profile),
+                });
+                let watched = Watched {
+                    image_ref: None,
+                    enforced: Some(reference.whole()),
+                    content: Some(content),
+                    status: Some(Status::Verified(reference.whole())),
+                };
+                self.watched.insert(digest, watched);
+            }
+        }
+    }
+
+    /// A digest seen running (again): watched from now on. Returns it, due.
+    fn watch(&mut self, digest: String, image_ref: Option<String>) -> String {
+        let w = self.watched.entry(digest.clone()).or_default();
+        if image_ref.is_some() {
+            w.image_ref = image_ref;
+        }
+        digest
+    }
+
+    /// Looks `digest` up and tells the detector what changed. Returns the digest
+    /// due next: the platform manifest, when `digest` turned out to be an index.
+    fn look_up(&mut self, digest: &str) -> Option<String> {
+        let image_ref = self.watched.get(digest)?.image_ref.clone();
+        if let Some(manifest) = self.platform_of(digest, image_ref.as_deref()) {
+            // The index stands for the manifest from here on (also when an event
+            // still named the index after a restart): the detector is told, and
+            // whatever the index had (a status, a profile resolved while the
+            // registry could not say it was an index) is dropped with it.
+            self.remembered.verified.remove(digest);
+            self.remembered.save(&self.remembered_path);
+            self.send(Update::Platform {
+                index: digest.to_string(),
+                manifest: manifest.clone(),
+            });
+            self.watched.remove(digest);
+            self.watched.entry(manifest.clone()).or_insert(Watched {
+                image_ref,
+                ..Watched::default()
+            });
+            return Some(manifest);
+        }
+        let names = self.remembered.names(digest);
+        let outcome = self.runtime.block_on(resolve(
+            &self.config,
+            &self.cache,
+            digest,
+            &names,
+            image_ref.as_deref(),
+        ));
+        let allowed = lock(&self.config.delivered).contents_for_any(&as_strs(&names));
+        let w = self.watched.get_mut(digest)?;
+        let change = w.settle(outcome, |content| admits(&allowed, content));
+        self.apply(digest, change);
+        None
+    }
+
+    /// Tells the detector, and remembers, what a lookup changed.
+    fn apply(&mut self, digest: &str, change: Change) {
+        let digest = digest.to_string();
+        match change {
+            Change::Unchanged => {}
+            Change::Enforce {
+                repository,
+                artifact,
+                profile,
+            } => {
+                let whole = format!("{repository}@{artifact}");
+                self.send(Update::Enforce {
+                    digest: digest.clone(),
+                    artifact: whole,
+                    profile,
+                });
+                self.remembered
+                    .verified
+                    .insert(digest, (repository, artifact));
+                self.remembered.save(&self.remembered_path);
+            }
+            Change::Revoke(status) => {
+                self.remembered.verified.remove(&digest);
+                self.remembered.save(&self.remembered_path);
+                self.send(Update::Revoke { digest, status });
+            }
+            Change::Status(status) => self.send(Update::Status { digest, status }),
+        }
+    }
+
+    /// The manifest `digest` stands for on this node when it is a multi-platform
+    /// index (remembered, or asked of the registry once).
+    fn platform_of(&mut self, digest: &str, image_ref: Option<&str>) -> Option<String> {
+        if let Some(manifest) = self.remembered.platforms.get(digest) {
+            return Some(manifest.clone());
+        }
+        let image_ref = image_ref.filter(|_| !self.manifests.contains(digest))?;
+        match (self.runtime).block_on(platform_manifest(&self.config, image_ref, digest)) {
+            Ok(None) => {
+                self.manifests.insert(digest.to_string());
+                None
+            }
+            Ok(Some(manifest)) => {
+                eprintln!(
+                    "imprint-agent: {digest} is a multi-platform index; this node ({}) runs {manifest}",
+                    node_platforms().join(" or ")
+                );
+                (self.remembered.platforms).insert(digest.to_string(), manifest.clone());
+                Some(manifest)
+            }
+            Err(e @ RegistryError::Platform { .. }) => {
+                // An index without this platform: nothing can match it.
+                eprintln!("imprint-agent: {digest}: {e}");
+                self.manifests.insert(digest.to_string());
+                None
+            }
+            // Asked again next round; the digest is resolved as it is meanwhile.
+            Err(_) => None,
+        }
+    }
+}

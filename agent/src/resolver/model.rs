@@ -1,0 +1,264 @@
+//! The resolver's values and its pure decisions: the states a digest can be in,
+//! what is told to the detector, what is remembered across restarts, and what a
+//! lookup's outcome changes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use imprint_oci::policy::Policy;
+use imprint_oci::registry::RegistryOptions;
+use imprint_schema::Profile;
+
+/// Why an image has no enforced profile, or that it has one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "state", content = "detail")]
+pub enum Status {
+    /// A verified profile is enforced.
+    Verified(String),
+    /// No profile artifact names this digest.
+    NoProfile,
+    /// Profiles exist, but none is signed by a trusted authority.
+    Unsigned(String),
+    /// Signed, but no attestation satisfies the policy.
+    AttestationFailed(String),
+    /// An artifact names another digest.
+    SubjectMismatch(String),
+    /// The registry could not be asked; the last verified state stands.
+    Unreachable(String),
+    /// Git delivers different profiles for the digest; none is enforced.
+    DeliveryConflict(String),
+}
+
+impl Status {
+    /// The metric label.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Verified(_) => "verified",
+            Status::NoProfile => "no-profile",
+            Status::Unsigned(_) => "unsigned",
+            Status::AttestationFailed(_) => "attestation-failed",
+            Status::SubjectMismatch(_) => "subject-mismatch",
+            Status::Unreachable(_) => "unreachable",
+            Status::DeliveryConflict(_) => "delivery-conflict",
+        }
+    }
+}
+
+/// What the resolver tells the detector.
+#[derive(Debug, Clone)]
+pub enum Update {
+    /// Enforce this profile for its digest.
+    Enforce {
+        /// The image digest.
+        digest: String,
+        /// The artifact it came from (`repo@sha256:…`).
+        artifact: String,
+        /// The profile.
+        profile: Box<Profile>,
+    },
+    /// Stop enforcing the digest's profile.
+    Revoke {
+        /// The image digest.
+        digest: String,
+        /// Why.
+        status: Status,
+    },
+    /// The digest is a multi-platform index; this node runs its `manifest`,
+    /// whose profiles apply.
+    Platform {
+        /// The index digest the container reports.
+        index: String,
+        /// The platform manifest's digest.
+        manifest: String,
+    },
+    /// The digest's state (for logs and metrics).
+    Status {
+        /// The image digest.
+        digest: String,
+        /// Its state.
+        status: Status,
+    },
+}
+
+/// How the resolver works.
+pub struct ResolverConfig {
+    /// The verification policy.
+    pub policy: Policy,
+    /// Extra repositories to look for profiles in.
+    pub profile_repos: Vec<String>,
+    /// Pinned profile artifacts (`oci://registry/repo@sha256:…`, as a GitOps
+    /// repository pins them): used for the digest their profile names, after the
+    /// same verification.
+    pub pinned: Vec<String>,
+    /// Registry access.
+    pub registry: RegistryOptions,
+    /// The state directory (cache under `cache/`, last verified in `verified.json`).
+    pub state_dir: PathBuf,
+    /// How often every digest is checked again.
+    pub refresh: Duration,
+    /// Profiles delivered by Flux, Argo CD or a profile directory.
+    pub delivered: crate::delivered::SharedDeliveries,
+}
+
+/// What is remembered in `verified.json` across restarts.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub(super) struct Remembered {
+    /// digest → (repository, artifact digest) last verified.
+    pub(super) verified: BTreeMap<String, (String, String)>,
+    /// Index digest → this node's platform manifest in it.
+    #[serde(default)]
+    pub(super) platforms: BTreeMap<String, String>,
+}
+
+impl Remembered {
+    /// What `path` holds; nothing when it is absent or unreadable.
+    pub(super) fn load(path: &Path) -> Remembered {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    pub(super) fn save(&self, path: &Path) {
+        let _ = std::fs::write(path, serde_json::to_vec(self).unwrap_or_default());
+    }
+
+    /// The names a digest goes by here: itself, and the indexes that stand for it
+    /// on this node. A profile Git delivers for an index (learned from a container
+    /// started by it) pins the manifest's too, so such a pin cannot be bypassed.
+    pub(super) fn names(&self, digest: &str) -> Vec<String> {
+        std::iter::once(digest.to_string())
+            .chain(
+                self.platforms
+                    .iter()
+                    .filter(|(_, manifest)| *manifest == digest)
+                    .map(|(index, _)| index.clone()),
+            )
+            .collect()
+    }
+}
+
+pub(super) fn as_strs(names: &[String]) -> Vec<&str> {
+    names.iter().map(String::as_str).collect()
+}
+
+/// This node's platform, as image indexes name it (`linux/amd64`), in the order
+/// to try: arm64 indexes usually say `v8`, not always.
+pub fn node_platforms() -> Vec<String> {
+    let little = cfg!(target_endian = "little");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "arm" => "arm",
+        "powerpc64" if little => "ppc64le",
+        "powerpc64" => "ppc64",
+        "loongarch64" => "loong64",
+        "mips64" if little => "mips64le",
+        other => other,
+    };
+    let mut out = Vec::new();
+    match arch {
+        "arm64" => out.push("linux/arm64/v8".to_string()),
+        // v7 is what 32-bit images mostly carry; on v6 hardware that is a guess,
+        // and the v7 manifest's profile would judge a container running v6.
+        "arm" => out.extend(["linux/arm/v7".to_string(), "linux/arm/v6".to_string()]),
+        _ => {}
+    }
+    out.push(format!("linux/{arch}"));
+    out
+}
+
+/// A digest the resolver keeps looking up.
+#[derive(Debug, Default)]
+pub(super) struct Watched {
+    pub(super) image_ref: Option<String>,
+    pub(super) enforced: Option<String>,
+    /// `sha256:` of the enforced profile's canonical JSON.
+    pub(super) content: Option<String>,
+    pub(super) status: Option<Status>,
+}
+
+/// What a lookup changes for a watched digest.
+#[derive(Debug)]
+pub(super) enum Change {
+    /// Nothing to tell.
+    Unchanged,
+    /// Another verified artifact is enforced: tell the detector, remember it.
+    Enforce {
+        repository: String,
+        artifact: String,
+        profile: Box<Profile>,
+    },
+    /// The enforced profile goes: tell the detector, forget it.
+    Revoke(Status),
+    /// A new state; what is enforced (if anything) stays.
+    Status(Status),
+}
+
+impl Watched {
+    /// The decision a lookup's outcome makes. `still_delivered` says whether the
+    /// enforced content is still what Git delivers for the digest.
+    pub(super) fn settle(
+        &mut self,
+        outcome: Resolved,
+        still_delivered: impl Fn(&str) -> bool,
+    ) -> Change {
+        match outcome {
+            Resolved::Enforce {
+                repository,
+                artifact,
+                profile,
+                content,
+            } => {
+                let whole = format!("{repository}@{artifact}");
+                self.content = Some(content);
+                self.status = Some(Status::Verified(whole.clone()));
+                if self.enforced.as_deref() == Some(whole.as_str()) {
+                    return Change::Unchanged;
+                }
+                self.enforced = Some(whole);
+                Change::Enforce {
+                    repository,
+                    artifact,
+                    profile,
+                }
+            }
+            Resolved::Not(status) => {
+                // An unreachable registry leaves what was verified in force, unless
+                // Git now pins other content for the digest.
+                let keeps = matches!(status, Status::Unreachable(_))
+                    && self.content.as_deref().is_some_and(&still_delivered);
+                let change = if self.enforced.is_some() && !keeps {
+                    self.enforced = None;
+                    self.content = None;
+                    Change::Revoke(status.clone())
+                } else if self.status.as_ref() != Some(&status) {
+                    Change::Status(status.clone())
+                } else {
+                    Change::Unchanged
+                };
+                self.status = Some(status);
+                change
+            }
+        }
+    }
+}
+
+/// What a lookup found.
+#[derive(Debug)]
+pub(super) enum Resolved {
+    /// A verified profile for the digest.
+    Enforce {
+        repository: String,
+        artifact: String,
+        profile: Box<Profile>,
+        /// `sha256:` of the profile's canonical JSON.
+        content: String,
+    },
+    Not(Status),
+}
+
+#[cfg(test)]
+mod tests;

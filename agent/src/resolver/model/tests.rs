@@ -1,0 +1,156 @@
+//! The resolver's decisions, without a registry.
+
+use super::*;
+
+const DIGEST: &str = "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5";
+
+fn profile() -> Box<Profile> {
+    let yaml = format!(
+        "apiVersion: imprint.dev/v1\nkind: Profile\nimage: {{digest: \"{DIGEST}\"}}\nlearning: {{completeness: complete}}\nexecs: [{{path: /bin/app}}]\n"
+    );
+    Box::new(imprint_schema::parse_profile(yaml.as_bytes()).unwrap())
+}
+
+fn found(artifact: &str) -> Resolved {
+    Resolved::Enforce {
+        repository: "registry.example/shop/web".into(),
+        artifact: artifact.into(),
+        profile: profile(),
+        content: format!("sha256:content-of-{artifact}"),
+    }
+}
+
+fn unreachable() -> Resolved {
+    Resolved::Not(Status::Unreachable("connection refused".into()))
+}
+
+#[test]
+fn a_verified_artifact_is_enforced_once_and_a_newer_one_replaces_it() {
+    let mut w = Watched::default();
+    let change = w.settle(found("sha256:a1"), |_| true);
+    assert!(matches!(change, Change::Enforce { ref artifact, .. } if artifact == "sha256:a1"));
+    assert_eq!(
+        w.enforced.as_deref(),
+        Some("registry.example/shop/web@sha256:a1")
+    );
+    assert_eq!(w.content.as_deref(), Some("sha256:content-of-sha256:a1"));
+    // The same artifact again: nothing to tell the detector.
+    assert!(matches!(
+        w.settle(found("sha256:a1"), |_| true),
+        Change::Unchanged
+    ));
+    // Another verified artifact: enforced in its place.
+    assert!(matches!(
+        w.settle(found("sha256:a2"), |_| true),
+        Change::Enforce { ref artifact, .. } if artifact == "sha256:a2"
+    ));
+}
+
+#[test]
+fn an_unreachable_registry_keeps_what_is_enforced_unless_git_pins_other_content() {
+    let mut w = Watched::default();
+    w.settle(found("sha256:a1"), |_| true);
+    let change = w.settle(unreachable(), |content| {
+        content == "sha256:content-of-sha256:a1"
+    });
+    assert!(matches!(change, Change::Status(Status::Unreachable(_))));
+    assert!(w.enforced.is_some(), "kept in force");
+    // Still unreachable: said once.
+    assert!(matches!(
+        w.settle(unreachable(), |_| true),
+        Change::Unchanged
+    ));
+    // Git now pins other content: the enforced profile goes even while unreachable.
+    assert!(matches!(
+        w.settle(unreachable(), |_| false),
+        Change::Revoke(Status::Unreachable(_))
+    ));
+    assert_eq!((w.enforced.as_deref(), w.content.as_deref()), (None, None));
+}
+
+#[test]
+fn a_profile_that_stops_verifying_is_revoked_and_a_status_is_said_once() {
+    let mut w = Watched::default();
+    w.settle(found("sha256:a1"), |_| true);
+    let unsigned = || Resolved::Not(Status::Unsigned("no signature found".into()));
+    assert!(matches!(
+        w.settle(unsigned(), |_| true),
+        Change::Revoke(Status::Unsigned(_))
+    ));
+    assert!(w.enforced.is_none());
+    // Nothing enforced any more: the same status is not told again…
+    assert!(matches!(w.settle(unsigned(), |_| true), Change::Unchanged));
+    // …another one is, without a revocation.
+    assert!(matches!(
+        w.settle(Resolved::Not(Status::NoProfile), |_| true),
+        Change::Status(Status::NoProfile)
+    ));
+    // An unreachable registry with nothing enforced is only a status.
+    assert!(matches!(
+        w.settle(unreachable(), |_| true),
+        Change::Status(Status::Unreachable(_))
+    ));
+}
+
+#[test]
+fn an_index_shares_its_manifests_names_and_the_memory_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verified.json");
+    assert_eq!(Remembered::load(&path), Remembered::default());
+    let mut remembered = Remembered::default();
+    remembered
+        .platforms
+        .insert("sha256:index".into(), "sha256:amd64".into());
+    remembered.verified.insert(
+        "sha256:amd64".into(),
+        ("registry.example/shop/web".into(), "sha256:a1".into()),
+    );
+    assert_eq!(
+        remembered.names("sha256:amd64"),
+        ["sha256:amd64", "sha256:index"]
+    );
+    assert_eq!(remembered.names("sha256:other"), ["sha256:other"]);
+    remembered.save(&path);
+    assert_eq!(Remembered::load(&path), remembered);
+    // A damaged file is as good as none: the registry is asked again.
+    std::fs::write(&path, b"{not json").unwrap();
+    assert_eq!(Remembered::load(&path), Remembered::default());
+}
+
+#[test]
+fn this_nodes_platform_is_named_as_indexes_name_it() {
+    let platforms = node_platforms();
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(platforms, ["linux/amd64"]);
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(platforms, ["linux/arm64/v8", "linux/arm64"]);
+    assert!(platforms.iter().all(|p| p.starts_with("linux/")));
+}
+
+#[test]
+fn every_status_has_its_metric_label() {
+    let labels: Vec<&str> = [
+        Status::Verified(String::new()),
+        Status::NoProfile,
+        Status::Unsigned(String::new()),
+        Status::AttestationFailed(String::new()),
+        Status::SubjectMismatch(String::new()),
+        Status::Unreachable(String::new()),
+        Status::DeliveryConflict(String::new()),
+    ]
+    .iter()
+    .map(Status::label)
+    .collect();
+    assert_eq!(
+        labels,
+        [
+            "verified",
+            "no-profile",
+            "unsigned",
+            "attestation-failed",
+            "subject-mismatch",
+            "unreachable",
+            "delivery-conflict"
+        ]
+    );
+}
