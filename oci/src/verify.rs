@@ -1,19 +1,289 @@
-//! Signing, attesting and verifying profile artifacts in a registry, in cosign's
-//! layouts: `sha256-<hex>.sig` and `.att` tags, and sigstore bundle v0.3 referrers.
+//! Verifying profile artifacts in a registry against a policy, in cosign's layouts:
+//! `sha256-<hex>.sig` and `.att` tags, and sigstore bundle v0.3 referrers (signing
+//! and attesting are writes, in [`crate::registry`]).
 //!
-//! Writing appends to what a tag holds, on the ETag it was read with. Reading
-//! trusts nothing it has not checked: every blob's digest, every manifest's
-//! subject, every signature against the policy's keys.
+//! Reading trusts nothing it has not checked: every blob's digest, every manifest's
+//! subject, every signature against the policy's keys. Each form has its own
+//! checker; [`Registry::verify`] runs them and lets the policy decide.
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::layout::{self, Descriptor};
+use crate::layout::{self, Descriptor, Manifest};
 use crate::policy::{self, Finding, Policy, Verdict};
 use crate::registry::{Reference, Registry, RegistryError, at_digest, parse_any_manifest};
 use crate::signing::{self, Bundle, Envelope, Statement};
 
 /// Where a signature or attestation was written (kept here for existing users).
 pub use crate::registry::Written;
+
+impl Registry {
+    /// Verifies the artifact `digest` in `repository` against `policy`: every
+    /// signature and attestation found (cosign tags and bundle referrers) is
+    /// checked, and the verdict names each failing condition.
+    ///
+    /// An unreachable registry is an error, not a verdict: the caller keeps what it
+    /// had.
+    pub async fn verify(
+        &self,
+        repository: &Reference,
+        digest: &str,
+        policy: &Policy,
+    ) -> Result<Verdict, RegistryError> {
+        let checker = Checker {
+            registry: self,
+            repository,
+            digest,
+            policy,
+        };
+        let mut signatures = checker.signature_tag().await;
+        let mut attestations = checker.attestation_tag().await;
+        let bundles = checker.bundle_referrers().await?;
+        signatures.extend(bundles.signatures);
+        attestations.extend(bundles.attestations);
+        Ok(Verdict::decide(policy, digest, signatures, attestations))
+    }
+}
+
+/// What is being verified, and against what: shared by the checkers of each form.
+struct Checker<'a> {
+    registry: &'a Registry,
+    repository: &'a Reference,
+    digest: &'a str,
+    policy: &'a Policy,
+}
+
+/// The findings of the bundle referrers, split by what each bundle is listed as.
+#[derive(Default)]
+struct BundleFindings {
+    signatures: Vec<Finding>,
+    attestations: Vec<Finding>,
+}
+
+/// A finding that did not verify.
+fn failed(source: String, error: String) -> Finding {
+    Finding {
+        source,
+        verified: false,
+        authority: None,
+        error: Some(error),
+    }
+}
+
+/// A finding that verified, by `authority`.
+fn passed(source: String, authority: String) -> Finding {
+    Finding {
+        source,
+        verified: true,
+        authority: Some(authority),
+        error: None,
+    }
+}
+
+impl Checker<'_> {
+    /// Reads a signed blob (bounded, digest checked).
+    async fn signed_blob(&self, layer: &Descriptor) -> Result<Vec<u8>, String> {
+        self.registry
+            .pull_checked_blob(self.repository, layer, signing::MAX_SIGNED_BLOB_BYTES)
+            .await
+    }
+
+    /// cosign's `.sig` tag: simple-signing payloads with the signature annotated,
+    /// each checked against the policy's keys.
+    async fn signature_tag(&self) -> Vec<Finding> {
+        self.tag_layers(
+            signing::signature_tag(self.digest),
+            signing::SIMPLE_SIGNING_MEDIA_TYPE,
+            async |layer: &Descriptor| {
+                let annotation = layer
+                    .annotations
+                    .get(signing::SIGNATURE_ANNOTATION)
+                    .ok_or("no signature annotation")?;
+                if annotation.len() > signing::MAX_SIGNATURE_ANNOTATION_BYTES {
+                    return Err(format!(
+                        "signature annotation of {} bytes, more than the limit of {}",
+                        annotation.len(),
+                        signing::MAX_SIGNATURE_ANNOTATION_BYTES
+                    ));
+                }
+                let signature = STANDARD
+                    .decode(annotation)
+                    .map_err(|e| format!("signature is not base64: {e}"))?;
+                let payload = self.signed_blob(layer).await?;
+                policy::check_signature(self.policy, self.digest, &payload, &signature)
+                    .map_err(|e| e.to_string())
+            },
+        )
+        .await
+    }
+
+    /// cosign's `.att` tag: DSSE envelopes around in-toto statements, each checked
+    /// against the policy's keys and its statement against the policy's conditions.
+    async fn attestation_tag(&self) -> Vec<Finding> {
+        self.tag_layers(
+            signing::attestation_tag(self.digest),
+            signing::DSSE_MEDIA_TYPE,
+            async |layer: &Descriptor| {
+                let bytes = self.signed_blob(layer).await?;
+                let envelope = Envelope::parse(&bytes).map_err(|e| e.to_string())?;
+                let (statement, authority) =
+                    policy::check_envelope(self.policy, self.digest, &envelope)
+                        .map_err(|e| e.to_string())?;
+                self.policy.check_statement(&statement)?;
+                Ok(authority)
+            },
+        )
+        .await
+    }
+
+    /// Checks every layer of a cosign tag with `check` (after its media type),
+    /// one finding each; a tag too large to examine whole says so in a finding.
+    async fn tag_layers(
+        &self,
+        tag: String,
+        media_type: &str,
+        check: impl AsyncFn(&Descriptor) -> Result<String, String>,
+    ) -> Vec<Finding> {
+        let (tag, layers, skipped) =
+            match self.registry.tag_layers(self.repository, tag.clone()).await {
+                Err(e) => return vec![failed(format!("tag {tag}"), e)],
+                Ok(None) => return Vec::new(),
+                Ok(Some(found)) => found,
+            };
+        let mut findings = Vec::new();
+        if skipped > 0 {
+            findings.push(failed(
+                format!("tag {tag}"),
+                format!(
+                    "{skipped} more layers beyond the limit of {} were not examined",
+                    signing::MAX_LAYERS_PER_TAG
+                ),
+            ));
+        }
+        for (i, layer) in layers.iter().enumerate() {
+            let source = format!("tag {tag} layer {i}");
+            let result = if layer.media_type != media_type {
+                Err(format!(
+                    "media type {:?} is not {media_type}",
+                    layer.media_type
+                ))
+            } else {
+                check(layer).await
+            };
+            findings.push(match result {
+                Ok(authority) => passed(source, authority),
+                Err(e) => failed(source, e),
+            });
+        }
+        findings
+    }
+
+    /// Sigstore bundle referrers (at most [`signing::MAX_LAYERS_PER_TAG`]): each
+    /// bundle is a signature or an attestation by its predicate-type annotation;
+    /// referrers that are not bundles are not judged here. A registry that cannot
+    /// list referrers is an error.
+    async fn bundle_referrers(&self) -> Result<BundleFindings, RegistryError> {
+        let listed = self
+            .registry
+            .referrers(self.repository, self.digest)
+            .await?;
+        let mut findings = BundleFindings::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in listed.manifests.iter().take(signing::MAX_LAYERS_PER_TAG) {
+            if !seen.insert(entry.digest.clone()) {
+                continue;
+            }
+            let source = format!("referrer {}", entry.digest);
+            let manifest = match self.referrer_manifest(&entry.digest).await {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(e) => {
+                    findings.attestations.push(failed(source, e));
+                    continue;
+                }
+            };
+            // Not a bundle (a profile, say): not ours to judge here.
+            if manifest.artifact_type.as_deref() != Some(signing::BUNDLE_MEDIA_TYPE) {
+                continue;
+            }
+            let is_signature = manifest
+                .annotations
+                .get(signing::BUNDLE_PREDICATE_TYPE_ANNOTATION)
+                .is_some_and(|t| t == signing::COSIGN_SIGN_PREDICATE_TYPE);
+            let finding = match self.bundle(&manifest, is_signature).await {
+                Ok(authority) => passed(source, authority),
+                Err(e) => failed(source, e),
+            };
+            if is_signature {
+                findings.signatures.push(finding);
+            } else {
+                findings.attestations.push(finding);
+            }
+        }
+        Ok(findings)
+    }
+
+    /// The manifest of a listed referrer, checked against its digest; `None` when
+    /// the registry no longer has it.
+    async fn referrer_manifest(&self, digest: &str) -> Result<Option<Manifest>, String> {
+        let r = at_digest(self.repository, digest);
+        match self
+            .registry
+            .get_manifest("fetch referrer", &r, &[layout::MANIFEST_MEDIA_TYPE])
+            .await
+        {
+            Ok(Some(fetched)) => parse_any_manifest(&fetched.bytes, Some(digest)).map(Some),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// One bundle referrer: its subject, its single bundle layer, the DSSE envelope
+    /// inside (by key or keyless), and its statement: cosign's sign predicate for a
+    /// signature, the policy's conditions for an attestation. Returns the authority.
+    async fn bundle(&self, manifest: &Manifest, is_signature: bool) -> Result<String, String> {
+        let digest = self.digest;
+        let named = manifest.subject.as_ref().map(|s| s.digest.as_str());
+        if named != Some(digest) {
+            return Err(format!("its subject is {named:?}, not {digest}"));
+        }
+        let [layer] = manifest.layers.as_slice() else {
+            return Err(format!(
+                "a bundle referrer has one layer, this one has {}",
+                manifest.layers.len()
+            ));
+        };
+        if layer.media_type != signing::BUNDLE_MEDIA_TYPE {
+            return Err(format!(
+                "layer media type {:?} is not {}",
+                layer.media_type,
+                signing::BUNDLE_MEDIA_TYPE
+            ));
+        }
+        let bytes = self.signed_blob(layer).await?;
+        let bundle = Bundle::parse(&bytes).map_err(|e| e.to_string())?;
+        let envelope = bundle
+            .dsse_envelope
+            .as_ref()
+            .ok_or("the bundle holds a message signature, not a DSSE envelope".to_string())?;
+        let (statement, authority) = if bundle.verification_material.get("publicKey").is_some() {
+            policy::check_envelope(self.policy, digest, envelope).map_err(|e| e.to_string())?
+        } else {
+            check_keyless(self.policy, digest, &bytes, envelope)?
+        };
+        if is_signature {
+            if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
+                return Err(format!(
+                    "listed as a signature, but its predicateType is {:?}",
+                    statement.predicate_type
+                ));
+            }
+        } else {
+            self.policy.check_statement(&statement)?;
+        }
+        Ok(authority)
+    }
+}
 
 /// Verifies a keyless (certificate) bundle with the policy's keyless identities,
 /// then reads its statement, which must be about `digest`.
@@ -62,225 +332,4 @@ fn check_keyless(
         );
     }
     Err(reasons.join("; "))
-}
-
-impl Registry {
-    /// Checks every layer of a cosign tag with `check` (after its media type),
-    /// one finding each; a tag too large to examine whole says so in a finding.
-    async fn check_tag_layers(
-        &self,
-        repository: &Reference,
-        tag: String,
-        media_type: &str,
-        check: impl AsyncFn(&Descriptor) -> Result<String, String>,
-    ) -> Vec<Finding> {
-        let failed = |source: String, error: String| Finding {
-            source,
-            verified: false,
-            authority: None,
-            error: Some(error),
-        };
-        let (tag, layers, skipped) = match self.tag_layers(repository, tag.clone()).await {
-            Err(e) => return vec![failed(format!("tag {tag}"), e)],
-            Ok(None) => return Vec::new(),
-            Ok(Some(found)) => found,
-        };
-        let mut findings = Vec::new();
-        if skipped > 0 {
-            findings.push(failed(
-                format!("tag {tag}"),
-                format!(
-                    "{skipped} more layers beyond the limit of {} were not examined",
-                    signing::MAX_LAYERS_PER_TAG
-                ),
-            ));
-        }
-        for (i, layer) in layers.iter().enumerate() {
-            let source = format!("tag {tag} layer {i}");
-            let result = if layer.media_type != media_type {
-                Err(format!(
-                    "media type {:?} is not {media_type}",
-                    layer.media_type
-                ))
-            } else {
-                check(layer).await
-            };
-            findings.push(match result {
-                Ok(authority) => Finding {
-                    source,
-                    verified: true,
-                    authority: Some(authority),
-                    error: None,
-                },
-                Err(e) => failed(source, e),
-            });
-        }
-        findings
-    }
-
-    /// Verifies the artifact `digest` in `repository` against `policy`: every
-    /// signature and attestation found (cosign tags and bundle referrers) is
-    /// checked, and the verdict names each failing condition.
-    ///
-    /// An unreachable registry is an error, not a verdict: the caller keeps what it
-    /// had.
-    pub async fn verify(
-        &self,
-        repository: &Reference,
-        digest: &str,
-        policy: &Policy,
-    ) -> Result<Verdict, RegistryError> {
-        let limit = signing::MAX_SIGNED_BLOB_BYTES;
-        let mut signatures = Vec::new();
-        let mut attestations = Vec::new();
-        let failed = |source: String, error: String| Finding {
-            source,
-            verified: false,
-            authority: None,
-            error: Some(error),
-        };
-        let passed = |source: String, authority: String| Finding {
-            source,
-            verified: true,
-            authority: Some(authority),
-            error: None,
-        };
-
-        // cosign's .sig tag: simple-signing payloads with the signature annotated.
-        signatures.extend(
-            self.check_tag_layers(
-                repository,
-                signing::signature_tag(digest),
-                signing::SIMPLE_SIGNING_MEDIA_TYPE,
-                async |layer: &Descriptor| {
-                    let annotation = layer
-                        .annotations
-                        .get(signing::SIGNATURE_ANNOTATION)
-                        .ok_or("no signature annotation")?;
-                    if annotation.len() > signing::MAX_SIGNATURE_ANNOTATION_BYTES {
-                        return Err(format!(
-                            "signature annotation of {} bytes, more than the limit of {}",
-                            annotation.len(),
-                            signing::MAX_SIGNATURE_ANNOTATION_BYTES
-                        ));
-                    }
-                    let signature = STANDARD
-                        .decode(annotation)
-                        .map_err(|e| format!("signature is not base64: {e}"))?;
-                    let payload = self.pull_checked_blob(repository, layer, limit).await?;
-                    policy::check_signature(policy, digest, &payload, &signature)
-                        .map_err(|e| e.to_string())
-                },
-            )
-            .await,
-        );
-
-        // cosign's .att tag: DSSE envelopes around in-toto statements.
-        attestations.extend(
-            self.check_tag_layers(
-                repository,
-                signing::attestation_tag(digest),
-                signing::DSSE_MEDIA_TYPE,
-                async |layer: &Descriptor| {
-                    let bytes = self.pull_checked_blob(repository, layer, limit).await?;
-                    let envelope = Envelope::parse(&bytes).map_err(|e| e.to_string())?;
-                    let (statement, authority) = policy::check_envelope(policy, digest, &envelope)
-                        .map_err(|e| e.to_string())?;
-                    policy.check_statement(&statement)?;
-                    Ok(authority)
-                },
-            )
-            .await,
-        );
-
-        // Bundle referrers.
-        let listed = self.referrers(repository, digest).await?;
-        let mut seen = std::collections::BTreeSet::new();
-        for entry in listed.manifests.iter().take(signing::MAX_LAYERS_PER_TAG) {
-            if !seen.insert(entry.digest.clone()) {
-                continue;
-            }
-            let source = format!("referrer {}", entry.digest);
-            let r = at_digest(repository, &entry.digest);
-            let fetched = match self
-                .get_manifest("fetch referrer", &r, &[layout::MANIFEST_MEDIA_TYPE])
-                .await
-            {
-                Ok(Some(f)) => f,
-                Ok(None) => continue,
-                Err(e) => {
-                    attestations.push(failed(source, e.to_string()));
-                    continue;
-                }
-            };
-            let manifest = match parse_any_manifest(&fetched.bytes, Some(&entry.digest)) {
-                Ok(m) => m,
-                Err(e) => {
-                    attestations.push(failed(source, e));
-                    continue;
-                }
-            };
-            // Not a bundle (a profile, say): not ours to judge here.
-            if manifest.artifact_type.as_deref() != Some(signing::BUNDLE_MEDIA_TYPE) {
-                continue;
-            }
-            let is_signature = manifest
-                .annotations
-                .get(signing::BUNDLE_PREDICATE_TYPE_ANNOTATION)
-                .is_some_and(|t| t == signing::COSIGN_SIGN_PREDICATE_TYPE);
-            let result = async {
-                let named = manifest.subject.as_ref().map(|s| s.digest.as_str());
-                if named != Some(digest) {
-                    return Err(format!("its subject is {named:?}, not {digest}"));
-                }
-                let [layer] = manifest.layers.as_slice() else {
-                    return Err(format!(
-                        "a bundle referrer has one layer, this one has {}",
-                        manifest.layers.len()
-                    ));
-                };
-                if layer.media_type != signing::BUNDLE_MEDIA_TYPE {
-                    return Err(format!(
-                        "layer media type {:?} is not {}",
-                        layer.media_type,
-                        signing::BUNDLE_MEDIA_TYPE
-                    ));
-                }
-                let bytes = self.pull_checked_blob(repository, layer, limit).await?;
-                let bundle = Bundle::parse(&bytes).map_err(|e| e.to_string())?;
-                let envelope = bundle.dsse_envelope.as_ref().ok_or(
-                    "the bundle holds a message signature, not a DSSE envelope".to_string(),
-                )?;
-                let (statement, authority) =
-                    if bundle.verification_material.get("publicKey").is_some() {
-                        policy::check_envelope(policy, digest, envelope)
-                            .map_err(|e| e.to_string())?
-                    } else {
-                        check_keyless(policy, digest, &bytes, envelope)?
-                    };
-                if is_signature {
-                    if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
-                        return Err(format!(
-                            "listed as a signature, but its predicateType is {:?}",
-                            statement.predicate_type
-                        ));
-                    }
-                } else {
-                    policy.check_statement(&statement)?;
-                }
-                Ok(authority)
-            }
-            .await;
-            let finding = match result {
-                Ok(authority) => passed(source, authority),
-                Err(e) => failed(source, e),
-            };
-            if is_signature {
-                signatures.push(finding);
-            } else {
-                attestations.push(finding);
-            }
-        }
-        Ok(Verdict::decide(policy, digest, signatures, attestations))
-    }
 }
