@@ -732,7 +732,10 @@ fn reference_in_docs_matches_the_commands() {
     let out = imprint(&[&"reference"]);
     assert_exit(&out, 0);
     let generated = text(&out.stdout);
-    assert!(generated.contains("## `imprint key generate`"), "{generated}");
+    assert!(
+        generated.contains("## `imprint key generate`"),
+        "{generated}"
+    );
     let path = repo().join("docs/cli.md");
     if std::env::var_os("IMPRINT_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();
