@@ -41,7 +41,7 @@ impl LearnSession {
     /// Takes one event; events of images already finished are ignored. Returns
     /// whether it was used.
     pub fn observe(&mut self, event: &Event) -> bool {
-        if !imprint_schema::validate::is_digest(&event.image_digest) {
+        if !imprint_schema::is_digest(&event.image_digest) {
             return false;
         }
         let progress = self

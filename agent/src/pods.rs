@@ -131,7 +131,7 @@ pub fn parse_pod_statuses(json: &[u8]) -> HashMap<String, ContainerImage> {
 /// id, not the manifest's digest, and yields nothing.
 pub(crate) fn digest_of_reference(reference: &str) -> Option<String> {
     let (_, digest) = reference.rsplit_once('@')?;
-    imprint_schema::validate::is_digest(digest).then(|| digest.to_string())
+    imprint_schema::is_digest(digest).then(|| digest.to_string())
 }
 
 #[cfg(test)]

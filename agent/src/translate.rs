@@ -4,7 +4,7 @@ use imprint_agent_ebpf::{Endpoint, Record, SocketType};
 use imprint_engine::EventKind;
 use imprint_engine::event::ProcessRef;
 use imprint_schema::names::{OpenFlags, capability_name};
-use imprint_schema::profile::Protocol;
+use imprint_schema::Protocol;
 
 /// The `PTRACE_*` names of the requests that matter to detection.
 fn ptrace_request(request: u64) -> String {

@@ -66,7 +66,7 @@ fn enforce_settings_are_checked_before_sensing_starts() {
     let key = dir.path().join("cosign.pub");
     std::fs::write(
         &key,
-        imprint_oci::keys::SigningKey::generate(imprint_oci::keys::KeyAlgorithm::EcdsaP256)
+        imprint_oci::SigningKey::generate(imprint_oci::KeyAlgorithm::EcdsaP256)
             .verifying_key()
             .to_pem(),
     )

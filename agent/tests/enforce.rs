@@ -15,9 +15,9 @@ use common::{
     webhook_receiver,
 };
 
-use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 use imprint_oci::layout;
-use imprint_oci::registry::{Registry, parse_reference};
+use imprint_oci::{KeyAlgorithm, SigningKey};
+use imprint_oci::{Registry, parse_reference};
 
 struct Alertmanager {
     child: Child,

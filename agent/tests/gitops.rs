@@ -14,7 +14,7 @@ use std::time::Duration;
 mod common;
 use common::{Agent, Env, publish, setup, trusted_key, wait_until, webhook_receiver};
 
-use imprint_oci::keys::{KeyAlgorithm, SigningKey};
+use imprint_oci::{KeyAlgorithm, SigningKey};
 
 /// Runs the Flux-like fetch; the extracted files, or the script's refusal.
 fn flux_fetch(

@@ -338,7 +338,7 @@ fn network_peers_and_dns_questions_are_learned() {
     ]);
     let profile = wait_for_profile(&out, &digest, Duration::from_secs(40), &agent);
     let port: u16 = port.parse().unwrap();
-    let peers = |list: &[imprint_schema::profile::Peer]| -> Vec<String> {
+    let peers = |list: &[imprint_schema::Peer]| -> Vec<String> {
         list.iter()
             .map(|p| {
                 format!(

@@ -6,9 +6,9 @@ use std::path::Path;
 
 use anyhow::Context;
 use imprint_engine::{CollapseConfig, EventReader, Learner, LearnerConfig};
-use imprint_schema::document::{DEFAULT_MAX_DOCUMENT_BYTES, Format};
 use imprint_schema::seccomp::{DefaultAction, to_seccomp};
 use imprint_schema::{Completeness, Profile, diff as pdiff};
+use imprint_schema::{DEFAULT_MAX_DOCUMENT_BYTES, Format};
 
 use crate::files::{
     CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, load_profile, output_format, read_bounded,
@@ -31,7 +31,7 @@ fn profile_file_name(digest: &str, format: Format) -> String {
 
 pub fn learn(args: LearnArgs) -> CmdResult {
     if let Some(d) = &args.image_digest
-        && !imprint_schema::validate::is_digest(d)
+        && !imprint_schema::is_digest(d)
     {
         return Err(anyhow::anyhow!(
             "--image-digest {d:?} is not a digest such as sha256:<64 hex digits>"

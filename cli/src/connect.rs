@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use imprint_oci::credentials::{self, Credential};
-use imprint_oci::registry::{Reference, Registry, RegistryError, RegistryOptions};
+use imprint_oci::{Reference, Registry, RegistryError, RegistryOptions};
 
 use crate::files::Failure;
 use crate::options::RegistryFlags;

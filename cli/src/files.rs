@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use imprint_schema::Profile;
-use imprint_schema::document::{DocumentError, Format, to_pretty_json, to_yaml};
+use imprint_schema::{DocumentError, Format, to_pretty_json, to_yaml};
 
 /// Exit code: everything is fine.
 pub const EXIT_OK: u8 = 0;
@@ -96,14 +96,13 @@ pub fn read_bounded(path: &Path, limit: usize) -> anyhow::Result<Vec<u8>> {
 /// Reads and validates a profile. Bad content is [`Failure::invalid`] (exit 1);
 /// a missing or unreadable file is an I/O error (exit 2).
 pub fn load_profile(path: &Path) -> Result<Profile, Failure> {
-    let bytes =
-        read_bounded(path, imprint_schema::document::DEFAULT_MAX_DOCUMENT_BYTES).map_err(|e| {
-            if e.downcast_ref::<DocumentError>().is_some() {
-                Failure::invalid(e)
-            } else {
-                Failure::from(e)
-            }
-        })?;
+    let bytes = read_bounded(path, imprint_schema::DEFAULT_MAX_DOCUMENT_BYTES).map_err(|e| {
+        if e.downcast_ref::<DocumentError>().is_some() {
+            Failure::invalid(e)
+        } else {
+            Failure::from(e)
+        }
+    })?;
     imprint_schema::parse_profile(&bytes)
         .map_err(|e| Failure::invalid(anyhow::Error::new(e).context(path.display().to_string())))
 }

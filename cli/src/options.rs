@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
-use imprint_oci::keys::VerifyingKey;
+use imprint_oci::VerifyingKey;
 use imprint_oci::policy::Policy;
 
 use crate::files::{Failure, MAX_SMALL_FILE, read_bounded};

@@ -2,8 +2,8 @@
 //! results more than one command gives.
 
 use clap::ValueEnum;
+use imprint_oci::Written;
 use imprint_oci::policy::Verdict;
-use imprint_oci::verify::Written;
 
 /// `--output` of the registry, signing and replay commands.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,11 +19,11 @@ pub enum ProfileFormat {
     Json,
 }
 
-impl From<ProfileFormat> for imprint_schema::document::Format {
+impl From<ProfileFormat> for imprint_schema::Format {
     fn from(f: ProfileFormat) -> Self {
         match f {
-            ProfileFormat::Yaml => imprint_schema::document::Format::Yaml,
-            ProfileFormat::Json => imprint_schema::document::Format::Json,
+            ProfileFormat::Yaml => imprint_schema::Format::Yaml,
+            ProfileFormat::Json => imprint_schema::Format::Json,
         }
     }
 }

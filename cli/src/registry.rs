@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use imprint_oci::layout;
-use imprint_oci::registry::parse_reference;
+use imprint_oci::parse_reference;
 
 use crate::connect::{classify, client, runtime};
 use crate::files::{CmdResult, EXIT_OK, Failure, load_profile, render_profile, write_output};
@@ -86,8 +86,8 @@ fn written_tag(text: &str) -> Option<&str> {
 
 /// Whether `digest` is the multi-platform index `image` names.
 async fn learned_from_index(
-    registry: &imprint_oci::registry::Registry,
-    image: &imprint_oci::registry::Reference,
+    registry: &imprint_oci::Registry,
+    image: &imprint_oci::Reference,
     digest: &str,
 ) -> bool {
     registry.resolve(image).await.is_ok_and(|top| {
@@ -245,7 +245,7 @@ pub fn pull(args: PullArgs) -> CmdResult {
         Some("yaml" | "yml")
     );
     let bytes = if yaml {
-        render_profile(&pulled.profile, imprint_schema::document::Format::Yaml).into_bytes()
+        render_profile(&pulled.profile, imprint_schema::Format::Yaml).into_bytes()
     } else {
         pulled.profile_bytes.clone()
     };

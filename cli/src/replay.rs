@@ -37,7 +37,7 @@ pub fn replay(args: ReplayArgs) -> CmdResult {
     let mut files = Vec::new();
     if !args.no_builtin_rules {
         files.push(
-            RuleFile::parse(imprint_engine::rules::DEFAULT_RULES, "built-in rules")
+            RuleFile::parse(imprint_engine::DEFAULT_RULES, "built-in rules")
                 .expect("the built-in rules are valid"),
         );
     }

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
-use imprint_oci::keys::{KeyAlgorithm, SigningKey};
-use imprint_oci::registry::{Reference, parse_reference};
 use imprint_oci::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate};
+use imprint_oci::{KeyAlgorithm, SigningKey};
+use imprint_oci::{Reference, parse_reference};
 
 use crate::connect::{classify, client, runtime};
 use crate::files::{

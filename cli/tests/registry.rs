@@ -17,12 +17,12 @@ use common::{assert_exit, imprint, text};
 /// credentials the registry asks for, and returns its manifest digest.
 fn push_test_image_through(
     rt: &tokio::runtime::Runtime,
-    client: &imprint_oci::registry::Registry,
+    client: &imprint_oci::Registry,
     addr: &str,
     repo: &str,
 ) -> String {
     let image = TestImage::new(repo, "amd64");
-    let reference = imprint_oci::registry::parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
+    let reference = imprint_oci::parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
     rt.block_on(async {
         client.push_blob(&reference, &image.config).await.unwrap();
         client.push_blob(&reference, &image.layer).await.unwrap();
@@ -245,8 +245,8 @@ fn credentials_from_flags_and_docker_config() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = {
-        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+        let r = imprint_oci::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
+        imprint_oci::Registry::new(&Default::default(), &[&r])
             .unwrap()
             .with_auth(oci_client::secrets::RegistryAuth::Basic(
                 "alice".into(),
@@ -398,14 +398,13 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
         return;
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let r = imprint_oci::registry::parse_reference(&format!("{}/multi:x", reg.addr)).unwrap();
-    let client = imprint_oci::registry::Registry::new(&Default::default(), &[&r]).unwrap();
+    let r = imprint_oci::parse_reference(&format!("{}/multi:x", reg.addr)).unwrap();
+    let client = imprint_oci::Registry::new(&Default::default(), &[&r]).unwrap();
     // Two platform manifests and an index over them, in one repository.
     let amd64 = push_image(&reg.addr, "multi", "amd", "amd64");
     let arm64 = push_image(&reg.addr, "multi", "arm", "arm64");
     let resolve = |digest: &str| {
-        let r = imprint_oci::registry::parse_reference(&format!("{}/multi@{digest}", reg.addr))
-            .unwrap();
+        let r = imprint_oci::parse_reference(&format!("{}/multi@{digest}", reg.addr)).unwrap();
         rt.block_on(client.resolve(&r)).unwrap()
     };
     let (amd_desc, arm_desc) = (resolve(&amd64), resolve(&arm64));
@@ -418,8 +417,7 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
         "mediaType": imprint_oci::layout::INDEX_MEDIA_TYPE,
         "manifests": [entry(&amd_desc, "amd64"), entry(&arm_desc, "arm64")],
     });
-    let index_ref =
-        imprint_oci::registry::parse_reference(&format!("{}/multi:2.0", reg.addr)).unwrap();
+    let index_ref = imprint_oci::parse_reference(&format!("{}/multi:2.0", reg.addr)).unwrap();
     let index_digest = rt
         .block_on(client.push_manifest(
             &index_ref,
@@ -675,8 +673,8 @@ fn bearer_tokens_from_a_token_server() {
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let client = {
-        let r = imprint_oci::registry::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
-        imprint_oci::registry::Registry::new(&Default::default(), &[&r])
+        let r = imprint_oci::parse_reference(&format!("{}/x:y", reg.addr)).unwrap();
+        imprint_oci::Registry::new(&Default::default(), &[&r])
             .unwrap()
             .with_auth(oci_client::secrets::RegistryAuth::Basic(
                 "bob".into(),

@@ -151,7 +151,7 @@ fn public_key_gives_back_the_generated_public_key() {
         assert_exit(&out, 0);
         let pem = text(&out.stdout);
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
-        imprint_oci::keys::VerifyingKey::from_pem(pem.as_bytes()).unwrap();
+        imprint_oci::VerifyingKey::from_pem(pem.as_bytes()).unwrap();
     } else {
         skip(format!(
             "{} absent (../shared is not beside the checkout)",

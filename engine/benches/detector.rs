@@ -14,7 +14,7 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imprint_engine::event::{Event, EventKind};
 use imprint_engine::{Detector, RuleSet};
-use imprint_schema::profile::{Exec, Open, Peer, Protocol};
+use imprint_schema::{Exec, Open, Peer, Protocol};
 use imprint_schema::{OpenFlags, Profile};
 
 /// Resident memory of this process, in bytes (`/proc/self/statm`).

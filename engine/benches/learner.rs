@@ -15,7 +15,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use imprint_engine::event::{Event, EventKind, ProcessRef};
 use imprint_engine::{Learner, LearnerConfig};
 use imprint_schema::OpenFlags;
-use imprint_schema::profile::Protocol;
+use imprint_schema::Protocol;
 
 /// A small deterministic generator (xorshift), so runs compare.
 struct Rng(u64);

@@ -61,7 +61,7 @@ impl<V> Node<V> {
 /// Collapses absolute paths (each with a value, such as open flags) into patterns.
 /// Values of paths that collapse into one pattern are combined with `join`. The
 /// output is sorted by pattern and has one entry per pattern.
-pub fn collapse<V: Clone>(
+pub(crate) fn collapse<V: Clone>(
     paths: impl IntoIterator<Item = (String, V)>,
     config: &CollapseConfig,
     join: impl Fn(&mut V, &V) + Copy,

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 
 use imprint_schema::names::{CAPABILITY_NAMES, OpenFlags, normalize_capability};
 use imprint_schema::pattern::{PatternSet, has_wildcard};
-use imprint_schema::profile::Protocol;
+use imprint_schema::Protocol;
 use imprint_schema::{Exec, Profile};
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -82,7 +82,7 @@ fn capability_bit(name: &str) -> Option<u64> {
         .map(|i| 1u64 << i)
 }
 
-fn peer_rules(peers: &[imprint_schema::profile::Peer]) -> Vec<PeerRule> {
+fn peer_rules(peers: &[imprint_schema::Peer]) -> Vec<PeerRule> {
     peers
         .iter()
         .filter(|p| p.dns.is_none())

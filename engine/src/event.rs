@@ -15,7 +15,7 @@
 use std::io::BufRead;
 
 use imprint_schema::OpenFlags;
-use imprint_schema::profile::Protocol;
+use imprint_schema::Protocol;
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

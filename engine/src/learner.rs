@@ -13,8 +13,8 @@ use std::net::IpAddr;
 
 use imprint_schema::names::{OpenFlags, is_syscall_name, normalize_capability};
 use imprint_schema::pattern::{MAX_PATTERN_LEN, PatternSet, normalize_path};
-use imprint_schema::profile::{Category, Completeness, Exec, Open, Peer, Profile, Protocol};
-use imprint_schema::validate::{check_dns_name, is_digest};
+use imprint_schema::{Category, Completeness, Exec, Open, Peer, Profile, Protocol};
+use imprint_schema::{check_dns_name, is_digest};
 use jiff::{SignedDuration, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 

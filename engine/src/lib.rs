@@ -5,18 +5,27 @@
 //! CLI own files, sockets and the kernel. That keeps this crate fast to test and
 //! lets the same code run live in the agent and offline in `imprint learn`.
 
-pub mod alert;
-pub mod collapse;
-pub mod detector;
-pub mod event;
-pub mod incident;
-pub mod learner;
-pub mod rules;
+#![warn(unreachable_pub)]
 
+mod alert;
+mod collapse;
+mod detector;
+pub mod event;
+mod incident;
+mod learner;
+mod rules;
+
+// Alerts and where they come from.
 pub use alert::{Alert, Severity, Source};
+// Collapsing paths that vary (temporary names, PIDs) into patterns.
 pub use collapse::CollapseConfig;
-pub use detector::{CompiledProfile, Detector};
+// Detection against a profile.
+pub use detector::{Anomaly, CompiledProfile, Detector};
+// The event model (the format itself is the [`event`] namespace).
 pub use event::{Event, EventKind, EventReader};
-pub use incident::{Correlator, Incident, Outcome};
+// Correlating alerts into incidents.
+pub use incident::{Correlator, Incident, Occurrence, Outcome, ProcessNode};
+// Learning profiles from events.
 pub use learner::{Learner, LearnerConfig, LearnerStats, Limits};
-pub use rules::{RuleFile, RuleSet};
+// Behaviour rules.
+pub use rules::{Condition, DEFAULT_RULES, Exception, Rule, RuleError, RuleFile, RuleSet};

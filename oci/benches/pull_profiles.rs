@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use imprint_oci::cache::BlobCache;
+use imprint_oci::BlobCache;
 use imprint_oci::layout;
-use imprint_oci::registry::{Registry, RegistryOptions, parse_reference};
+use imprint_oci::{Registry, RegistryOptions, parse_reference};
 
 use imprint_test_support as support;
 

@@ -7,7 +7,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use imprint_schema::document::sha256_digest;
+use imprint_schema::sha256_digest;
 
 /// A directory of content by digest.
 #[derive(Debug, Clone)]

@@ -17,13 +17,13 @@ use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 /// PEM label cosign and sigstore write for an encrypted private key.
-pub const SIGSTORE_PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
+pub(crate) const SIGSTORE_PRIVATE_KEY_LABEL: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
 /// PEM label older cosign versions wrote.
-pub const COSIGN_PRIVATE_KEY_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
+pub(crate) const COSIGN_PRIVATE_KEY_LABEL: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 /// The scrypt N cosign writes.
-pub const SCRYPT_N: u32 = 65536;
+pub(crate) const SCRYPT_N: u32 = 65536;
 /// The scrypt N values accepted when reading.
-pub const ACCEPTED_SCRYPT_N: [u32; 3] = [32768, 65536, 131072];
+pub(crate) const ACCEPTED_SCRYPT_N: [u32; 3] = [32768, 65536, 131072];
 
 /// Why a key could not be read, written or used.
 #[derive(Debug, thiserror::Error)]

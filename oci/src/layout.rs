@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use imprint_schema::document::sha256_digest;
+use imprint_schema::sha256_digest;
 use imprint_schema::{ObjectMeta, Profile};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -519,11 +519,9 @@ pub fn open(
             limits.max_layer_bytes,
         )?;
     }
-    let profile = imprint_schema::document::parse_profile_with_limit(
-        &layers[0],
-        limits.max_layer_bytes as usize,
-    )
-    .map_err(LayoutError::Profile)?;
+    let profile =
+        imprint_schema::parse_profile_with_limit(&layers[0], limits.max_layer_bytes as usize)
+            .map_err(LayoutError::Profile)?;
     let subject = manifest.subject.as_ref().expect("parse_manifest checked");
     if subject.digest != profile.image.digest {
         return Err(LayoutError::SubjectMismatch {

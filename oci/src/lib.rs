@@ -1,20 +1,36 @@
 //! Profiles as OCI artifacts bound to image digests.
 //!
 //! [`layout`] builds the artifact a profile travels as and checks one pulled back;
-//! [`registry`] pushes and pulls it. Discovery (referrers and the fallback tag),
-//! credentials, signing and verification arrive with their issues (see DESIGN.md,
+//! [`Registry`] pushes, pulls, discovers, signs, attests and verifies it, against a
+//! verification [`policy`]; [`signing`] holds cosign's and in-toto's formats and
+//! [`credentials`] finds registry credentials where docker, podman and oras keep them.
+//! Those four are namespaces; everything else is re-exported here (see DESIGN.md,
 //! "Artifact" and "Signatures and attestations").
 
-pub mod bundle_verify;
-pub mod cache;
+#![warn(unreachable_pub)]
+
+mod bundle_verify;
+mod cache;
 pub mod credentials;
-pub mod keys;
+mod keys;
 pub mod layout;
-pub mod manifests;
+mod manifests;
 pub mod policy;
-pub mod registry;
+mod registry;
 pub mod signing;
-pub mod verify;
+mod verify;
+
+// The registry client and what its verbs return.
+pub use registry::{
+    Discovered, Discovery, Pulled, Reference, Registry, RegistryError, RegistryOptions, Written,
+    parse_reference,
+};
+// The content-addressed cache pulls go through.
+pub use cache::BlobCache;
+// Signing and verifying keys, in cosign's and sigstore's formats.
+pub use keys::{KeyAlgorithm, KeyError, SigningKey, VerifyingKey};
+// Sigstore bundle verification (by key or keyless).
+pub use bundle_verify::{BundleTrust, Signed, Signer, verify_bundle};
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.
 pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";

@@ -19,11 +19,9 @@ use tokio::sync::Mutex;
 
 /// A manifest as read: bounded, with the headers that matter.
 #[derive(Debug, Clone)]
-pub struct FetchedManifest {
+pub(crate) struct FetchedManifest {
     /// The body.
     pub bytes: Vec<u8>,
-    /// `Content-Type`, without parameters.
-    pub media_type: Option<String>,
     /// `Docker-Content-Digest`, when sent.
     pub digest_header: Option<String>,
     /// `ETag`, when sent, as sent (quotes included).
@@ -32,7 +30,7 @@ pub struct FetchedManifest {
 
 /// The outcome of a bounded manifest read.
 #[derive(Debug, Clone)]
-pub enum Fetch {
+pub(crate) enum Fetch {
     /// The manifest.
     Found(FetchedManifest),
     /// The registry has no such manifest.
@@ -43,7 +41,7 @@ pub enum Fetch {
 
 /// What a PUT must find on the registry to succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Precondition {
+pub(crate) enum Precondition {
     /// Nothing: overwrite.
     None,
     /// The tag still holds what this ETag named (`If-Match`).
@@ -53,12 +51,12 @@ pub enum Precondition {
 }
 
 /// How a PUT can fail for want of its precondition: the registry answered 412.
-pub fn is_precondition_failed(e: &OciDistributionError) -> bool {
+pub(crate) fn is_precondition_failed(e: &OciDistributionError) -> bool {
     matches!(e, OciDistributionError::ServerError { code: 412, .. })
 }
 
 /// Manifest requests with bounded reads and conditional writes.
-pub struct ManifestClient {
+pub(crate) struct ManifestClient {
     http: reqwest::Client,
     plain_http_hosts: Vec<String>,
     /// Authorization header value per (registry, repository, push?); `None` for
@@ -67,7 +65,7 @@ pub struct ManifestClient {
 }
 
 /// The settings a [`ManifestClient`] shares with the `oci-client` beside it.
-pub struct ManifestClientConfig<'a> {
+pub(crate) struct ManifestClientConfig<'a> {
     /// Hosts reached over plain HTTP.
     pub plain_http_hosts: Vec<String>,
     /// Extra trusted CA certificates, PEM.
@@ -78,7 +76,9 @@ pub struct ManifestClientConfig<'a> {
 
 impl ManifestClient {
     /// A client; fails only when a CA certificate does not parse.
-    pub fn new(config: &ManifestClientConfig<'_>) -> Result<ManifestClient, OciDistributionError> {
+    pub(crate) fn new(
+        config: &ManifestClientConfig<'_>,
+    ) -> Result<ManifestClient, OciDistributionError> {
         let mut builder = reqwest::Client::builder()
             .connect_timeout(config.timeout)
             .read_timeout(config.timeout)
@@ -172,7 +172,7 @@ impl ManifestClient {
 
     /// Reads the manifest `reference` names, refusing a body over `limit` bytes
     /// whatever the registry declares.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         oci: &Client,
         auth: &RegistryAuth,
@@ -201,8 +201,6 @@ impl ManifestClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string)
         };
-        let media_type =
-            header("content-type").map(|v| v.split(';').next().unwrap_or("").trim().to_string());
         let digest_header = header("docker-content-digest");
         let etag = header("etag");
         if response.content_length().is_some_and(|n| n > limit) {
@@ -217,14 +215,13 @@ impl ManifestClient {
         }
         Ok(Fetch::Found(FetchedManifest {
             bytes,
-            media_type,
             digest_header,
             etag,
         }))
     }
 
     /// Writes a manifest under `reference` (a tag or a digest), on `precondition`.
-    pub async fn put(
+    pub(crate) async fn put(
         &self,
         oci: &Client,
         auth: &RegistryAuth,

@@ -14,9 +14,6 @@ use crate::policy::{self, Finding, Policy, Verdict};
 use crate::registry::{Reference, Registry, RegistryError, at_digest, parse_any_manifest};
 use crate::signing::{self, Bundle, Envelope, Statement};
 
-/// Where a signature or attestation was written (kept here for existing users).
-pub use crate::registry::Written;
-
 impl Registry {
     /// Verifies the artifact `digest` in `repository` against `policy`: every
     /// signature and attestation found (cosign tags and bundle referrers) is

@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use imprint_oci::bundle_verify::{BundleTrust, Signed, verify_bundle};
-use imprint_oci::keys::VerifyingKey;
+use imprint_oci::VerifyingKey;
+use imprint_oci::{BundleTrust, Signed, verify_bundle};
 
 /// The identity and issuer of the suite's signing workflow, for cases that do
 /// not name their own (as the suite's runner passes them).

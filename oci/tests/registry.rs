@@ -3,7 +3,7 @@
 //! `.ci/setup` installs it; where it is absent the tests say so and skip.
 
 use imprint_oci::layout::{self, MANIFEST_MEDIA_TYPE};
-use imprint_oci::registry::{Registry, RegistryError, RegistryOptions, parse_reference};
+use imprint_oci::{Registry, RegistryError, RegistryOptions, parse_reference};
 use imprint_schema::{Completeness, Exec, Profile};
 
 use imprint_test_support::{self as support, TestRegistry, push_test_image};
@@ -527,7 +527,7 @@ async fn the_cache_serves_verified_artifacts_when_the_registry_is_down() {
     };
     let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "cached/app").await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = imprint_oci::cache::BlobCache::open(dir.path()).unwrap();
+    let cache = imprint_oci::BlobCache::open(dir.path()).unwrap();
     let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let is_up = up.clone();
     let proxy = support::FaultProxy::start(&reg.addr, move |_, _| {

@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 use imprint_oci::layout::{self, Descriptor, MANIFEST_MEDIA_TYPE};
 use imprint_oci::policy::{Policy, Verdict};
-use imprint_oci::registry::{Reference, Registry, RegistryOptions, parse_reference};
 use imprint_oci::signing::{self, Envelope, Statement};
+use imprint_oci::{KeyAlgorithm, SigningKey};
+use imprint_oci::{Reference, Registry, RegistryOptions, parse_reference};
 use imprint_schema::{Completeness, Profile};
 
 use imprint_test_support::{self as support, TestRegistry, push_test_image};

@@ -112,7 +112,7 @@ impl DocumentError {
 }
 
 /// Converts a byte offset to a line and column.
-pub fn position_of(bytes: &[u8], offset: usize) -> Position {
+pub(crate) fn position_of(bytes: &[u8], offset: usize) -> Position {
     let before = &bytes[..offset.min(bytes.len())];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
     let column = offset
@@ -125,7 +125,7 @@ pub fn position_of(bytes: &[u8], offset: usize) -> Position {
 }
 
 /// Checks size and UTF-8, returning the text.
-pub fn check_text(bytes: &[u8], limit: usize) -> Result<&str, DocumentError> {
+pub(crate) fn check_text(bytes: &[u8], limit: usize) -> Result<&str, DocumentError> {
     if bytes.len() > limit {
         return Err(DocumentError::TooLarge {
             size: bytes.len() as u64,
@@ -139,7 +139,7 @@ pub fn check_text(bytes: &[u8], limit: usize) -> Result<&str, DocumentError> {
 }
 
 /// Deserializes JSON or YAML into `T`, with the field path in errors.
-pub fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
+pub(crate) fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
     match Format::detect(text.as_bytes()) {
         Format::Json => {
             let mut de = serde_json::Deserializer::from_str(text);
@@ -292,7 +292,7 @@ pub fn to_canonical_json(profile: &Profile) -> Vec<u8> {
 
 /// Writes a JSON value with object keys sorted by their UTF-8 bytes, independently of
 /// whether serde_json preserves insertion order in this build.
-pub fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
+pub(crate) fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     use serde_json::Value;
     match value {
         Value::Object(map) => {

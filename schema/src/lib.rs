@@ -7,31 +7,45 @@
 //! - the types ([`Profile`]) and their published JSON Schema ([`json_schema`], checked
 //!   in as `schema/profile.v1.schema.json`);
 //! - reading JSON or YAML with located errors ([`parse_profile`]), and writing the
-//!   canonical JSON, its digest, and canonical YAML ([`document`]);
+//!   canonical JSON ([`to_canonical_json`]), its digest ([`digest`]), and canonical
+//!   YAML ([`to_yaml`]);
 //! - validation ([`validate()`]) that names the field path of every problem;
 //! - path patterns with a compiled matcher ([`pattern::PatternSet`]);
 //! - [`merge()`], [`diff`] and patch, Kubescape import ([`kubescape`]) and seccomp
 //!   export ([`seccomp`]).
+//!
+//! The namespaces ([`crd`], [`diff`], [`kubescape`], [`names`], [`pattern`],
+//! [`seccomp`]) are public; everything else is re-exported here.
+
+#![warn(unreachable_pub)]
 
 pub mod crd;
 pub mod diff;
-pub mod document;
+mod document;
 pub mod kubescape;
-pub mod merge;
+mod merge;
 pub mod names;
 pub mod pattern;
-pub mod profile;
+mod profile;
 pub mod seccomp;
-pub mod validate;
+mod validate;
 
-pub use document::{DocumentError, digest, parse_profile, to_canonical_json, to_yaml};
+// Reading and writing profile documents.
+pub use document::{
+    DEFAULT_MAX_DOCUMENT_BYTES, DocumentError, Format, Position, digest, parse_profile,
+    parse_profile_with_limit, sha256_digest, to_canonical_json, to_pretty_json, to_yaml,
+};
+// Merging profiles.
 pub use merge::{MergeError, merge, merge_all};
+// Open flags by name (also in [`names`]).
 pub use names::OpenFlags;
+// The Profile v1 types.
 pub use profile::{
     API_VERSION, Category, Completeness, Exec, Image, KIND, Learning, Network, ObjectMeta, Open,
     Peer, Profile, Protocol,
 };
-pub use validate::{ValidationIssue, validate};
+// Validation, and the checks of single values it is made of.
+pub use validate::{ValidationIssue, check_dns_name, is_digest, validate};
 
 /// The JSON Schema (draft 2020-12) of Profile v1, generated from the types.
 pub fn json_schema() -> serde_json::Value {

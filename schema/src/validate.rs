@@ -9,7 +9,7 @@ use crate::profile::{API_VERSION, Completeness, KIND, Peer, Profile};
 
 /// Most entries one behaviour set may hold. Learned profiles are bounded far below
 /// this; the bound stops a hostile document from costing unbounded work downstream.
-pub const MAX_ENTRIES_PER_SET: usize = 100_000;
+pub(crate) const MAX_ENTRIES_PER_SET: usize = 100_000;
 
 /// Longest DNS name (RFC 1035).
 const MAX_DNS_LEN: usize = 253;
@@ -91,7 +91,7 @@ pub fn check_dns_name(name: &str) -> Result<(), String> {
 }
 
 /// Checks an address range: it must parse and have no host bits set.
-pub fn check_cidr(cidr: &str) -> Result<(), String> {
+pub(crate) fn check_cidr(cidr: &str) -> Result<(), String> {
     let net: ipnet::IpNet = cidr
         .parse()
         .map_err(|_| format!("{cidr:?} is not an address range such as 10.0.0.0/8"))?;

@@ -1,7 +1,7 @@
 //! Reading profile documents: both syntaxes, the canonical form, and every kind of
 //! bad input getting a located error instead of a panic.
 
-use imprint_schema::document::{DocumentError, parse_profile_with_limit};
+use imprint_schema::{DocumentError, parse_profile_with_limit};
 use imprint_schema::{digest, parse_profile, to_canonical_json, to_yaml};
 
 const DIGEST: &str = "sha256:4d2e3f8c9b1a0e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a3928170654";

@@ -2,9 +2,9 @@
 //! profile for a digest (pinned artifacts first, then discovery), and which
 //! platform manifest an index stands for on this node.
 
-use imprint_oci::cache::BlobCache;
+use imprint_oci::BlobCache;
 use imprint_oci::policy::Verdict;
-use imprint_oci::registry::{Discovered, Reference, Registry, RegistryError, parse_reference};
+use imprint_oci::{Discovered, Reference, Registry, RegistryError, parse_reference};
 use imprint_schema::Profile;
 
 use super::model::{Resolved, ResolverConfig, Status, as_strs, node_platforms};

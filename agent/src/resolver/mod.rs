@@ -29,8 +29,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use imprint_oci::cache::BlobCache;
-use imprint_oci::registry::{Registry, RegistryError, parse_reference};
+use imprint_oci::BlobCache;
+use imprint_oci::{Registry, RegistryError, parse_reference};
 
 use crate::delivered::{admits, lock};
 

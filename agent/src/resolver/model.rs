@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imprint_oci::policy::Policy;
-use imprint_oci::registry::RegistryOptions;
+use imprint_oci::RegistryOptions;
 use imprint_schema::Profile;
 
 /// Why an image has no enforced profile, or that it has one.

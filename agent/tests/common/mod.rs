@@ -270,7 +270,7 @@ pub fn publish(
     registry: &str,
     repo: &str,
     profile_path: &Path,
-    key: Option<&imprint_oci::keys::SigningKey>,
+    key: Option<&imprint_oci::SigningKey>,
 ) -> String {
     publish_to(registry, repo, repo, profile_path, key)
 }
@@ -282,22 +282,19 @@ pub fn publish_to(
     repo: &str,
     image_repo: &str,
     profile_path: &Path,
-    key: Option<&imprint_oci::keys::SigningKey>,
+    key: Option<&imprint_oci::SigningKey>,
 ) -> String {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
-    let image = imprint_oci::registry::parse_reference(&format!(
-        "{registry}/{image_repo}@{}",
-        profile.image.digest
-    ))
-    .unwrap();
-    let client = imprint_oci::registry::Registry::new(&Default::default(), &[&image]).unwrap();
+    let image =
+        imprint_oci::parse_reference(&format!("{registry}/{image_repo}@{}", profile.image.digest))
+            .unwrap();
+    let client = imprint_oci::Registry::new(&Default::default(), &[&image]).unwrap();
     rt.block_on(async {
         let subject = client.resolve(&image).await.unwrap();
         let artifact =
             imprint_oci::layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
-        let repository =
-            imprint_oci::registry::parse_reference(&format!("{registry}/{repo}")).unwrap();
+        let repository = imprint_oci::parse_reference(&format!("{registry}/{repo}")).unwrap();
         let digest = client
             .push_artifact(&repository, &artifact, None)
             .await
@@ -334,8 +331,8 @@ pub type Received = std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Val
 
 /// Starts a webhook receiver on a free loopback port: its address, and what it received.
 /// A new signing key, and its public half written to `dir/cosign.pub`.
-pub fn trusted_key(dir: &Path) -> (imprint_oci::keys::SigningKey, std::path::PathBuf) {
-    let key = imprint_oci::keys::SigningKey::generate(imprint_oci::keys::KeyAlgorithm::EcdsaP256);
+pub fn trusted_key(dir: &Path) -> (imprint_oci::SigningKey, std::path::PathBuf) {
+    let key = imprint_oci::SigningKey::generate(imprint_oci::KeyAlgorithm::EcdsaP256);
     let public = dir.join("cosign.pub");
     std::fs::write(&public, key.verifying_key().to_pem()).unwrap();
     (key, public)

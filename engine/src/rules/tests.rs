@@ -1,6 +1,6 @@
 use super::*;
 use crate::event::ProcessRef;
-use imprint_schema::profile::Protocol;
+use imprint_schema::Protocol;
 
 fn event(kind: EventKind) -> Event {
     Event {

@@ -72,7 +72,7 @@ impl Registry {
             if !seen.insert(entry.digest.clone()) {
                 continue;
             }
-            if !imprint_schema::validate::is_digest(&entry.digest) {
+            if !imprint_schema::is_digest(&entry.digest) {
                 discovery
                     .rejected
                     .push((entry.digest, "not a digest".to_string()));

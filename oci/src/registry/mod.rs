@@ -129,7 +129,7 @@ fn is_transient(e: &oci_client::errors::OciDistributionError) -> bool {
 }
 
 /// Whether `host` (with an optional port) is a loopback address or `localhost`.
-pub fn is_loopback_host(host: &str) -> bool {
+pub(crate) fn is_loopback_host(host: &str) -> bool {
     let name = match host.strip_prefix('[') {
         Some(rest) => rest.split(']').next().unwrap_or(rest),
         None => host.rsplit_once(':').map_or(host, |(h, _)| h),

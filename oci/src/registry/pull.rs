@@ -30,7 +30,7 @@ pub struct Pulled {
 /// digest when one is expected.
 pub(crate) fn parse_any_manifest(bytes: &[u8], expected: Option<&str>) -> Result<Manifest, String> {
     if let Some(expected) = expected {
-        let actual = imprint_schema::document::sha256_digest(bytes);
+        let actual = imprint_schema::sha256_digest(bytes);
         if actual != expected {
             return Err(format!("manifest digest is {actual}, not {expected}"));
         }
@@ -93,7 +93,7 @@ impl Registry {
                     ),
                 )
             })?;
-        let actual = imprint_schema::document::sha256_digest(&fetched.bytes);
+        let actual = imprint_schema::sha256_digest(&fetched.bytes);
         let claimed = reference.digest().or(fetched
             .digest_header
             .as_deref()
@@ -324,14 +324,14 @@ impl Registry {
         descriptor: &Descriptor,
         limit: u64,
     ) -> Result<Vec<u8>, String> {
-        if !imprint_schema::validate::is_digest(&descriptor.digest) {
+        if !imprint_schema::is_digest(&descriptor.digest) {
             return Err(format!("{:?} is not a sha256 digest", descriptor.digest));
         }
         let data = self
             .pull_blob_bounded(repository, descriptor, limit)
             .await
             .map_err(|e| e.to_string())?;
-        let actual = imprint_schema::document::sha256_digest(&data);
+        let actual = imprint_schema::sha256_digest(&data);
         if actual != descriptor.digest || data.len() as u64 != descriptor.size {
             return Err(format!(
                 "blob {} does not match its descriptor (got {actual}, {} bytes)",

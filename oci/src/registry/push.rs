@@ -30,7 +30,7 @@ impl Registry {
         repository: &Reference,
         data: &[u8],
     ) -> Result<String, RegistryError> {
-        let digest = imprint_schema::document::sha256_digest(data);
+        let digest = imprint_schema::sha256_digest(data);
         self.client
             .store_auth_if_needed(repository.resolve_registry(), &self.auth)
             .await;
@@ -54,14 +54,14 @@ impl Registry {
 
     /// [`Registry::push_manifest`] on a precondition: a 412 from the registry is
     /// an error that [`crate::manifests::is_precondition_failed`] recognises.
-    pub async fn push_manifest_if(
+    pub(crate) async fn push_manifest_if(
         &self,
         reference: &Reference,
         bytes: &[u8],
         media_type: &str,
         precondition: &Precondition,
     ) -> Result<String, RegistryError> {
-        let digest = imprint_schema::document::sha256_digest(bytes);
+        let digest = imprint_schema::sha256_digest(bytes);
         let target = match reference.tag() {
             Some(_) => reference.clone(),
             None => reference.clone_with_digest(digest.clone()),
@@ -151,10 +151,7 @@ impl Registry {
             None => Ok((Index::new(), Precondition::Absent)),
             Some(fetched) => {
                 let etag = fetched.etag.clone().unwrap_or_else(|| {
-                    format!(
-                        "\"{}\"",
-                        imprint_schema::document::sha256_digest(&fetched.bytes)
-                    )
+                    format!("\"{}\"", imprint_schema::sha256_digest(&fetched.bytes))
                 });
                 // A tag that holds something else is replaced, not trusted.
                 let index = serde_json::from_slice(&fetched.bytes).unwrap_or_default();
@@ -248,10 +245,7 @@ impl Registry {
                         }
                     })?;
                     let etag = fetched.etag.clone().unwrap_or_else(|| {
-                        format!(
-                            "\"{}\"",
-                            imprint_schema::document::sha256_digest(&fetched.bytes)
-                        )
+                        format!("\"{}\"", imprint_schema::sha256_digest(&fetched.bytes))
                     });
                     (Some(manifest), Precondition::IfMatch(etag))
                 }
@@ -298,10 +292,7 @@ impl Registry {
             signing::bundle_manifest(&bundle_bytes, subject, predicate_type, created);
         self.push_blob(repository, layout::EMPTY_CONFIG).await?;
         self.push_blob(repository, &bundle_bytes).await?;
-        let by_digest = at_digest(
-            repository,
-            &imprint_schema::document::sha256_digest(&manifest_bytes),
-        );
+        let by_digest = at_digest(repository, &imprint_schema::sha256_digest(&manifest_bytes));
         let digest = self
             .push_manifest(&by_digest, &manifest_bytes, layout::MANIFEST_MEDIA_TYPE)
             .await?;

@@ -143,7 +143,7 @@ fn appending_a_signature_keeps_the_others_and_is_idempotent() {
     let manifest: Manifest = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(
         manifest.config.digest,
-        imprint_schema::document::sha256_digest(&config)
+        imprint_schema::sha256_digest(&config)
     );
     let both = append_layer(Some(&manifest), b.clone());
     assert_eq!(both, vec![a.clone(), b]);

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use imprint_engine::{RuleFile, RuleSet};
-use imprint_oci::keys::VerifyingKey;
+use imprint_oci::VerifyingKey;
 use imprint_oci::policy::{Authority, Policy};
 
 use crate::delivered::{self, SharedDeliveries};
@@ -54,7 +54,7 @@ pub(super) fn policy(settings: &Settings) -> anyhow::Result<Policy> {
 /// The built-in rules, then each `--rules` file.
 pub(super) fn rules(paths: &[PathBuf]) -> anyhow::Result<RuleSet> {
     let mut files = vec![RuleFile::parse(
-        imprint_engine::rules::DEFAULT_RULES,
+        imprint_engine::DEFAULT_RULES,
         "built-in rules",
     )?];
     for path in paths {

@@ -1,7 +1,7 @@
 //! Lookups that decide before (or without) asking a registry.
 
-use imprint_oci::keys::{KeyAlgorithm, SigningKey};
 use imprint_oci::policy::{Finding, Policy, Verdict};
+use imprint_oci::{KeyAlgorithm, SigningKey};
 
 use super::*;
 use crate::delivered::{Delivery, SharedDeliveries};
