@@ -1,6 +1,6 @@
 //! Verifying profile artifacts in a registry against a policy, in cosign's layouts:
 //! `sha256-<hex>.sig` and `.att` tags, and sigstore bundle v0.3 referrers (signing
-//! and attesting are writes, in [`crate::registry`]).
+//! and attesting are writes, in the registry client).
 //!
 //! Reading trusts nothing it has not checked: every blob's digest, every manifest's
 //! subject, every signature against the policy's keys. Each form has its own
