@@ -1,6 +1,6 @@
 //! The verification policy: who may sign profiles, and what their attestations
-//! must say. Pure: [`crate::verify`] gathers what the registry holds and
-//! [`evaluate`] decides.
+//! must say. Pure: [`Registry::verify`](crate::Registry::verify) gathers what the
+//! registry holds and [`Verdict::decide`] decides.
 //!
 //! The file follows the shape Kyverno and sigstore policy-controller users know:
 //! `authorities` (keys, or keyless identities), and `attestations` with a
