@@ -2,7 +2,8 @@
 //! envelopes around in-toto statements, key-based sigstore bundles v0.3, and the
 //! manifests that carry them (`sha256-<hex>.sig` / `.att` tags, bundle referrers).
 //!
-//! Nothing here does I/O; [`Registry::verify`](crate::Registry::verify) fetches and [`crate::policy`] decides.
+//! Nothing here does I/O; [`Registry::verify`](crate::Registry::verify) fetches and
+//! [`crate::policy`] decides.
 
 use std::collections::BTreeMap;
 
