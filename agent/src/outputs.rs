@@ -93,9 +93,9 @@ impl Spool {
             return Ok(());
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let tmp = self.dir.join(format!(".{n}.tmp"));
-        std::fs::write(&tmp, body)?;
-        std::fs::rename(&tmp, self.dir.join(format!("{n:020}.json")))
+        // Alerts name containers, pods and paths: for the agent's eyes only.
+        let path = self.dir.join(format!("{n:020}.json"));
+        imprint_fs::write_atomic(&path, body, imprint_fs::PRIVATE)
     }
 
     /// Batches waiting.

@@ -3,8 +3,8 @@
 use imprint_agent_ebpf::{Endpoint, Record, SocketType};
 use imprint_engine::EventKind;
 use imprint_engine::event::ProcessRef;
-use imprint_schema::names::{OpenFlags, capability_name};
 use imprint_schema::Protocol;
+use imprint_schema::names::{OpenFlags, capability_name};
 
 /// The `PTRACE_*` names of the requests that matter to detection.
 fn ptrace_request(request: u64) -> String {
@@ -124,8 +124,8 @@ pub fn dns_question(payload: &[u8]) -> Option<(String, Option<String>)> {
 
 /// The address as users write it: IPv4-mapped IPv6 (`::ffff:10.0.0.1`, what a
 /// dual-stack socket reports) as plain IPv4.
-fn address(e: &Endpoint) -> String {
-    e.ip.to_canonical().to_string()
+fn address(e: &Endpoint) -> std::net::IpAddr {
+    e.ip.to_canonical()
 }
 
 /// The path of what an exec ran: the name given to execve, unless that name is a
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(
             kind,
             EventKind::Connect {
-                address: "10.0.0.1".into(),
+                address: "10.0.0.1".parse().unwrap(),
                 port: 53,
                 protocol: Protocol::Udp
             }

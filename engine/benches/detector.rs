@@ -216,9 +216,9 @@ fn events(n: usize, images: usize) -> Vec<Event> {
                     let n = rng.below(10);
                     EventKind::Connect {
                         address: if allowed {
-                            format!("10.{n}.1.{}", rng.below(250))
+                            std::net::Ipv4Addr::new(10, n as u8, 1, rng.below(250) as u8).into()
                         } else {
-                            format!("203.0.113.{}", rng.below(250))
+                            std::net::Ipv4Addr::new(203, 0, 113, rng.below(250) as u8).into()
                         },
                         port: 5432 + n as u16,
                         protocol: Protocol::Tcp,
@@ -288,7 +288,7 @@ fn naive(profiles: &[Profile], event: &Event) -> bool {
             .any(|o| imprint_schema::pattern::matches(&o.path, path) && o.flags.contains(*flags)),
         EventKind::Syscall { name } => !p.syscalls.contains(name),
         EventKind::Connect { address, port, .. } => {
-            let ip: std::net::IpAddr = address.parse().unwrap();
+            let ip = *address;
             !p.network.egress.iter().any(|peer| {
                 peer.cidr
                     .as_ref()

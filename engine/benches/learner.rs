@@ -90,7 +90,7 @@ fn mix(n: usize) -> Vec<Event> {
                     name: syscalls[rng.below(syscalls.len() as u64) as usize].to_string(),
                 },
                 80..=87 => EventKind::Connect {
-                    address: format!("10.96.0.{}", rng.below(8)),
+                    address: std::net::Ipv4Addr::new(10, 96, 0, rng.below(8) as u8).into(),
                     port: [5432, 6379, 443][rng.below(3) as usize],
                     protocol: Protocol::Tcp,
                 },
@@ -104,7 +104,13 @@ fn mix(n: usize) -> Vec<Event> {
                     qtype: None,
                 },
                 92..=96 => EventKind::Accept {
-                    address: format!("10.244.{}.{}", rng.below(4), rng.below(250)),
+                    address: std::net::Ipv4Addr::new(
+                        10,
+                        244,
+                        rng.below(4) as u8,
+                        rng.below(250) as u8,
+                    )
+                    .into(),
                     port: 8080,
                     protocol: Protocol::Tcp,
                 },

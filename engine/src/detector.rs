@@ -8,9 +8,9 @@
 
 use std::net::IpAddr;
 
+use imprint_schema::Protocol;
 use imprint_schema::names::{CAPABILITY_NAMES, OpenFlags, normalize_capability};
 use imprint_schema::pattern::{PatternSet, has_wildcard};
-use imprint_schema::Protocol;
 use imprint_schema::{Exec, Profile};
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -218,22 +218,12 @@ impl CompiledProfile {
             || self.dns_wildcards.iter().any(|p| dns_matches(p, &name))
     }
 
-    /// The anomaly an event is under this profile, if any: (rule, severity, MITRE,
-    /// message, subject).
-    pub fn check(
-        &self,
-        kind: &EventKind,
-    ) -> Option<(
-        &'static str,
-        Severity,
-        &'static [&'static str],
-        String,
-        String,
-    )> {
+    /// The anomaly an event is under this profile, if any.
+    pub fn check(&self, kind: &EventKind) -> Option<Anomaly> {
         match kind {
             EventKind::Exec { path, argv, .. } if !self.exec_allowed(path, argv) => {
                 let args = argv.get(1..).unwrap_or(&[]).join(" ");
-                Some((
+                Some(Anomaly::new(
                     "anomaly.exec",
                     Severity::High,
                     &["T1059"],
@@ -253,7 +243,7 @@ impl CompiledProfile {
                         | OpenFlags::from_linux_bits(0o2).bits()
                         | OpenFlags::from_linux_bits(0o100).bits())
                     != 0;
-                Some((
+                Some(Anomaly::new(
                     "anomaly.open",
                     if writes {
                         Severity::High
@@ -265,17 +255,19 @@ impl CompiledProfile {
                     format!("{path} {}", flags.names().join("|")),
                 ))
             }
-            EventKind::Syscall { name } if !self.syscalls.contains(name.as_str()) => Some((
-                "anomaly.syscall",
-                Severity::Medium,
-                &["T1106"],
-                format!("unexpected syscall {name}"),
-                name.clone(),
-            )),
+            EventKind::Syscall { name } if !self.syscalls.contains(name.as_str()) => {
+                Some(Anomaly::new(
+                    "anomaly.syscall",
+                    Severity::Medium,
+                    &["T1106"],
+                    format!("unexpected syscall {name}"),
+                    name.clone(),
+                ))
+            }
             EventKind::Capability { name } => {
                 let bit = capability_bit(name)?;
                 (self.capabilities & bit == 0).then(|| {
-                    (
+                    Anomaly::new(
                         "anomaly.capability",
                         Severity::High,
                         &["T1068"][..],
@@ -288,35 +280,37 @@ impl CompiledProfile {
                 address,
                 port,
                 protocol,
-            } => {
-                let ip: IpAddr = address.parse().ok()?;
-                (!self.egress.iter().any(|r| r.allows(ip, *port, *protocol))).then(|| {
-                    (
-                        "anomaly.egress",
-                        Severity::High,
-                        &["T1071"][..],
-                        format!("unexpected connection to {address}:{port}/{protocol:?}"),
-                        format!("{address}:{port}"),
-                    )
-                })
-            }
+            } => (!self
+                .egress
+                .iter()
+                .any(|r| r.allows(*address, *port, *protocol)))
+            .then(|| {
+                Anomaly::new(
+                    "anomaly.egress",
+                    Severity::High,
+                    &["T1071"][..],
+                    format!("unexpected connection to {address}:{port}/{protocol:?}"),
+                    format!("{address}:{port}"),
+                )
+            }),
             EventKind::Accept {
                 address,
                 port,
                 protocol,
-            } => {
-                let ip: IpAddr = address.parse().ok()?;
-                (!self.ingress.iter().any(|r| r.allows(ip, *port, *protocol))).then(|| {
-                    (
-                        "anomaly.ingress",
-                        Severity::Medium,
-                        &["T1133"][..],
-                        format!("unexpected inbound connection from {address} on port {port}"),
-                        format!("{address}->{port}"),
-                    )
-                })
-            }
-            EventKind::Dns { name, .. } if !self.dns_allowed(name) => Some((
+            } => (!self
+                .ingress
+                .iter()
+                .any(|r| r.allows(*address, *port, *protocol)))
+            .then(|| {
+                Anomaly::new(
+                    "anomaly.ingress",
+                    Severity::Medium,
+                    &["T1133"][..],
+                    format!("unexpected inbound connection from {address} on port {port}"),
+                    format!("{address}->{port}"),
+                )
+            }),
+            EventKind::Dns { name, .. } if !self.dns_allowed(name) => Some(Anomaly::new(
                 "anomaly.dns",
                 Severity::Medium,
                 &["T1071.004"],
@@ -324,6 +318,39 @@ impl CompiledProfile {
                 name.clone(),
             )),
             _ => None,
+        }
+    }
+}
+
+/// What a profile says an event should not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anomaly {
+    /// The rule id (`anomaly.exec`, `anomaly.egress`…).
+    pub rule: &'static str,
+    /// How serious it is.
+    pub severity: Severity,
+    /// MITRE ATT&CK technique ids.
+    pub mitre: &'static [&'static str],
+    /// What happened, for people.
+    pub message: String,
+    /// What it is about (a path, `address:port`…), for grouping repeats.
+    pub subject: String,
+}
+
+impl Anomaly {
+    fn new(
+        rule: &'static str,
+        severity: Severity,
+        mitre: &'static [&'static str],
+        message: String,
+        subject: String,
+    ) -> Anomaly {
+        Anomaly {
+            rule,
+            severity,
+            mitre,
+            message,
+            subject,
         }
     }
 }
@@ -384,15 +411,15 @@ impl Detector {
             comm: event.comm.clone(),
         };
         if let Some(profile) = self.profiles.get(event.image_digest.as_str())
-            && let Some((rule, severity, mitre, message, subject)) = profile.check(&event.kind)
+            && let Some(anomaly) = profile.check(&event.kind)
         {
             out.push(alert(
-                rule,
+                anomaly.rule,
                 Source::Anomaly,
-                severity,
-                mitre.iter().map(|m| m.to_string()).collect(),
-                message,
-                subject,
+                anomaly.severity,
+                anomaly.mitre.iter().map(|m| m.to_string()).collect(),
+                anomaly.message,
+                anomaly.subject,
             ));
         }
         self.rules.check(event, |rule, subject| {

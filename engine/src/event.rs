@@ -13,6 +13,7 @@
 //! Unknown fields are ignored, so a newer sensor's stream still replays.
 
 use std::io::BufRead;
+use std::net::IpAddr;
 
 use imprint_schema::OpenFlags;
 use imprint_schema::Protocol;
@@ -112,7 +113,7 @@ pub enum EventKind {
     /// An outbound connection: `address` and `port` are the remote end.
     Connect {
         /// The remote address.
-        address: String,
+        address: IpAddr,
         /// The remote port.
         port: u16,
         /// The transport.
@@ -121,7 +122,7 @@ pub enum EventKind {
     /// An accepted inbound connection: `address` is the peer, `port` the local port.
     Accept {
         /// The peer's address.
-        address: String,
+        address: IpAddr,
         /// The local port.
         port: u16,
         /// The transport.
@@ -130,7 +131,7 @@ pub enum EventKind {
     /// A socket was bound to a local address and port.
     Bind {
         /// The local address.
-        address: String,
+        address: IpAddr,
         /// The local port.
         port: u16,
         /// The transport.

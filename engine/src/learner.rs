@@ -229,12 +229,18 @@ impl Learner {
                 address,
                 port,
                 protocol,
-            } => observe_peer(&mut image.egress, address, *port, *protocol),
+            } => {
+                observe_peer(&mut image.egress, *address, *port, *protocol);
+                true
+            }
             EventKind::Accept {
                 address,
                 port,
                 protocol,
-            } => observe_peer(&mut image.ingress, address, *port, *protocol),
+            } => {
+                observe_peer(&mut image.ingress, *address, *port, *protocol);
+                true
+            }
             EventKind::Dns { name, .. } => {
                 let name = name.trim_end_matches('.');
                 if image.dns.contains(name) {
@@ -509,19 +515,15 @@ fn compact(table: &mut OpenTable, config: &CollapseConfig) {
 
 fn observe_peer(
     map: &mut FxHashMap<(u16, Protocol), FxHashSet<IpAddr>>,
-    address: &str,
+    ip: IpAddr,
     port: u16,
     protocol: Protocol,
-) -> bool {
-    let Ok(ip) = address.parse::<IpAddr>() else {
-        return false;
-    };
+) {
     let ip = match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     };
     map.entry((port, protocol)).or_default().insert(ip);
-    true
 }
 
 /// Turns per-port address sets into peers; a port with more distinct addresses than

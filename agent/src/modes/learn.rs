@@ -171,11 +171,9 @@ impl Learning {
 /// Writes `sha256-<hex>.yaml` into `dir`, replacing what was there at once.
 fn write_profile(dir: &Path, profile: &imprint_schema::Profile) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let name = format!("{}.yaml", profile.image.digest.replace(':', "-"));
-    let path = dir.join(name);
-    let tmp = dir.join(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&tmp, imprint_schema::to_yaml(profile))
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    let path = dir.join(format!("{}.yaml", profile.image.digest.replace(':', "-")));
+    let yaml = imprint_schema::to_yaml(profile);
+    imprint_fs::write_atomic(&path, yaml.as_bytes(), imprint_fs::PUBLIC)
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(path)
 }

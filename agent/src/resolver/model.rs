@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imprint_oci::policy::Policy;
 use imprint_oci::RegistryOptions;
+use imprint_oci::policy::Policy;
 use imprint_schema::Profile;
 
 /// Why an image has no enforced profile, or that it has one.
@@ -121,7 +121,11 @@ impl Remembered {
     }
 
     pub(super) fn save(&self, path: &Path) {
-        let _ = std::fs::write(path, serde_json::to_vec(self).unwrap_or_default());
+        // Atomic, so a crash never leaves half a memory (which would read as none).
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        if let Err(e) = imprint_fs::write_atomic(path, &bytes, imprint_fs::PRIVATE) {
+            eprintln!("imprint-agent: cannot write {}: {e}", path.display());
+        }
     }
 
     /// The names a digest goes by here: itself, and the indexes that stand for it

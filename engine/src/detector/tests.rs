@@ -87,12 +87,12 @@ fn what_the_profile_allows_raises_nothing() {
             name: "NET_BIND_SERVICE".into(),
         },
         EventKind::Connect {
-            address: "10.1.2.3".into(),
+            address: "10.1.2.3".parse().unwrap(),
             port: 5432,
             protocol: Protocol::Tcp,
         },
         EventKind::Accept {
-            address: "192.0.2.1".into(),
+            address: "192.0.2.1".parse().unwrap(),
             port: 8080,
             protocol: Protocol::Tcp,
         },
@@ -149,7 +149,7 @@ fn each_kind_of_deviation_has_its_rule() {
         ),
         (
             EventKind::Connect {
-                address: "10.1.2.3".into(),
+                address: "10.1.2.3".parse().unwrap(),
                 port: 22,
                 protocol: Protocol::Tcp,
             },
@@ -157,7 +157,7 @@ fn each_kind_of_deviation_has_its_rule() {
         ),
         (
             EventKind::Connect {
-                address: "8.8.8.8".into(),
+                address: "8.8.8.8".parse().unwrap(),
                 port: 5432,
                 protocol: Protocol::Tcp,
             },
@@ -165,7 +165,7 @@ fn each_kind_of_deviation_has_its_rule() {
         ),
         (
             EventKind::Accept {
-                address: "192.0.2.1".into(),
+                address: "192.0.2.1".parse().unwrap(),
                 port: 22,
                 protocol: Protocol::Tcp,
             },

@@ -127,7 +127,7 @@ fn the_builtin_catalogue_recognises_each_behaviour() {
         ),
         (
             EventKind::Connect {
-                address: "1.2.3.4".into(),
+                address: "1.2.3.4".parse().unwrap(),
                 port: 3333,
                 protocol: Protocol::Tcp,
             },
@@ -167,7 +167,7 @@ fn ordinary_behaviour_fires_nothing() {
             qtype: None,
         },
         EventKind::Connect {
-            address: "1.2.3.4".into(),
+            address: "1.2.3.4".parse().unwrap(),
             port: 443,
             protocol: Protocol::Tcp,
         },

@@ -112,6 +112,10 @@ fn an_index_shares_its_manifests_names_and_the_memory_survives_a_restart() {
     assert_eq!(remembered.names("sha256:other"), ["sha256:other"]);
     remembered.save(&path);
     assert_eq!(Remembered::load(&path), remembered);
+    // It says which artifacts a node trusts: the agent's alone.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
     // A damaged file is as good as none: the registry is asked again.
     std::fs::write(&path, b"{not json").unwrap();
     assert_eq!(Remembered::load(&path), Remembered::default());
