@@ -104,7 +104,11 @@ pub fn learn(args: LearnArgs) -> CmdResult {
         let path = args
             .out
             .join(profile_file_name(&profile.image.digest, format));
-        write_atomic(&path, render_profile(profile, format).as_bytes())?;
+        write_atomic(
+            &path,
+            render_profile(profile, format).as_bytes(),
+            imprint_fs::PUBLIC,
+        )?;
         let l = &profile.learning;
         let completeness = match l.completeness {
             Completeness::Complete => "complete",
@@ -280,7 +284,11 @@ pub fn import_kubescape(args: ImportKubescapeArgs) -> CmdResult {
             let path = args
                 .out
                 .join(profile_file_name(&item.profile.image.digest, format));
-            write_atomic(&path, render_profile(&item.profile, format).as_bytes())?;
+            write_atomic(
+                &path,
+                render_profile(&item.profile, format).as_bytes(),
+                imprint_fs::PUBLIC,
+            )?;
             eprintln!(
                 "imprint: wrote {} (container {})",
                 path.display(),

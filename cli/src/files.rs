@@ -4,7 +4,7 @@
 use std::fmt;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use imprint_schema::Profile;
@@ -131,7 +131,7 @@ pub fn write_output(path: Option<&Path>, content: &[u8]) -> anyhow::Result<()> {
     match path {
         None => write_stdout(content),
         Some(p) if p == Path::new("-") => write_stdout(content),
-        Some(p) => write_atomic(p, content),
+        Some(p) => write_atomic(p, content, imprint_fs::PUBLIC),
     }
 }
 
@@ -144,29 +144,10 @@ fn write_stdout(content: &[u8]) -> anyhow::Result<()> {
     }
 }
 
-/// Writes `content` to `path` through a temporary file and a rename, so readers
-/// never see half a file.
-pub fn write_atomic(path: &Path, content: &[u8]) -> anyhow::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .with_context(|| format!("{} is not a file name", path.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(content)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("cannot write {}", path.display()))
+/// Writes `content` to `path` atomically (see `imprint_fs`), the file getting
+/// `mode`: readers never see half a file, and a private key is never readable
+/// by others, not even for a moment.
+pub fn write_atomic(path: &Path, content: &[u8], mode: u32) -> anyhow::Result<()> {
+    imprint_fs::write_atomic(path, content, mode)
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -195,9 +195,9 @@ pub fn key_generate(args: KeyGenerateArgs) -> CmdResult {
     let password = password(true)?;
     let key = SigningKey::generate(algorithm);
     let pem = key.to_encrypted_pem(password.as_bytes());
-    write_atomic(&private, pem.as_bytes())?;
-    set_private(&private)?;
-    write_atomic(&public, key.verifying_key().to_pem().as_bytes())?;
+    write_atomic(&private, pem.as_bytes(), imprint_fs::PRIVATE)?;
+    let public_pem = key.verifying_key().to_pem();
+    write_atomic(&public, public_pem.as_bytes(), imprint_fs::PUBLIC)?;
     eprintln!(
         "imprint: wrote {} ({}) and {}",
         private.display(),
@@ -212,7 +212,7 @@ pub fn key_public(args: KeyPublicArgs) -> CmdResult {
     let pem = key.verifying_key().to_pem();
     match &args.outfile {
         Some(path) => {
-            write_atomic(path, pem.as_bytes())?;
+            write_atomic(path, pem.as_bytes(), imprint_fs::PUBLIC)?;
             eprintln!(
                 "imprint: wrote the public key of {} to {}",
                 args.key.display(),
@@ -222,12 +222,6 @@ pub fn key_public(args: KeyPublicArgs) -> CmdResult {
         None => print!("{pem}"),
     }
     Ok(EXIT_OK)
-}
-
-fn set_private(path: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict {}", path.display()))
 }
 
 pub fn sign(args: SignArgs) -> CmdResult {

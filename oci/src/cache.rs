@@ -57,9 +57,7 @@ impl BlobCache {
         if path.exists() {
             return Ok(digest);
         }
-        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
-        std::fs::write(&tmp, data)?;
-        std::fs::rename(&tmp, &path)?;
+        imprint_fs::write_atomic(&path, data, imprint_fs::PUBLIC)?;
         Ok(digest)
     }
 

@@ -8,38 +8,11 @@ use serde_json::Value;
 use super::documents::DocInfo;
 use super::model::KContainer;
 use super::network::{convert_legacy_network, convert_neighbour};
+use super::notes::Notes;
 use super::{DYNAMIC, DYNAMIC_TRAILING, MAX_LISTED};
 use crate::names::{OpenFlags, is_syscall_name, normalize_capability};
 use crate::pattern;
 use crate::profile::{Exec, Open, Profile};
-
-/// Warnings for one container.
-pub(super) struct Notes(pub(super) Vec<String>);
-
-impl Notes {
-    pub(super) fn push(&mut self, note: String) {
-        self.0.push(note);
-    }
-
-    /// One warning naming up to [`MAX_LISTED`] dropped entries.
-    pub(super) fn dropped(&mut self, what: &str, items: &[String]) {
-        if items.is_empty() {
-            return;
-        }
-        let shown: Vec<&str> = items.iter().take(MAX_LISTED).map(String::as_str).collect();
-        let more = items.len().saturating_sub(MAX_LISTED);
-        let tail = if more > 0 {
-            format!("; and {more} more")
-        } else {
-            String::new()
-        };
-        self.0.push(format!(
-            "dropped {} {what}: {}{tail}",
-            items.len(),
-            shown.join("; ")
-        ));
-    }
-}
 
 pub(super) fn convert(c: &KContainer, doc: &DocInfo, digest: String, notes: &mut Notes) -> Profile {
     let mut p = Profile::new(digest);

@@ -4,8 +4,8 @@
 
 use serde_json::Value;
 
-use super::conversion::Notes;
 use super::model::{KContainer, KGroups, Meta};
+use super::notes::Notes;
 use super::{ImportError, ImportOptions, KUBESCAPE_API_VERSION};
 use crate::document::{Format, from_text};
 use crate::profile::{Completeness, Learning};

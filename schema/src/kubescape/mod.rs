@@ -48,6 +48,7 @@ mod conversion;
 mod documents;
 mod model;
 mod network;
+mod notes;
 #[cfg(test)]
 mod tests;
 
@@ -56,8 +57,9 @@ use crate::merge::{MergeError, merge};
 use crate::profile::{Category, Profile};
 use crate::validate::{MAX_ENTRIES_PER_SET, ValidationIssue, is_digest, validate};
 
-use conversion::{Notes, convert};
+use conversion::convert;
 use documents::{parse_documents, read_document, resolve_digest, split_documents};
+use notes::Notes;
 
 /// The `apiVersion` of the Kubescape objects this module reads.
 pub const KUBESCAPE_API_VERSION: &str = "spdx.softwarecomposition.kubescape.io/v1beta1";

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use serde_json::Value;
 
 use super::DYNAMIC;
-use super::conversion::Notes;
 use super::documents::string_of;
 use super::model::{KContainer, KNeighbor, KPort};
+use super::notes::Notes;
 use crate::profile::{Peer, Profile, Protocol};
 use crate::validate::{MAX_ENTRIES_PER_SET, check_cidr, check_dns_name};
 
