@@ -1,4 +1,4 @@
-//! The profile artifact's layout (DESIGN.md, "Artifact"): building it, and checking
+//! The profile artifact's layout (`docs/profile-format.md`): building it, and checking
 //! one that came back from a registry. Pure: the registry client moves the bytes.
 //!
 //! An OCI image manifest 1.1 with

@@ -4,8 +4,8 @@
 //! [`Registry`] pushes, pulls, discovers, signs, attests and verifies it, against a
 //! verification [`policy`]; [`signing`] holds cosign's and in-toto's formats and
 //! [`credentials`] finds registry credentials where docker, podman and oras keep them.
-//! Those four are namespaces; everything else is re-exported here (see DESIGN.md,
-//! "Artifact" and "Signatures and attestations").
+//! Those four are namespaces; everything else is re-exported here. The formats
+//! are described in `docs/profile-format.md` (the artifact) and `docs/trust.md`.
 
 #![warn(unreachable_pub)]
 
