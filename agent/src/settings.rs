@@ -312,7 +312,7 @@ impl Settings {
         T: Into<OsString> + Clone,
     {
         let matches = Settings::command().try_get_matches_from(args)?;
-        let config = Settings::from_arg_matches(&matches)?.config;
+        let config = matches.get_one::<PathBuf>("config").cloned();
         let mut settings = match &config {
             Some(path) => Settings::from_file(path)?,
             None => Settings::default(),

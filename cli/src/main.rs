@@ -246,14 +246,10 @@ fn parse_override(s: &str) -> Result<(String, usize), String> {
 }
 
 /// Parses durations as Kubernetes and Go write them: `30s`, `15m`, `24h`, `1h30m`.
+/// `--learning-period`: the one duration syntax (`imprint_schema::parse_duration`).
 fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
-    let d: jiff::SignedDuration = s
-        .parse()
-        .map_err(|e| format!("{s:?} is not a duration such as 30s or 24h: {e}"))?;
-    if d.is_negative() || d.is_zero() {
-        return Err(format!("{s:?}: the duration must be positive"));
-    }
-    Ok(d)
+    let d = imprint_schema::parse_duration(s).map_err(|e| e.to_string())?;
+    jiff::SignedDuration::try_from(d).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// An error and its causes on one line. Library errors often show their cause in

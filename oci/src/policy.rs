@@ -30,6 +30,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use imprint_schema::parse_duration;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, VerifyingKey};
@@ -233,37 +234,6 @@ pub struct Policy {
     pub min_learning_duration: Option<Duration>,
     /// Builder id expression.
     pub builder_id: Option<regex::Regex>,
-}
-
-/// Parses `24h`, `90m`, `30s`, `2d` or combinations (`1h30m`).
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let mut total = 0u64;
-    let mut number = String::new();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86400,
-            _ => return Err(format!("{text:?}: unknown unit {c:?} (use s, m, h or d)")),
-        };
-        let n: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?}: a number must come before {c:?}"))?;
-        total = total.saturating_add(n.saturating_mul(unit));
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(format!("{text:?}: the last number has no unit"));
-    }
-    Ok(Duration::from_secs(total))
 }
 
 impl Policy {

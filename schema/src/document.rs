@@ -138,8 +138,9 @@ pub(crate) fn check_text(bytes: &[u8], limit: usize) -> Result<&str, DocumentErr
     })
 }
 
-/// Deserializes JSON or YAML into `T`, with the field path in errors.
-pub(crate) fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
+/// Deserializes JSON or YAML into `T`, with the field path and position in
+/// errors: the reader of every imprint document, profiles and configuration files.
+pub fn from_text<T: DeserializeOwned>(text: &str) -> Result<T, DocumentError> {
     match Format::detect(text.as_bytes()) {
         Format::Json => {
             let mut de = serde_json::Deserializer::from_str(text);

@@ -22,6 +22,7 @@
 pub mod crd;
 pub mod diff;
 mod document;
+mod duration;
 pub mod kubescape;
 mod merge;
 pub mod names;
@@ -32,9 +33,11 @@ mod validate;
 
 // Reading and writing profile documents.
 pub use document::{
-    DEFAULT_MAX_DOCUMENT_BYTES, DocumentError, Format, Position, digest, parse_profile,
+    DEFAULT_MAX_DOCUMENT_BYTES, DocumentError, Format, Position, digest, from_text, parse_profile,
     parse_profile_with_limit, sha256_digest, to_canonical_json, to_pretty_json, to_yaml,
 };
+// The duration syntax of files and flags.
+pub use duration::{DurationError, parse_duration};
 // Merging profiles.
 pub use merge::{MergeError, merge, merge_all};
 // Open flags by name (also in [`names`]).

@@ -42,6 +42,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         cluster,
     )?;
 
+    let persist_every = settings.persist_every();
     let mut last_persist = Instant::now();
     loop {
         let mut stopping = stop.load(Ordering::Relaxed);
@@ -57,7 +58,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             stop.store(true, Ordering::Relaxed);
             stopping = true;
         }
-        if stopping || last_persist.elapsed() >= settings.persist_every() {
+        if stopping || last_persist.elapsed() >= persist_every {
             learning.persist(now, &settings.state_dir().join("partial"))?;
             sensing.observe(&metrics);
             metrics

@@ -117,11 +117,9 @@ impl Resolver {
         let _ = self.updates.send(update);
     }
 
-    fn still_delivered(&self, names: &[String], content: &str) -> bool {
-        admits(
-            &lock(&self.config.delivered).contents_for_any(&as_strs(names)),
-            content,
-        )
+    /// The contents Git delivers for a digest under any of its names (none: any).
+    fn delivered_contents(&self, names: &[String]) -> Vec<String> {
+        lock(&self.config.delivered).contents_for_any(&as_strs(names))
     }
 
     /// Before the registry answers: indexes stand for the manifests they did
@@ -153,8 +151,8 @@ impl Resolver {
                 continue;
             };
             let content = imprint_schema::digest(&pulled.profile);
-            let names = self.remembered.names(&digest);
-            if pulled.profile.image.digest == digest && self.still_delivered(&names, &content) {
+            let allowed = self.delivered_contents(&self.remembered.names(&digest));
+            if pulled.profile.image.digest == digest && admits(&allowed, &content) {
                 self.send(Update::Enforce {
                     digest: digest.clone(),
                     artifact: reference.whole(),
@@ -210,7 +208,7 @@ impl Resolver {
             &names,
             image_ref.as_deref(),
         ));
-        let allowed = lock(&self.config.delivered).contents_for_any(&as_strs(&names));
+        let allowed = self.delivered_contents(&names);
         let w = self.watched.get_mut(digest)?;
         let change = w.settle(outcome, |content| admits(&allowed, content));
         self.apply(digest, change);

@@ -31,8 +31,8 @@ pub enum Runtime {
     Cri,
 }
 
-/// A positive duration: `30s`, `15m`, `24h`, `1h30m`, `7d` (a day is 24 hours), or
-/// a bare number of seconds.
+/// A positive duration: `30s`, `15m`, `24h`, `1h30m`, `7d` (a day is 24 hours),
+/// `PT2H`, or a bare number of seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Period(Duration);
 
@@ -51,112 +51,83 @@ impl FromStr for Period {
     }
 }
 
-/// Parses a positive duration (see [`Period`]).
+/// Parses a [`Period`]: the one duration syntax of imprint
+/// ([`imprint_schema::parse_duration`]), or a bare number of seconds, which the
+/// agent's integer-second keys (`refresh: 30`) and flags have always taken.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let duration = if let Ok(seconds) = text.parse::<u64>() {
-        Duration::from_secs(seconds)
-    } else {
-        let span: jiff::Span = text
-            .parse()
-            .map_err(|e| format!("{text:?} is not a duration such as 30s or 24h: {e}"))?;
-        let seconds = span
-            .total((
-                jiff::Unit::Second,
-                jiff::SpanRelativeTo::days_are_24_hours(),
-            ))
-            .map_err(|e| format!("{text:?} is not a duration such as 30s or 24h: {e}"))?;
-        if !seconds.is_finite() || seconds < 0.0 {
-            return Err(format!("{text:?}: the duration must be positive"));
+    match text.trim().parse::<u64>() {
+        Ok(0) => Err(imprint_schema::DurationError::NotPositive(text.to_string()).to_string()),
+        Ok(seconds) => Ok(Duration::from_secs(seconds)),
+        Err(_) => imprint_schema::parse_duration(text).map_err(|e| e.to_string()),
+    }
+}
+
+/// A setting whose value is text of a checked form: the type, its doc, and the
+/// check (`Err` says what is wrong with the text).
+macro_rules! checked_text {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The text, as given.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-        Duration::from_secs_f64(seconds)
+
+        impl FromStr for $name {
+            type Err = String;
+
+            fn from_str(text: &str) -> Result<$name, String> {
+                let check: fn(&str) -> Result<(), String> = $check;
+                check(text).map(|()| $name(text.to_string()))
+            }
+        }
     };
-    if duration.is_zero() {
-        return Err(format!("{text:?}: the duration must be positive"));
-    }
-    Ok(duration)
 }
 
-/// An `http://` or `https://` URL.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpUrl(String);
-
-impl HttpUrl {
-    /// The URL's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for HttpUrl {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<HttpUrl, String> {
+checked_text!(
+    /// An `http://` or `https://` URL.
+    HttpUrl,
+    |text| {
         if text.starts_with("http://") || text.starts_with("https://") {
-            Ok(HttpUrl(text.to_string()))
+            Ok(())
         } else {
             Err(format!("{text:?} must start with http:// or https://"))
         }
     }
-}
+);
 
-/// A syslog receiver's URL: `udp://`, `tcp://` or `tls://` (the rest is checked
-/// when the output is made, with its TLS files).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SyslogUrl(String);
-
-impl SyslogUrl {
-    /// The URL's text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for SyslogUrl {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<SyslogUrl, String> {
-        if ["udp://", "tcp://", "tls://"]
-            .iter()
-            .any(|s| text.starts_with(s))
-        {
-            Ok(SyslogUrl(text.to_string()))
+checked_text!(
+    /// A syslog receiver's URL: `udp://`, `tcp://` or `tls://` (the rest is checked
+    /// when the output is made, with its TLS files).
+    SyslogUrl,
+    |text| {
+        if ["udp://", "tcp://", "tls://"].iter().any(|s| text.starts_with(s)) {
+            Ok(())
         } else {
             Err(format!(
                 "{text:?} must start with udp:// or tcp:// or tls:// (udp://HOST:PORT)"
             ))
         }
     }
-}
+);
 
-/// A pinned profile artifact: `oci://registry/repo@sha256:…`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PinnedRef(String);
-
-impl PinnedRef {
-    /// The reference's text, as given.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl FromStr for PinnedRef {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<PinnedRef, String> {
-        if text
-            .strip_prefix("oci://")
-            .unwrap_or(text)
-            .contains("@sha256:")
-        {
-            Ok(PinnedRef(text.to_string()))
+checked_text!(
+    /// A pinned profile artifact: `oci://registry/repo@sha256:…`.
+    PinnedRef,
+    |text| {
+        if text.strip_prefix("oci://").unwrap_or(text).contains("@sha256:") {
+            Ok(())
         } else {
             Err(format!(
                 "{text:?} must pin a digest (oci://registry/repo@sha256:…)"
             ))
         }
     }
-}
+);
 
 /// A webhook header, `Name: value`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -215,35 +186,23 @@ macro_rules! deserialize_from_text {
 
 deserialize_from_text!(Period, HttpUrl, SyslogUrl, PinnedRef);
 
-/// Deserializes YAML, naming the key (`outputs.webhook.url`) and the position of
-/// what is wrong.
+/// Reads a configuration document with the reader of every imprint document,
+/// naming the key first (`outputs.webhook.url: …`), then the position.
 pub(crate) fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    let mut path = None;
-    serde_saphyr::with_deserializer_from_str(text, |de| {
-        serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
-            path = Some(e.path().to_string()).filter(|p| p != ".");
-            e.into_inner()
-        })
-    })
-    .map_err(|e| {
-        // The rendered error starts with the position and may carry a snippet over
-        // several lines: keep the first line's message, and say the position after.
-        let rendered = e.to_string();
-        let mut message = rendered.lines().next().unwrap_or("").trim();
-        message = message.strip_prefix("error: ").unwrap_or(message);
-        if message.starts_with("line ")
-            && let Some(i) = message.find(": ")
-        {
-            message = &message[i + 2..];
+    imprint_schema::from_text(text).map_err(|e| match e {
+        imprint_schema::DocumentError::Syntax {
+            position,
+            field,
+            message,
+        } => {
+            let at = position
+                .map(|p| format!(" (line {}, column {})", p.line, p.column))
+                .unwrap_or_default();
+            match field {
+                Some(field) => format!("{field}: {message}{at}"),
+                None => format!("{message}{at}"),
+            }
         }
-        let at = e
-            .location()
-            .filter(|l| l.line() > 0)
-            .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
-            .unwrap_or_default();
-        match path {
-            Some(path) => format!("{path}: {message}{at}"),
-            None => format!("{message}{at}"),
-        }
+        other => other.to_string(),
     })
 }
