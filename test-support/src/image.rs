@@ -2,9 +2,6 @@
 //! spec: a blob upload session, then the manifest), independent of the client
 //! the tests exercise.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use sha2::{Digest, Sha256};
 
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -62,8 +59,18 @@ pub fn push_test_image(addr: &str, repo: &str) -> String {
 /// Pushes [`TestImage::new`]`(repo, arch)` under `repo:tag` (plain HTTP, no
 /// authentication) and returns its manifest digest.
 pub fn push_image(addr: &str, repo: &str, tag: &str, arch: &str) -> String {
+    // On a thread of its own: callers may be async tests, inside a runtime.
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| push_on_this_thread(addr, repo, tag, arch))
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+    })
+}
+
+fn push_on_this_thread(addr: &str, repo: &str, tag: &str, arch: &str) -> String {
     let image = TestImage::new(repo, arch);
-    let registry = Pusher { addr };
+    let registry = Pusher::new(addr);
     registry.blob(repo, &image.config);
     registry.blob(repo, &image.layer);
     let path = format!("/v2/{repo}/manifests/{tag}");
@@ -91,19 +98,34 @@ fn descriptor(media_type: &str, data: &[u8]) -> serde_json::Value {
     serde_json::json!({"mediaType": media_type, "digest": sha256_digest(data), "size": data.len()})
 }
 
-/// A registry on loopback, spoken to over plain HTTP.
+/// A registry on loopback, spoken to over plain HTTP (reqwest, on a runtime of
+/// its own so the tests' helpers stay blocking).
 struct Pusher<'a> {
     addr: &'a str,
+    client: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
 }
 
-impl Pusher<'_> {
+impl<'a> Pusher<'a> {
+    fn new(addr: &'a str) -> Pusher<'a> {
+        Pusher {
+            addr,
+            client: reqwest::Client::new(),
+            runtime: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime starts"),
+        }
+    }
+
     /// Uploads a blob: a session (POST), then its content with its digest (PUT).
     fn blob(&self, repo: &str, data: &[u8]) {
         let path = format!("/v2/{repo}/blobs/uploads/");
         let session = self.request("POST", &path, "application/octet-stream", &[]);
         session.expect(202, "POST", &path);
         let location = session
-            .header("location")
+            .location
+            .as_deref()
             .unwrap_or_else(|| panic!("POST {path}: no Location"));
         // An absolute URL names this registry (or the proxy in front of it): keep its path.
         let location = match location.split_once("://") {
@@ -116,70 +138,43 @@ impl Pusher<'_> {
         response.expect(201, "PUT", &put);
     }
 
-    /// One HTTP/1.1 request on its own connection.
+    /// One request; its status and `Location`.
     fn request(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Response {
-        let mut stream = TcpStream::connect(self.addr)
-            .unwrap_or_else(|e| panic!("connect to the registry at {}: {e}", self.addr));
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.addr,
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(body).unwrap();
-        let mut raw = Vec::new();
-        stream.read_to_end(&mut raw).unwrap();
-        Response::parse(&raw)
+        let url = format!("http://{}{path}", self.addr);
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+        let request = self
+            .client
+            .request(method.clone(), &url)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(body.to_vec());
+        let response = self
+            .runtime
+            .block_on(request.send())
+            .unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let status = response.status().as_u16();
+        let text = self.runtime.block_on(response.text()).unwrap_or_default();
+        Response {
+            status,
+            location,
+            text,
+        }
     }
 }
 
-/// A response's status line and headers (the body is not needed).
+/// What the tests need of a response.
 struct Response {
     status: u16,
-    head: String,
+    location: Option<String>,
+    text: String,
 }
 
 impl Response {
-    fn parse(raw: &[u8]) -> Response {
-        let end = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or(raw.len());
-        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        Response { status, head }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().skip(1).find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
-        })
-    }
-
     fn expect(&self, status: u16, method: &str, path: &str) {
-        assert_eq!(self.status, status, "{method} {path}: {}", self.head);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_response_head_is_read_with_its_headers() {
-        let response = Response::parse(
-            b"HTTP/1.1 202 Accepted\r\nLocation: /v2/a/blobs/uploads/x?_state=s\r\n\r\nbody",
-        );
-        assert_eq!(response.status, 202);
-        assert_eq!(
-            response.header("LOCATION"),
-            Some("/v2/a/blobs/uploads/x?_state=s")
-        );
-        assert_eq!(response.header("Docker-Content-Digest"), None);
+        assert_eq!(self.status, status, "{method} {path}: {}", self.text);
     }
 }
