@@ -135,8 +135,7 @@ pub fn parse_podman_inspect(json: &[u8]) -> Option<ContainerImage> {
         first
             .get("ImageDigest")
             .and_then(|v| v.as_str())
-            .filter(|d| imprint_schema::is_digest(d))
-            .map(str::to_string)
+            .and_then(|d| imprint_schema::Digest::parse(d).ok())
     })?;
     Some(ContainerImage {
         digest,

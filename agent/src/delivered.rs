@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use imprint_schema::Digest;
+
 /// The annotation naming the signed artifact a delivered profile came from.
 pub const ARTIFACT_ANNOTATION: &str = "imprint.dev/artifact";
 
@@ -26,9 +28,9 @@ const MAX_DEPTH: usize = 4;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// The image digest it is for.
-    pub image_digest: String,
-    /// `sha256:` of its canonical JSON.
-    pub content_digest: String,
+    pub image_digest: Digest,
+    /// The digest of its canonical JSON.
+    pub content_digest: Digest,
     /// The artifact named by [`ARTIFACT_ANNOTATION`], when given.
     pub artifact: Option<String>,
 }
@@ -85,7 +87,7 @@ pub fn lock(shared: &Mutex<Deliveries>) -> MutexGuard<'_, Deliveries> {
 
 /// Whether content is what `allowed` (the contents delivered for its digest)
 /// admits: anything when nothing is delivered.
-pub fn admits(allowed: &[String], content: &str) -> bool {
+pub fn admits(allowed: &[Digest], content: &Digest) -> bool {
     allowed.is_empty() || allowed.iter().any(|a| a == content)
 }
 
@@ -125,16 +127,16 @@ impl Deliveries {
     }
 
     /// What is delivered for an image digest.
-    pub fn for_digest(&self, image_digest: &str) -> Vec<Delivery> {
-        self.for_any(&[image_digest])
+    pub fn for_digest(&self, image_digest: &Digest) -> Vec<Delivery> {
+        self.for_any(std::slice::from_ref(image_digest))
     }
 
     /// What is delivered for any of these digests (a platform manifest and the
     /// indexes that stand for it on this node).
-    pub fn for_any(&self, image_digests: &[&str]) -> Vec<Delivery> {
+    pub fn for_any(&self, image_digests: &[Digest]) -> Vec<Delivery> {
         self.by_source
             .values()
-            .filter(|d| image_digests.contains(&d.image_digest.as_str()))
+            .filter(|d| image_digests.contains(&d.image_digest))
             .cloned()
             .collect()
     }
@@ -150,13 +152,13 @@ impl Deliveries {
     }
 
     /// The distinct contents delivered for an image digest, sorted.
-    pub fn contents_for(&self, image_digest: &str) -> Vec<String> {
-        self.contents_for_any(&[image_digest])
+    pub fn contents_for(&self, image_digest: &Digest) -> Vec<Digest> {
+        self.contents_for_any(std::slice::from_ref(image_digest))
     }
 
     /// The distinct contents delivered for any of these digests.
-    pub fn contents_for_any(&self, image_digests: &[&str]) -> Vec<String> {
-        let mut contents: Vec<String> = self
+    pub fn contents_for_any(&self, image_digests: &[Digest]) -> Vec<Digest> {
+        let mut contents: Vec<Digest> = self
             .for_any(image_digests)
             .into_iter()
             .map(|d| d.content_digest)
@@ -299,7 +301,10 @@ mod tests {
     #[test]
     fn a_delivery_pins_the_canonical_content() {
         let d = delivery_of(profile("a", "/bin/cat").as_bytes()).unwrap();
-        assert_eq!(d.image_digest, format!("sha256:{}", "a".repeat(64)));
+        assert_eq!(
+            d.image_digest,
+            format!("sha256:{}", "a".repeat(64)).as_str()
+        );
         let p = imprint_schema::parse_profile(profile("a", "/bin/cat").as_bytes()).unwrap();
         assert_eq!(d.content_digest, imprint_schema::digest(&p));
         assert_eq!(d.artifact, None);
@@ -344,7 +349,7 @@ mod tests {
         assert!(scan_dir(dir.path(), &deliveries).is_empty());
         let g = deliveries.lock().unwrap().generation();
         assert_eq!(deliveries.lock().unwrap().len(), 2);
-        let a = format!("sha256:{}", "a".repeat(64));
+        let a: Digest = format!("sha256:{}", "a".repeat(64)).parse().unwrap();
         let pinned = deliveries.lock().unwrap().for_digest(&a);
         assert_eq!(pinned.len(), 1);
 

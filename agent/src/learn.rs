@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use imprint_engine::{Event, Learner, LearnerConfig};
-use imprint_schema::{Completeness, Profile};
+use imprint_schema::{Completeness, Digest, Profile};
 use jiff::{SignedDuration, Timestamp};
 
 /// One image being learned.
@@ -25,7 +25,7 @@ struct Progress {
 pub struct LearnSession {
     learner: Learner,
     period: SignedDuration,
-    images: HashMap<String, Progress>,
+    images: HashMap<Digest, Progress>,
 }
 
 impl LearnSession {
@@ -41,16 +41,13 @@ impl LearnSession {
     /// Takes one event; events of images already finished are ignored. Returns
     /// whether it was used.
     pub fn observe(&mut self, event: &Event) -> bool {
-        if !imprint_schema::is_digest(&event.image_digest) {
+        let Some(digest) = &event.image_digest else {
             return false;
-        }
-        let progress = self
-            .images
-            .entry(event.image_digest.clone())
-            .or_insert(Progress {
-                first_seen: event.time,
-                done: false,
-            });
+        };
+        let progress = self.images.entry(digest.clone()).or_insert(Progress {
+            first_seen: event.time,
+            done: false,
+        });
         if progress.done {
             return false;
         }
@@ -72,13 +69,13 @@ impl LearnSession {
     }
 
     /// The profile of `digest` as learned so far, its window ending `now`.
-    fn profile_at(&self, digest: &str, now: Timestamp) -> Option<Profile> {
+    fn profile_at(&self, digest: &Digest, now: Timestamp) -> Option<Profile> {
         let progress = self.images.get(digest)?;
         let mut profile = self
             .learner
             .profiles()
             .into_iter()
-            .find(|p| p.image.digest == digest)?;
+            .find(|p| &p.image.digest == digest)?;
         // The sensor deduplicates, so events stop once behaviour is known; the
         // window is the time watched, not the span of events.
         profile.learning.start = Some(progress.first_seen);
@@ -93,7 +90,7 @@ impl LearnSession {
     /// The profiles whose learning period has passed by `now`; each is returned
     /// once.
     pub fn finish_due(&mut self, now: Timestamp) -> Vec<Profile> {
-        let due: Vec<String> = self
+        let due: Vec<Digest> = self
             .images
             .iter()
             .filter(|(_, p)| !p.done && now.duration_since(p.first_seen) >= self.period)

@@ -16,7 +16,7 @@ use imprint_engine::Alert;
 
 mod syslog;
 
-pub use syslog::{SyslogError, SyslogTarget, TlsFiles, syslog_message};
+pub use syslog::{SyslogError, SyslogSendError, SyslogTarget, TlsFiles, syslog_message};
 
 /// Most batches kept per output while its receiver is down.
 pub const MAX_SPOOLED: usize = 10_000;
@@ -132,8 +132,32 @@ impl Target {
     }
 }
 
+/// Why a batch was not delivered (it is kept and sent again).
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// The HTTP request failed (connecting, sending, a timeout).
+    #[error(transparent)]
+    Request(#[from] reqwest::Error),
+    /// The receiver answered with a status that may get better (5xx, 408, 429…).
+    #[error("{url}: {status}")]
+    Status {
+        url: String,
+        status: reqwest::StatusCode,
+    },
+    /// The spooled batch is not a list of syslog messages.
+    #[error("spooled batch is not a list of syslog messages: {0}")]
+    SpooledBatch(#[source] serde_json::Error),
+    /// The syslog receiver did not take the batch.
+    #[error(transparent)]
+    Syslog(#[from] SyslogSendError),
+}
+
 /// Delivers one batch; `Err` means "keep it and try again".
-async fn deliver(client: &reqwest::Client, target: &Target, body: &[u8]) -> Result<(), String> {
+async fn deliver(
+    client: &reqwest::Client,
+    target: &Target,
+    body: &[u8],
+) -> Result<(), DeliveryError> {
     match target {
         Target::Alertmanager(url) | Target::Webhook(url, _) => {
             let url = match target {
@@ -149,7 +173,7 @@ async fn deliver(client: &reqwest::Client, target: &Target, body: &[u8]) -> Resu
                     request = request.header(k, v);
                 }
             }
-            let response = request.send().await.map_err(|e| e.to_string())?;
+            let response = request.send().await?;
             let status = response.status();
             // 4xx other than 408/429 will not get better: drop the batch, loudly.
             if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
@@ -157,13 +181,14 @@ async fn deliver(client: &reqwest::Client, target: &Target, body: &[u8]) -> Resu
                 return Ok(());
             }
             if !status.is_success() {
-                return Err(format!("{url}: {status}"));
+                return Err(DeliveryError::Status { url, status });
             }
             Ok(())
         }
         Target::Syslog(target) => {
-            let lines: Vec<String> = serde_json::from_slice(body).map_err(|e| e.to_string())?;
-            target.send(&lines)
+            let lines: Vec<String> =
+                serde_json::from_slice(body).map_err(DeliveryError::SpooledBatch)?;
+            Ok(target.send(&lines)?)
         }
     }
 }
@@ -325,7 +350,11 @@ mod tests {
             subject: "/bin/sh".into(),
             time: "2026-11-26T12:00:00Z".parse().unwrap(),
             container_id: "27b9236aa0e6680087d5227bc4ab10a92d8fb3d19795bd39c4a285cac52d9d15".into(),
-            image_digest: "sha256:aa".into(),
+            image_digest: Some(
+                "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                    .parse()
+                    .unwrap(),
+            ),
             node: Some("node-1".into()),
             pid: 42,
             comm: Some("sh".into()),

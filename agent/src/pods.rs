@@ -5,13 +5,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use imprint_schema::Digest;
 use k8s_openapi::api::core::v1::Pod;
 
 /// The image a container runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerImage {
     /// The image manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The reference it was started from, when known.
     pub reference: Option<String>,
     /// The Kubernetes namespace of its pod, when known.
@@ -129,9 +130,9 @@ pub fn parse_pod_statuses(json: &[u8]) -> HashMap<String, ContainerImage> {
 
 /// The manifest digest of `repo@sha256:…`. A bare `sha256:…` is an image (config)
 /// id, not the manifest's digest, and yields nothing.
-pub(crate) fn digest_of_reference(reference: &str) -> Option<String> {
+pub(crate) fn digest_of_reference(reference: &str) -> Option<Digest> {
     let (_, digest) = reference.rsplit_once('@')?;
-    imprint_schema::is_digest(digest).then(|| digest.to_string())
+    Digest::parse(digest).ok()
 }
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub enum SensorError {
     #[error("loading the BPF programs: {0}")]
     Load(String),
     /// A required tracepoint could not be attached.
-    #[error("attaching {program} to {category}/{name}: {message}")]
+    #[error("attaching {program} to {category}/{name}: {reason}")]
     Attach {
         /// The program.
         program: String,
@@ -37,9 +37,29 @@ pub enum SensorError {
         category: String,
         /// Its tracepoint.
         name: String,
-        /// Why.
-        message: String,
+        /// Why (shown in the message, so not also a `source`).
+        reason: Box<AttachError>,
     },
+}
+
+/// Why one program could not be loaded and attached.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// The kernel has no tracepoint of that name.
+    #[error("the kernel has no such tracepoint")]
+    NoTracepoint,
+    /// The BPF object has no program of that name.
+    #[error("not in the object")]
+    NotInObject,
+    /// The program is not of the kind its table says.
+    #[error("{0}")]
+    WrongKind(aya::programs::ProgramError),
+    /// The kernel refused the program (the verifier's log ends the message).
+    #[error("{}", verifier_tail(.0))]
+    Load(aya::programs::ProgramError),
+    /// The program loaded but could not be attached.
+    #[error("{}", with_sources(.0))]
+    Attach(aya::programs::ProgramError),
 }
 
 /// Programs without which learning means little: the sensor refuses to run
@@ -108,27 +128,27 @@ impl Sensor {
                         program: program.into(),
                         category: category.into(),
                         name: name.into(),
-                        message: "the kernel has no such tracepoint".into(),
+                        reason: Box::new(AttachError::NoTracepoint),
                     });
                 }
                 skipped.push(program);
                 continue;
             }
-            let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+            let attach = |ebpf: &mut Ebpf| -> Result<(), AttachError> {
                 let tp: &mut TracePoint = ebpf
                     .program_mut(program)
-                    .ok_or("not in the object")?
+                    .ok_or(AttachError::NotInObject)?
                     .try_into()
-                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-                tp.load().map_err(|e| verifier_tail(&e))?;
-                tp.attach(category, name).map_err(|e| with_sources(&e))?;
+                    .map_err(AttachError::WrongKind)?;
+                tp.load().map_err(AttachError::Load)?;
+                tp.attach(category, name).map_err(AttachError::Attach)?;
                 Ok(())
             };
-            attach(&mut ebpf).map_err(|message| SensorError::Attach {
+            attach(&mut ebpf).map_err(|reason| SensorError::Attach {
                 program: program.into(),
                 category: category.into(),
                 name: name.into(),
-                message,
+                reason: Box::new(reason),
             })?;
             attached.push(program);
         }
@@ -137,21 +157,21 @@ impl Sensor {
                 skipped.push(program);
                 continue;
             }
-            let attach = |ebpf: &mut Ebpf| -> Result<(), String> {
+            let attach = |ebpf: &mut Ebpf| -> Result<(), AttachError> {
                 let tp: &mut RawTracePoint = ebpf
                     .program_mut(program)
-                    .ok_or("not in the object")?
+                    .ok_or(AttachError::NotInObject)?
                     .try_into()
-                    .map_err(|e: aya::programs::ProgramError| e.to_string())?;
-                tp.load().map_err(|e| verifier_tail(&e))?;
-                tp.attach(name).map_err(|e| with_sources(&e))?;
+                    .map_err(AttachError::WrongKind)?;
+                tp.load().map_err(AttachError::Load)?;
+                tp.attach(name).map_err(AttachError::Attach)?;
                 Ok(())
             };
-            attach(&mut ebpf).map_err(|message| SensorError::Attach {
+            attach(&mut ebpf).map_err(|reason| SensorError::Attach {
                 program: program.into(),
                 category: "raw_tracepoint".into(),
                 name: name.into(),
-                message,
+                reason: Box::new(reason),
             })?;
             attached.push(program);
         }

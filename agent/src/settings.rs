@@ -43,7 +43,10 @@ use serde::{Deserialize, Deserializer};
 
 mod values;
 
-pub use values::{HttpUrl, Mode, Period, PinnedRef, Runtime, SyslogUrl, WebhookHeader};
+pub use values::{
+    HttpUrl, MalformedValue, Mode, Period, PinnedRef, Runtime, SyslogUrl, WebhookHeader,
+    WebhookHeaderError,
+};
 
 /// `apiVersion` of the configuration file.
 pub const API_VERSION: &str = "imprint.dev/v1";
@@ -338,7 +341,7 @@ impl Settings {
             file: file.to_string(),
             message,
         };
-        let settings = values::from_yaml::<Settings>(text).map_err(refuse)?;
+        let settings = values::from_yaml::<Settings>(text).map_err(|e| refuse(e.to_string()))?;
         let (api_version, kind) = (settings.api_version.as_deref(), settings.kind.as_deref());
         if api_version != Some(API_VERSION) || kind != Some(KIND) {
             return Err(refuse(format!(

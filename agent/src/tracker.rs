@@ -357,7 +357,7 @@ fn make_event(
     Event {
         time: event.time,
         container_id,
-        image_digest: image.map(|i| i.digest.clone()).unwrap_or_default(),
+        image_digest: image.map(|i| i.digest.clone()),
         image_ref: image.and_then(|i| i.reference.clone()),
         node: node.clone(),
         namespace: image.and_then(|i| i.namespace.clone()),

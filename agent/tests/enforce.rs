@@ -543,7 +543,7 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
     let (image, digest) = podman.push_busybox(&registry.addr, "shop/pinned", "pinned");
     // A profile that allows only the shell, kept in a separate repository: image
     // discovery cannot find it, only the pin can.
-    let mut profile = imprint_schema::Profile::new(&digest);
+    let mut profile = imprint_schema::Profile::new(digest.parse().unwrap());
     profile.execs.push(imprint_schema::Exec {
         path: "/bin/sh".into(),
         args: None,
@@ -649,7 +649,7 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
     rt.block_on(async {
         let repository = parse_reference(&format!("{}/profiles/pinned", registry.addr)).unwrap();
         let client = Registry::new(&Default::default(), &[&repository]).unwrap();
-        let payload = imprint_oci::signing::simple_signing_payload("x", &signed);
+        let payload = imprint_oci::signing::simple_signing_payload("x", &signed.parse().unwrap());
         let mut layer =
             layout::Descriptor::of(imprint_oci::signing::SIMPLE_SIGNING_MEDIA_TYPE, &payload);
         use base64::Engine as _;
@@ -663,7 +663,7 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
         let tag = parse_reference(&format!(
             "{}/profiles/pinned:{}",
             registry.addr,
-            imprint_oci::signing::signature_tag(&signed)
+            imprint_oci::signing::signature_tag(&signed.parse().unwrap())
         ))
         .unwrap();
         client
@@ -705,7 +705,7 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
         let amd64 = client.resolve(&image).await.unwrap();
         let arm64 = support::push_image(&registry.addr, "shop/multi", "arm64", "arm64");
         let arm64 = client
-            .resolve(&image.clone_with_digest(arm64))
+            .resolve(&image.clone_with_digest(arm64.to_string()))
             .await
             .unwrap();
         let list_type = if amd64.media_type == layout::DOCKER_MANIFEST_MEDIA_TYPE {
@@ -732,10 +732,10 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
         let tag = parse_reference(&format!("{}/shop/multi:multi-arch", registry.addr)).unwrap();
         client.push_manifest(&tag, &index, list_type).await.unwrap()
     });
-    assert_ne!(index, manifest);
+    assert_ne!(index.as_str(), manifest);
 
     // The profile names the amd64 manifest and allows only the shell.
-    let mut profile = imprint_schema::Profile::new(&manifest);
+    let mut profile = imprint_schema::Profile::new(manifest.parse().unwrap());
     profile.execs.push(imprint_schema::Exec {
         path: "/bin/sh".into(),
         args: None,
@@ -823,7 +823,7 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
     // neither from the cache at start nor after a lookup.
     let delivered = dir.path().join("delivered");
     std::fs::create_dir(&delivered).unwrap();
-    let mut by_index = imprint_schema::Profile::new(&index);
+    let mut by_index = imprint_schema::Profile::new(index.clone());
     by_index.execs.push(imprint_schema::Exec {
         path: "/bin/busybox".into(),
         args: None,

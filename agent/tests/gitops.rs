@@ -56,7 +56,7 @@ fn a_profile_delivered_through_gitops_is_enforced_only_after_the_agents_own_veri
     // v1 allows only the shell; v2, pushed later (so discovery's newest), allows
     // busybox too. Git pins v1.
     let write = |name: &str, execs: &[&str]| {
-        let mut p = imprint_schema::Profile::new(&digest);
+        let mut p = imprint_schema::Profile::new(digest.parse().unwrap());
         for e in execs {
             p.execs.push(imprint_schema::Exec {
                 path: (*e).into(),

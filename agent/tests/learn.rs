@@ -81,7 +81,7 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
     ]);
 
     let profile = wait_for_profile(&out, &digest, Duration::from_secs(40), &agent);
-    assert_eq!(profile.image.digest, digest);
+    assert_eq!(profile.image.digest, *digest);
     assert_eq!(
         profile.learning.completeness,
         imprint_schema::Completeness::Complete,
@@ -153,7 +153,7 @@ fn learns_exactly_what_a_container_does_and_nothing_from_the_host() {
     let replayed = learner
         .profiles()
         .into_iter()
-        .find(|p| p.image.digest == digest)
+        .find(|p| p.image.digest == *digest)
         .unwrap();
     assert_eq!(exec_set(&replayed), exec_set(&profile));
     assert_eq!(open_set(&replayed), open_set(&profile));

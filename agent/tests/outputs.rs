@@ -71,7 +71,11 @@ fn alert(rule: &str) -> Alert {
         subject: "/bin/sh".into(),
         time: jiff::Timestamp::now(),
         container_id: "c0ffee".into(),
-        image_digest: "sha256:aa".into(),
+        image_digest: Some(
+            "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .parse()
+                .unwrap(),
+        ),
         node: Some("node-1".into()),
         pid: 7,
         comm: None,

@@ -21,23 +21,15 @@ use crate::{
 };
 
 /// File name for a digest's profile: `sha256-<hex>.yaml`, as OCI fallback tags spell it.
-fn profile_file_name(digest: &str, format: Format) -> String {
+fn profile_file_name(digest: &imprint_schema::Digest, format: Format) -> String {
     let ext = match format {
         Format::Json => "json",
         Format::Yaml => "yaml",
     };
-    format!("{}.{ext}", digest.replace(':', "-"))
+    format!("{}.{ext}", digest.tag_form())
 }
 
 pub fn learn(args: LearnArgs) -> CmdResult {
-    if let Some(d) = &args.image_digest
-        && !imprint_schema::is_digest(d)
-    {
-        return Err(anyhow::anyhow!(
-            "--image-digest {d:?} is not a digest such as sha256:<64 hex digits>"
-        )
-        .into());
-    }
     let config = LearnerConfig {
         collapse: CollapseConfig {
             threshold: args.collapse_threshold,
@@ -62,7 +54,7 @@ pub fn learn(args: LearnArgs) -> CmdResult {
                     if args
                         .image_digest
                         .as_ref()
-                        .is_none_or(|d| *d == event.image_digest)
+                        .is_none_or(|d| Some(d) == event.image_digest.as_ref())
                     {
                         learner.observe(&event);
                     }

@@ -88,7 +88,8 @@ pub fn classify(e: RegistryError) -> Failure {
     match e {
         RegistryError::Layout { .. }
         | RegistryError::TooLarge { .. }
-        | RegistryError::Platform { .. } => Failure::invalid(e),
+        | RegistryError::Platform { .. }
+        | RegistryError::Digest { .. } => Failure::invalid(e),
         RegistryError::Reference { .. }
         | RegistryError::Request { .. }
         | RegistryError::Config(_) => Failure::from(anyhow::Error::new(e)),

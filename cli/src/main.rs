@@ -92,7 +92,7 @@ struct LearnArgs {
     events: Vec<PathBuf>,
     /// Learn only this image digest (`sha256:…`).
     #[arg(long)]
-    image_digest: Option<String>,
+    image_digest: Option<imprint_schema::Digest>,
     /// Directory to write one profile per image digest into (created if missing).
     #[arg(long, short = 'o')]
     out: PathBuf,
@@ -178,7 +178,7 @@ struct ImportKubescapeArgs {
     out: PathBuf,
     /// The image digest, for objects that do not record one.
     #[arg(long)]
-    image_digest: Option<String>,
+    image_digest: Option<imprint_schema::Digest>,
     /// Import only this container.
     #[arg(long)]
     container: Option<String>,

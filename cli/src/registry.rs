@@ -88,10 +88,10 @@ fn written_tag(text: &str) -> Option<&str> {
 async fn learned_from_index(
     registry: &imprint_oci::Registry,
     image: &imprint_oci::Reference,
-    digest: &str,
+    digest: &imprint_schema::Digest,
 ) -> bool {
     registry.resolve(image).await.is_ok_and(|top| {
-        top.digest == digest
+        top.digest == *digest
             && [
                 imprint_oci::layout::INDEX_MEDIA_TYPE,
                 imprint_oci::layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE,
@@ -180,7 +180,9 @@ pub fn discover(args: DiscoverArgs) -> CmdResult {
     let rt = runtime()?;
     let found = rt.block_on(async {
         let subject = match image.digest() {
-            Some(d) => d.to_string(),
+            Some(d) => d
+                .parse()
+                .map_err(|e| Failure::invalid(anyhow::anyhow!("{}: {e}", args.image)))?,
             None => registry.resolve(&image).await.map_err(classify)?.digest,
         };
         registry

@@ -20,7 +20,7 @@ fn push_test_image_through(
     client: &imprint_oci::Registry,
     addr: &str,
     repo: &str,
-) -> String {
+) -> imprint_schema::Digest {
     let image = TestImage::new(repo, "amd64");
     let reference = imprint_oci::parse_reference(&format!("{addr}/{repo}:1.0")).unwrap();
     rt.block_on(async {
@@ -33,8 +33,8 @@ fn push_test_image_through(
     })
 }
 
-fn write_profile(dir: &Path, digest: &str) -> std::path::PathBuf {
-    let mut p = imprint_schema::Profile::new(digest);
+fn write_profile(dir: &Path, digest: &imprint_schema::Digest) -> std::path::PathBuf {
+    let mut p = imprint_schema::Profile::new(digest.clone());
     p.learning.completeness = imprint_schema::Completeness::Complete;
     p.learning.end = Some("2026-11-26T12:00:00Z".parse().unwrap());
     p.syscalls = vec!["read".into(), "execve".into()];
@@ -177,7 +177,10 @@ fn push_refuses_a_profile_of_another_image() {
     };
     push_test_image(&reg.addr, "app");
     let dir = tempfile::tempdir().unwrap();
-    let profile = write_profile(dir.path(), &format!("sha256:{}", "e".repeat(64)));
+    let profile = write_profile(
+        dir.path(),
+        &format!("sha256:{}", "e".repeat(64)).parse().unwrap(),
+    );
     let out = imprint(&[
         &"push",
         &profile,
@@ -403,7 +406,7 @@ fn a_multi_platform_image_binds_to_its_platform_manifest() {
     // Two platform manifests and an index over them, in one repository.
     let amd64 = push_image(&reg.addr, "multi", "amd", "amd64");
     let arm64 = push_image(&reg.addr, "multi", "arm", "arm64");
-    let resolve = |digest: &str| {
+    let resolve = |digest: &imprint_schema::Digest| {
         let r = imprint_oci::parse_reference(&format!("{}/multi@{digest}", reg.addr)).unwrap();
         rt.block_on(client.resolve(&r)).unwrap()
     };

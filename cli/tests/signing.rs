@@ -29,8 +29,8 @@ fn imprint_with_password(password: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -
         .unwrap()
 }
 
-fn write_profile(dir: &Path, digest: &str, hours: i64) -> PathBuf {
-    let mut p = imprint_schema::Profile::new(digest);
+fn write_profile(dir: &Path, digest: &imprint_schema::Digest, hours: i64) -> PathBuf {
+    let mut p = imprint_schema::Profile::new(digest.clone());
     p.learning.completeness = imprint_schema::Completeness::Complete;
     let start: jiff::Timestamp = "2026-11-25T00:00:00Z".parse().unwrap();
     p.learning.start = Some(start);
@@ -45,7 +45,7 @@ fn write_profile(dir: &Path, digest: &str, hours: i64) -> PathBuf {
 struct Setup {
     reg: TestRegistry,
     dir: tempfile::TempDir,
-    image_digest: String,
+    image_digest: imprint_schema::Digest,
 }
 
 fn setup(repo: &str) -> Option<Setup> {

@@ -123,7 +123,7 @@ const SYSCALLS: [&str; 80] = [
 ];
 
 fn profile(i: usize) -> Profile {
-    let mut p = Profile::new(format!("sha256:{:064x}", i + 1));
+    let mut p = Profile::new(format!("sha256:{:064x}", i + 1).parse().unwrap());
     for e in 0..20u32 {
         p.execs.push(Exec {
             path: format!("/usr/bin/tool{e}"),
@@ -254,7 +254,7 @@ fn events(n: usize, images: usize) -> Vec<Event> {
             Event {
                 time: "2026-11-26T12:00:00Z".parse().unwrap(),
                 container_id: format!("c{image}"),
-                image_digest: format!("sha256:{:064x}", image + 1),
+                image_digest: format!("sha256:{:064x}", image + 1).parse().ok(),
                 image_ref: None,
                 node: None,
                 namespace: None,
@@ -271,7 +271,7 @@ fn events(n: usize, images: usize) -> Vec<Event> {
 fn naive(profiles: &[Profile], event: &Event) -> bool {
     let Some(p) = profiles
         .iter()
-        .find(|p| p.image.digest == event.image_digest)
+        .find(|p| Some(&p.image.digest) == event.image_digest.as_ref())
     else {
         return false;
     };

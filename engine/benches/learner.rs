@@ -33,7 +33,9 @@ impl Rng {
 
 fn mix(n: usize) -> Vec<Event> {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let images: Vec<String> = (0..4).map(|i| format!("sha256:{:064x}", i + 1)).collect();
+    let images: Vec<imprint_schema::Digest> = (0..4)
+        .map(|i| format!("sha256:{:064x}", i + 1).parse().unwrap())
+        .collect();
     let files = [
         "/etc/ld.so.cache",
         "/etc/hosts",
@@ -126,7 +128,7 @@ fn mix(n: usize) -> Vec<Event> {
             Event {
                 time: t0 + jiff::SignedDuration::from_millis(i as i64),
                 container_id: format!("{container:064x}"),
-                image_digest: image.clone(),
+                image_digest: Some(image.clone()),
                 image_ref: None,
                 node: None,
                 namespace: None,
@@ -142,7 +144,7 @@ fn mix(n: usize) -> Vec<Event> {
 /// The straightforward learner one writes first: a formatted string key per event in
 /// ordered sets, no collapsing during ingestion.
 fn naive_learn(events: &[Event]) -> usize {
-    let mut images: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut images: BTreeMap<Option<imprint_schema::Digest>, BTreeSet<String>> = BTreeMap::new();
     for e in events {
         let key = match &e.kind {
             EventKind::Open { path, flags } => format!("open {path} {flags:?}"),

@@ -1,5 +1,6 @@
 //! What the detector and the behaviour rules report.
 
+use imprint_schema::Digest;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -47,8 +48,9 @@ pub struct Alert {
     pub time: Timestamp,
     /// The container.
     pub container_id: String,
-    /// Its image digest.
-    pub image_digest: String,
+    /// Its image digest, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<Digest>,
     /// The node, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,

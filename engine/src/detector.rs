@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use imprint_schema::Protocol;
 use imprint_schema::names::{CAPABILITY_NAMES, OpenFlags, normalize_capability};
 use imprint_schema::pattern::{PatternSet, has_wildcard};
-use imprint_schema::{Exec, Profile};
+use imprint_schema::{Digest, Exec, Profile};
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -59,7 +59,7 @@ impl PeerRule {
 /// A profile compiled for fast checks.
 #[derive(Debug, Clone)]
 pub struct CompiledProfile {
-    digest: String,
+    digest: Digest,
     exec_exact: FxHashMap<Box<str>, ExecArgs>,
     exec_patterns: PatternSet,
     exec_pattern_args: Vec<ExecArgs>,
@@ -177,7 +177,7 @@ impl CompiledProfile {
     }
 
     /// The image digest this profile is for.
-    pub fn digest(&self) -> &str {
+    pub fn digest(&self) -> &Digest {
         &self.digest
     }
 
@@ -357,7 +357,7 @@ impl Anomaly {
 
 /// Profiles by image digest, and the behaviour rules.
 pub struct Detector {
-    profiles: FxHashMap<Box<str>, CompiledProfile>,
+    profiles: FxHashMap<Digest, CompiledProfile>,
     rules: RuleSet,
 }
 
@@ -372,19 +372,17 @@ impl Detector {
 
     /// Enforces `profile` for its image digest (replacing the previous one).
     pub fn load(&mut self, profile: &Profile) {
-        self.profiles.insert(
-            profile.image.digest.as_str().into(),
-            CompiledProfile::new(profile),
-        );
+        self.profiles
+            .insert(profile.image.digest.clone(), CompiledProfile::new(profile));
     }
 
     /// Stops enforcing the profile of `digest` (revoked, or no longer verified).
-    pub fn unload(&mut self, digest: &str) -> bool {
+    pub fn unload(&mut self, digest: &Digest) -> bool {
         self.profiles.remove(digest).is_some()
     }
 
     /// Whether a verified profile is enforced for `digest`.
-    pub fn has_profile(&self, digest: &str) -> bool {
+    pub fn has_profile(&self, digest: &Digest) -> bool {
         self.profiles.contains_key(digest)
     }
 
@@ -410,7 +408,7 @@ impl Detector {
             pid: event.pid,
             comm: event.comm.clone(),
         };
-        if let Some(profile) = self.profiles.get(event.image_digest.as_str())
+        if let Some(profile) = (event.image_digest.as_ref()).and_then(|d| self.profiles.get(d))
             && let Some(anomaly) = profile.check(&event.kind)
         {
             out.push(alert(

@@ -15,6 +15,7 @@
 use std::io::BufRead;
 use std::net::IpAddr;
 
+use imprint_schema::Digest;
 use imprint_schema::OpenFlags;
 use imprint_schema::Protocol;
 use jiff::Timestamp;
@@ -29,8 +30,10 @@ pub struct Event {
     pub time: Timestamp,
     /// The container's full id, as the runtime names it.
     pub container_id: String,
-    /// The image manifest digest of the container (`sha256:…`).
-    pub image_digest: String,
+    /// The image manifest digest of the container, when attribution found one
+    /// (a container whose image is not known yet still meets the behaviour rules).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<Digest>,
     /// The image reference the container was started from, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_ref: Option<String>,
@@ -397,8 +400,7 @@ impl<R: BufRead> Iterator for EventReader<R> {
 mod tests {
     use super::*;
 
-    const HEAD: &str =
-        r#""time":"2026-11-26T10:00:00Z","containerId":"c1","imageDigest":"sha256:aa","pid":7"#;
+    const HEAD: &str = r#""time":"2026-11-26T10:00:00Z","containerId":"c1","imageDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","pid":7"#;
 
     #[test]
     fn every_kind_round_trips() {
@@ -445,18 +447,29 @@ mod tests {
         assert!(err.starts_with("line 4, column"), "{err}");
         assert!(err.contains("open flag \"O_NOPE\""), "{err}");
 
-        let err = parse_line(br#"{"time":"2026-11-26T10:00:00Z","containerId":"c","imageDigest":"d","type":"teleport"}"#, 2)
+        let err = parse_line(br#"{"time":"2026-11-26T10:00:00Z","containerId":"c","imageDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","type":"teleport"}"#, 2)
             .unwrap_err()
             .to_string();
         assert!(err.contains("teleport"), "{err}");
 
         let err = parse_line(
-            br#"{"time":"yesterday","containerId":"c","imageDigest":"d","type":"exit","code":0}"#,
+            br#"{"time":"yesterday","containerId":"c","imageDigest":"sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","type":"exit","code":0}"#,
             3,
         )
         .unwrap_err()
         .to_string();
         assert!(err.contains("time"), "{err}");
+
+        let err = parse_line(
+            br#"{"time":"2026-11-26T10:00:00Z","containerId":"c","imageDigest":"sha256:AA","type":"exit","code":0}"#,
+            7,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("line 7") && err.contains("not a digest"),
+            "{err}"
+        );
 
         let err = parse_line(
             b"{\"time\":\"2026-11-26T10:00:00Z\",\"containerId\":\"\xff\"}",

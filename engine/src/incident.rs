@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use imprint_schema::Digest;
 use jiff::{SignedDuration, Timestamp};
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -48,8 +49,9 @@ pub struct Incident {
     pub id: String,
     /// The container.
     pub container_id: String,
-    /// Its image.
-    pub image_digest: String,
+    /// Its image, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image_digest: Option<Digest>,
     /// The worst severity in it.
     pub severity: Severity,
     /// First and last alert.

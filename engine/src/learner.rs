@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use imprint_schema::names::{OpenFlags, is_syscall_name, normalize_capability};
 use imprint_schema::pattern::{MAX_PATTERN_LEN, PatternSet, normalize_path};
 use imprint_schema::{Category, Completeness, Exec, Open, Peer, Profile, Protocol};
-use imprint_schema::{check_dns_name, is_digest};
+use imprint_schema::{Digest, check_dns_name};
 use jiff::{SignedDuration, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet, FxHasher};
 
@@ -117,7 +117,7 @@ struct ImageState {
 /// Builds profiles from events, one per image digest.
 pub struct Learner {
     config: LearnerConfig,
-    images: FxHashMap<Box<str>, ImageState>,
+    images: FxHashMap<Digest, ImageState>,
     stats: LearnerStats,
 }
 
@@ -146,8 +146,8 @@ impl Learner {
     }
 
     /// The image digests seen so far.
-    pub fn digests(&self) -> Vec<String> {
-        let mut d: Vec<String> = self.images.keys().map(|k| k.to_string()).collect();
+    pub fn digests(&self) -> Vec<Digest> {
+        let mut d: Vec<Digest> = self.images.keys().cloned().collect();
         d.sort();
         d
     }
@@ -156,17 +156,13 @@ impl Learner {
     pub fn observe(&mut self, event: &Event) {
         self.stats.events += 1;
         let limits = &self.config.limits;
-        let image = match self.images.get_mut(event.image_digest.as_str()) {
+        let Some(digest) = &event.image_digest else {
+            self.stats.unusable += 1;
+            return;
+        };
+        let image = match self.images.get_mut(digest) {
             Some(image) => image,
-            None => {
-                if !is_digest(&event.image_digest) {
-                    self.stats.unusable += 1;
-                    return;
-                }
-                self.images
-                    .entry(event.image_digest.as_str().into())
-                    .or_default()
-            }
+            None => self.images.entry(digest.clone()).or_default(),
         };
         if image.start.is_none_or(|s| event.time < s) {
             image.start = Some(event.time);
@@ -267,7 +263,7 @@ impl Learner {
     /// Builds the profiles learned so far, sorted by image digest. The learner keeps
     /// its state, so it can go on learning and build again later.
     pub fn profiles(&self) -> Vec<Profile> {
-        let mut digests: Vec<&Box<str>> = self.images.keys().collect();
+        let mut digests: Vec<&Digest> = self.images.keys().collect();
         digests.sort();
         digests
             .into_iter()
@@ -275,10 +271,10 @@ impl Learner {
             .collect()
     }
 
-    fn build(&self, digest: &str, image: &ImageState) -> Profile {
+    fn build(&self, digest: &Digest, image: &ImageState) -> Profile {
         let limits = &self.config.limits;
         let mut truncated = image.truncated.clone();
-        let mut profile = Profile::new(digest);
+        let mut profile = Profile::new(digest.clone());
         profile.image.reference = image.reference.clone();
 
         // Execs: collapse executable paths, then attach argument sets.

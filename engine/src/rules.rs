@@ -22,8 +22,9 @@
 //! A condition holds when the event's type is listed and every given field
 //! matches (each list matches when any of its items does).
 
-use imprint_schema::names::OpenFlags;
-use imprint_schema::pattern::PatternSet;
+use imprint_schema::Digest;
+use imprint_schema::names::{OpenFlags, UnknownOpenFlag};
+use imprint_schema::pattern::{PatternError, PatternSet};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::Severity;
@@ -112,7 +113,7 @@ pub struct Exception {
     pub rule: String,
     /// Image digests.
     #[serde(default)]
-    pub images: Vec<String>,
+    pub images: Vec<Digest>,
     /// Kubernetes namespaces.
     #[serde(default)]
     pub namespaces: Vec<String>,
@@ -181,41 +182,73 @@ const EVENT_TYPES: [&str; 19] = [
     "exit",
 ];
 
+/// Why one rule does not compile.
+#[derive(Debug, thiserror::Error)]
+enum RuleCompileError {
+    /// `when.event` is empty.
+    #[error("when.event names no event type")]
+    NoEventType,
+    /// `when.event` names a type there is no such event of.
+    #[error("when.event: unknown event type {event:?}")]
+    UnknownEventType { event: String },
+    /// A `when.path` pattern does not parse.
+    #[error("when.path {pattern:?}: {source}")]
+    Path {
+        pattern: String,
+        #[source]
+        source: PatternError,
+    },
+    /// A `when.target` pattern does not parse.
+    #[error("when.target {pattern:?}: {source}")]
+    Target {
+        pattern: String,
+        #[source]
+        source: PatternError,
+    },
+    /// `when.openFlagsAny` names an unknown flag.
+    #[error("when.openFlagsAny: {0}")]
+    OpenFlag(#[source] UnknownOpenFlag),
+}
+
 #[derive(Debug, Clone)]
 struct CompiledRule {
     rule: Rule,
     paths: PatternSet,
     targets: PatternSet,
     flags: OpenFlags,
-    except_images: Vec<String>,
+    except_images: Vec<Digest>,
     except_namespaces: Vec<String>,
 }
 
 impl CompiledRule {
-    fn new(rule: &Rule) -> Result<CompiledRule, String> {
+    fn new(rule: &Rule) -> Result<CompiledRule, RuleCompileError> {
         let when = &rule.when;
         if when.event.is_empty() {
-            return Err("when.event names no event type".into());
+            return Err(RuleCompileError::NoEventType);
         }
         for t in &when.event {
             if !EVENT_TYPES.contains(&t.as_str()) {
-                return Err(format!("when.event: unknown event type {t:?}"));
+                return Err(RuleCompileError::UnknownEventType { event: t.clone() });
             }
         }
         let mut paths = PatternSet::new();
         for p in &when.path {
-            paths
-                .insert(p)
-                .map_err(|e| format!("when.path {p:?}: {e}"))?;
+            paths.insert(p).map_err(|source| RuleCompileError::Path {
+                pattern: p.clone(),
+                source,
+            })?;
         }
         let mut targets = PatternSet::new();
         for p in &when.target {
             targets
                 .insert(p)
-                .map_err(|e| format!("when.target {p:?}: {e}"))?;
+                .map_err(|source| RuleCompileError::Target {
+                    pattern: p.clone(),
+                    source,
+                })?;
         }
         let flags = OpenFlags::from_names(when.open_flags_any.iter().map(String::as_str))
-            .map_err(|e| format!("when.openFlagsAny: {e}"))?;
+            .map_err(RuleCompileError::OpenFlag)?;
         Ok(CompiledRule {
             rule: rule.clone(),
             paths,
@@ -232,7 +265,7 @@ impl CompiledRule {
         if !w.event.iter().any(|t| t == event.kind.type_name()) {
             return None;
         }
-        if self.except_images.contains(&event.image_digest)
+        if (event.image_digest.as_ref()).is_some_and(|d| self.except_images.contains(d))
             || event
                 .namespace
                 .as_ref()

@@ -57,6 +57,14 @@ fn demo_stream_validates_against_the_schema_and_the_types() {
     bad["type"] = "teleport".into();
     assert!(!validator.is_valid(&bad));
     let mut bad: serde_json::Value = serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
-    bad.as_object_mut().unwrap().remove("imageDigest");
+    bad["imageDigest"] = "sha256:AB".into();
     assert!(!validator.is_valid(&bad));
+    let mut bad: serde_json::Value = serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
+    bad.as_object_mut().unwrap().remove("containerId");
+    assert!(!validator.is_valid(&bad));
+    // An event of a container whose image is not known yet still meets the rules.
+    let mut unattributed: serde_json::Value =
+        serde_json::from_str(text.lines().nth(2).unwrap()).unwrap();
+    unattributed.as_object_mut().unwrap().remove("imageDigest");
+    assert!(validator.is_valid(&unattributed));
 }

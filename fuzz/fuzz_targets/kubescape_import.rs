@@ -5,7 +5,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let options = imprint_schema::kubescape::ImportOptions {
-        image_digest: Some(format!("sha256:{}", "a".repeat(64))),
+        image_digest: Some(format!("sha256:{}", "a".repeat(64)).parse().unwrap()),
         container: None,
     };
     if let Ok(imported) = imprint_schema::kubescape::import(data, &options) {

@@ -15,7 +15,12 @@ const PROFILES: usize = 100;
 const ROUNDS: usize = 5;
 
 /// Pulls one artifact by digest (through the cache when given) and validates it.
-async fn pull_checked(client: &Registry, addr: &str, digest: &str, cache: Option<&BlobCache>) {
+async fn pull_checked(
+    client: &Registry,
+    addr: &str,
+    digest: &imprint_schema::Digest,
+    cache: Option<&BlobCache>,
+) {
     let r = parse_reference(&format!("{addr}/bench/app@{digest}")).unwrap();
     let pulled = match cache {
         Some(c) => client.pull_artifact_cached(&r, c).await.unwrap(),
@@ -53,7 +58,7 @@ async fn main() {
             .resolve(&parse_reference(&format!("{}/bench/app@{image}", reg.addr)).unwrap())
             .await
             .unwrap();
-        let mut profile = imprint_schema::Profile::new(&image);
+        let mut profile = imprint_schema::Profile::new(image.clone());
         profile.syscalls = (0..60).map(|s| format!("sys{s}")).collect();
         profile.opens = (0..200)
             .map(|o| imprint_schema::Open {
@@ -91,7 +96,7 @@ async fn main() {
         warm.push(round(Some(cache.clone())).await);
     }
     // Pull + validate only, by known digest (what an agent with pinned references does).
-    let digests: Vec<String> = {
+    let digests: Vec<imprint_schema::Digest> = {
         let mut d = Vec::new();
         for image in &targets {
             d.push(

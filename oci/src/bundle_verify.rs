@@ -9,7 +9,43 @@ use sigstore_verify::trust_root::TrustedRoot;
 use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, Sha256Hash};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
 
+use imprint_schema::{Digest, DigestAlgorithm};
+
 use crate::keys::VerifyingKey;
+
+/// Why a sigstore bundle does not verify.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    /// The bundle or the trusted root is not UTF-8 text.
+    #[error("{0} is not UTF-8")]
+    NotUtf8(&'static str),
+    /// The bundle does not parse as a sigstore bundle.
+    #[error("not a sigstore bundle: {0}")]
+    NotABundle(String),
+    /// The trusted root does not parse, or gives no verifier.
+    #[error("trusted root: {0}")]
+    TrustedRoot(String),
+    /// The signed digest is not SHA-256, the only hash bundles sign here.
+    #[error("{0} is not a sha256 digest")]
+    NotSha256(Digest),
+    /// The key does not parse for the sigstore verifier.
+    #[error("the key: {0}")]
+    Key(String),
+    /// The sigstore verifier refused the bundle.
+    #[error("{0}")]
+    Refused(String),
+    /// The certificate names no subject.
+    #[error("the certificate names no subject")]
+    NoSubject,
+    /// The certificate's subject is not the identity the policy names.
+    #[error("certificate subject {identity:?} does not match {pattern:?}")]
+    OtherSubject {
+        /// The certificate's subject.
+        identity: String,
+        /// The expression it had to match.
+        pattern: String,
+    },
+}
 
 /// What a bundle is checked against.
 pub enum BundleTrust<'a> {
@@ -38,7 +74,7 @@ pub enum Signed<'a> {
     /// The artifact's bytes.
     Bytes(&'a [u8]),
     /// The artifact's digest.
-    Digest(&'a str),
+    Digest(&'a Digest),
 }
 
 /// Who signed a verified bundle.
@@ -55,34 +91,35 @@ pub fn verify_bundle(
     bundle_json: &[u8],
     signed: Signed<'_>,
     trust: &BundleTrust<'_>,
-) -> Result<Signer, String> {
-    let text = std::str::from_utf8(bundle_json).map_err(|_| "bundle is not UTF-8".to_string())?;
-    let bundle = Bundle::from_json(text).map_err(|e| format!("not a sigstore bundle: {e}"))?;
+) -> Result<Signer, BundleError> {
+    let text = std::str::from_utf8(bundle_json).map_err(|_| BundleError::NotUtf8("the bundle"))?;
+    let bundle = Bundle::from_json(text).map_err(|e| BundleError::NotABundle(e.to_string()))?;
     let root_json = match trust {
         BundleTrust::Key { trusted_root, .. } | BundleTrust::Keyless { trusted_root, .. } => {
             trusted_root
         }
     };
     let root = TrustedRoot::from_json(
-        std::str::from_utf8(root_json).map_err(|_| "trusted root is not UTF-8".to_string())?,
+        std::str::from_utf8(root_json).map_err(|_| BundleError::NotUtf8("the trusted root"))?,
     )
-    .map_err(|e| format!("trusted root: {e}"))?;
-    let verifier = Verifier::new(&root).map_err(|e| format!("trusted root: {e}"))?;
+    .map_err(|e| BundleError::TrustedRoot(e.to_string()))?;
+    let verifier = Verifier::new(&root).map_err(|e| BundleError::TrustedRoot(e.to_string()))?;
     let artifact = match signed {
         Signed::Bytes(bytes) => Artifact::from_blob(bytes),
         Signed::Digest(digest) => {
-            let hex = digest
-                .strip_prefix("sha256:")
-                .ok_or_else(|| format!("{digest:?} is not a sha256 digest"))?;
-            Artifact::from_digest(
-                Sha256Hash::from_hex(hex).map_err(|e| format!("{digest:?}: {e}"))?,
-            )
+            if digest.algorithm() != DigestAlgorithm::Sha256 {
+                return Err(BundleError::NotSha256(digest.clone()));
+            }
+            let hash = Sha256Hash::from_hex(digest.hex())
+                .map_err(|e| BundleError::Refused(format!("{digest}: {e}")))?;
+            Artifact::from_digest(hash)
         }
     };
     match trust {
         BundleTrust::Key { key, .. } => {
             let pem = key.to_pem();
-            let public = DerPublicKey::from_pem(&pem).map_err(|e| e.to_string())?;
+            let public =
+                DerPublicKey::from_pem(&pem).map_err(|e| BundleError::Key(e.to_string()))?;
             verifier
                 .verify_with_key(
                     artifact,
@@ -90,7 +127,7 @@ pub fn verify_bundle(
                     &public,
                     &PublicKeyVerificationPolicy::default(),
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| BundleError::Refused(e.to_string()))?;
             Ok(Signer {
                 identity: "key".to_string(),
                 issuer: None,
@@ -105,16 +142,16 @@ pub fn verify_bundle(
                     &bundle,
                     &VerificationPolicy::any_identity().require_issuer(*issuer),
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| BundleError::Refused(e.to_string()))?;
             let identity = result
                 .identity()
                 .map(|i| i.as_str().to_string())
-                .ok_or("the certificate names no subject")?;
+                .ok_or(BundleError::NoSubject)?;
             if !subject.is_match(&identity) {
-                return Err(format!(
-                    "certificate subject {identity:?} does not match {:?}",
-                    subject.as_str()
-                ));
+                return Err(BundleError::OtherSubject {
+                    identity,
+                    pattern: subject.as_str().to_string(),
+                });
             }
             Ok(Signer {
                 identity,

@@ -1,5 +1,5 @@
 //! A content-addressed cache of verified blobs and manifests on disk:
-//! `ROOT/blobs/sha256/<hex>`, as an OCI image layout stores them.
+//! `ROOT/blobs/<algorithm>/<hex>`, as an OCI image layout stores them.
 //!
 //! Content is addressed by its digest, so an entry never goes stale; it is checked
 //! again on every read, so a corrupted or planted file is dropped, not believed.
@@ -7,7 +7,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use imprint_schema::sha256_digest;
+use imprint_schema::Digest;
 
 /// A directory of content by digest.
 #[derive(Debug, Clone)]
@@ -23,26 +23,23 @@ impl BlobCache {
         Ok(BlobCache { root })
     }
 
-    /// Where `digest` lives; `None` for anything but `sha256:<64 hex>`, so a digest
-    /// can never name a path outside the cache.
-    fn path(&self, digest: &str) -> Option<PathBuf> {
-        let hex = digest.strip_prefix("sha256:")?;
-        let ok = hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        ok.then(|| self.root.join("blobs/sha256").join(hex))
+    /// Where `digest` lives. A [`Digest`] is an algorithm name and hex digits
+    /// only, so it can never name a path outside the cache.
+    fn path(&self, digest: &Digest) -> PathBuf {
+        (self.root.join("blobs"))
+            .join(digest.algorithm().name())
+            .join(digest.hex())
     }
 
     /// The content of `digest`, if cached, intact and at most `limit` bytes.
-    pub fn get(&self, digest: &str, limit: u64) -> Option<Vec<u8>> {
-        let path = self.path(digest)?;
+    pub fn get(&self, digest: &Digest, limit: u64) -> Option<Vec<u8>> {
+        let path = self.path(digest);
         let meta = std::fs::metadata(&path).ok()?;
         if meta.len() > limit {
             return None;
         }
         let data = std::fs::read(&path).ok()?;
-        if sha256_digest(&data) != digest {
+        if !digest.matches(&data) {
             // Corrupted or planted: forget it.
             let _ = std::fs::remove_file(&path);
             return None;
@@ -51,9 +48,9 @@ impl BlobCache {
     }
 
     /// Stores `data` under its digest (written to a temporary file, then renamed).
-    pub fn put(&self, data: &[u8]) -> io::Result<String> {
-        let digest = sha256_digest(data);
-        let path = self.path(&digest).expect("sha256 digests are valid");
+    pub fn put(&self, data: &[u8]) -> io::Result<Digest> {
+        let digest = Digest::sha256_of(data);
+        let path = self.path(&digest);
         if path.exists() {
             return Ok(digest);
         }
@@ -79,12 +76,11 @@ mod tests {
         assert_eq!(cache.get(&digest, 100).as_deref(), Some(&b"hello"[..]));
         assert_eq!(cache.get(&digest, 2), None, "over the bound");
         // A planted file under a digest it does not hash to is not believed.
-        let path = cache.path(&digest).unwrap();
+        let path = cache.path(&digest);
         std::fs::write(&path, b"evil").unwrap();
         assert_eq!(cache.get(&digest, 100), None);
         assert!(!path.exists());
-        // Digests cannot escape the cache.
-        assert!(cache.path("sha256:../../etc/passwd").is_none());
-        assert!(cache.get("md5:abc", 100).is_none());
+        // A digest that could name a path outside the cache is not a digest.
+        assert!(Digest::parse("sha256:../../etc/passwd").is_err());
     }
 }

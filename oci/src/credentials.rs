@@ -56,6 +56,15 @@ pub enum CredentialsError {
         /// What is wrong.
         message: String,
     },
+    /// The file is a docker config, but not one imprint can use.
+    #[error("{path}: {source}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong in it.
+        #[source]
+        source: DockerConfigError,
+    },
     /// The helper program failed or answered nonsense.
     #[error("credential helper docker-credential-{helper} for {host}: {message}")]
     Helper {
@@ -65,6 +74,43 @@ pub enum CredentialsError {
         host: String,
         /// What went wrong.
         message: String,
+    },
+}
+
+/// Why a docker config file, or its entry for one registry, cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerConfigError {
+    /// The text is not a docker config file.
+    #[error("not a docker config file: {0}")]
+    NotAConfig(#[source] serde_json::Error),
+    /// An entry's `auth` is not base64.
+    #[error("auths.{host}.auth is not base64: {source}")]
+    AuthNotBase64 {
+        /// The registry.
+        host: String,
+        /// The decoding error.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// An entry's `auth` decodes to bytes that are not UTF-8.
+    #[error("auths.{host}.auth is not UTF-8")]
+    AuthNotUtf8 {
+        /// The registry.
+        host: String,
+    },
+    /// An entry's `auth` has no `:` between user name and password.
+    #[error("auths.{host}.auth is not user:password")]
+    AuthNotUserPassword {
+        /// The registry.
+        host: String,
+    },
+    /// The entry holds only an identity token.
+    #[error(
+        "auths.{host} holds an identity token, which imprint does not support yet; use --username and --password-stdin"
+    )]
+    IdentityToken {
+        /// The registry.
+        host: String,
     },
 }
 
@@ -123,12 +169,12 @@ pub fn normalize_host(key: &str) -> &str {
 
 impl DockerConfig {
     /// Parses a config file's content.
-    pub fn parse(text: &str) -> Result<DockerConfig, String> {
-        serde_json::from_str(text).map_err(|e| format!("not a docker config file: {e}"))
+    pub fn parse(text: &str) -> Result<DockerConfig, DockerConfigError> {
+        serde_json::from_str(text).map_err(DockerConfigError::NotAConfig)
     }
 
     /// Where the credential for `host` comes from.
-    pub fn lookup(&self, host: &str) -> Result<Source, String> {
+    pub fn lookup(&self, host: &str) -> Result<Source, DockerConfigError> {
         if let Some(helper) = self
             .cred_helpers
             .iter()
@@ -157,21 +203,29 @@ impl DockerConfig {
         if let Some(auth) = &entry.auth {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
-                .map_err(|e| format!("auths.{host}.auth is not base64: {e}"))?;
-            let decoded = String::from_utf8(decoded)
-                .map_err(|_| format!("auths.{host}.auth is not UTF-8"))?;
-            let (username, password) = decoded
-                .split_once(':')
-                .ok_or_else(|| format!("auths.{host}.auth is not user:password"))?;
+                .map_err(|source| DockerConfigError::AuthNotBase64 {
+                    host: host.to_string(),
+                    source,
+                })?;
+            let decoded =
+                String::from_utf8(decoded).map_err(|_| DockerConfigError::AuthNotUtf8 {
+                    host: host.to_string(),
+                })?;
+            let (username, password) =
+                decoded
+                    .split_once(':')
+                    .ok_or_else(|| DockerConfigError::AuthNotUserPassword {
+                        host: host.to_string(),
+                    })?;
             return Ok(Source::Inline(Credential::Basic {
                 username: username.to_string(),
                 password: password.to_string(),
             }));
         }
         if entry.identitytoken.is_some() {
-            return Err(format!(
-                "auths.{host} holds an identity token, which imprint does not support yet; use --username and --password-stdin"
-            ));
+            return Err(DockerConfigError::IdentityToken {
+                host: host.to_string(),
+            });
         }
         Ok(Source::None)
     }
@@ -284,9 +338,9 @@ pub fn find(
                 });
             }
         };
-        let file_error = |message| CredentialsError::File {
+        let file_error = |source| CredentialsError::Config {
             path: path.clone(),
-            message,
+            source,
         };
         let config = DockerConfig::parse(&text).map_err(file_error)?;
         return match config.lookup(host).map_err(file_error)? {
@@ -347,22 +401,28 @@ mod tests {
         assert!(
             c.lookup("r.example")
                 .unwrap_err()
+                .to_string()
                 .contains("auths.r.example.auth is not base64")
         );
         let c =
             DockerConfig::parse(r#"{"auths": {"r.example": {"auth": "bm9jb2xvbg=="}}}"#).unwrap();
-        assert!(
-            c.lookup("r.example")
-                .unwrap_err()
-                .contains("not user:password")
-        );
+        assert!(matches!(
+            c.lookup("r.example"),
+            Err(DockerConfigError::AuthNotUserPassword { host }) if host == "r.example"
+        ));
         let c = DockerConfig::parse(r#"{"auths": {"r.example": {"identitytoken": "t"}}}"#).unwrap();
         assert!(
             c.lookup("r.example")
                 .unwrap_err()
+                .to_string()
                 .contains("identity token")
         );
-        assert!(DockerConfig::parse("[1]").is_err());
+        let err = DockerConfig::parse("[1]").unwrap_err();
+        assert!(matches!(err, DockerConfigError::NotAConfig(_)), "{err:?}");
+        assert!(
+            err.to_string().starts_with("not a docker config file: "),
+            "{err}"
+        );
     }
 
     #[test]

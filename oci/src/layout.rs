@@ -15,8 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use imprint_schema::sha256_digest;
-use imprint_schema::{ObjectMeta, Profile};
+use imprint_schema::{Digest, ObjectMeta, Profile};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -52,8 +51,8 @@ pub const DEFAULT_MAX_BLOB_BYTES: u64 = 4 << 20;
 pub struct Descriptor {
     /// The content's media type.
     pub media_type: String,
-    /// `sha256:<hex>` of the content.
-    pub digest: String,
+    /// The content's digest.
+    pub digest: Digest,
     /// Its size in bytes.
     pub size: u64,
     /// The artifact type, on descriptors of artifacts (referrers lists).
@@ -72,7 +71,7 @@ impl Descriptor {
     pub fn of(media_type: &str, data: &[u8]) -> Descriptor {
         Descriptor {
             media_type: media_type.to_string(),
-            digest: sha256_digest(data),
+            digest: Digest::sha256_of(data),
             size: data.len() as u64,
             artifact_type: None,
             annotations: BTreeMap::new(),
@@ -158,9 +157,58 @@ impl Default for Index {
     }
 }
 
+/// A referrers list (the referrers API's answer, or a fallback-tag index) read
+/// entry by entry: anyone who can push can add to a list, so one malformed entry
+/// is set aside with the reason, never a reason to lose the others.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The entries that are descriptors.
+    pub manifests: Vec<Descriptor>,
+    /// The entries that are not, as JSON text (cut to 200 bytes), with why.
+    pub rejected: Vec<(String, String)>,
+}
+
+impl Listing {
+    /// Reads an image index's `manifests`, keeping what parses. Fails only when
+    /// the whole is not a JSON object with a `manifests` array (or none).
+    pub fn parse(value: serde_json::Value) -> Result<Listing, LayoutError> {
+        let serde_json::Value::Object(mut object) = value else {
+            return Err(LayoutError::Manifest("an index is a JSON object".into()));
+        };
+        let entries = match object.remove("manifests") {
+            None | Some(serde_json::Value::Null) => Vec::new(),
+            Some(serde_json::Value::Array(entries)) => entries,
+            Some(_) => return Err(LayoutError::Manifest("manifests is not an array".into())),
+        };
+        let mut listing = Listing::default();
+        for entry in entries {
+            match Descriptor::deserialize(&entry) {
+                Ok(descriptor) => listing.manifests.push(descriptor),
+                Err(e) => {
+                    let mut text = entry.to_string();
+                    if text.len() > 200 {
+                        let cut = (0..=200).rev().find(|&i| text.is_char_boundary(i));
+                        text.truncate(cut.unwrap_or(0));
+                    }
+                    listing.rejected.push((text, e.to_string()));
+                }
+            }
+        }
+        Ok(listing)
+    }
+
+    /// The index to write back: the entries that parsed.
+    pub fn into_index(self) -> Index {
+        Index {
+            manifests: self.manifests,
+            ..Index::new()
+        }
+    }
+}
+
 /// The OCI 1.1 referrers fallback tag for a subject digest: `sha256-<hex>`.
-pub fn fallback_tag(subject_digest: &str) -> String {
-    subject_digest.replace(':', "-")
+pub fn fallback_tag(subject_digest: &Digest) -> String {
+    subject_digest.tag_form()
 }
 
 /// The referrers-list descriptor of a built artifact.
@@ -200,8 +248,8 @@ pub struct Artifact {
     pub manifest: Manifest,
     /// Its serialized bytes (what is pushed, and what the digest is of).
     pub manifest_bytes: Vec<u8>,
-    /// `sha256:` of the manifest bytes: the artifact's digest.
-    pub digest: String,
+    /// The digest of the manifest bytes: the artifact's digest.
+    pub digest: Digest,
     /// The empty config.
     pub config: Blob,
     /// The canonical profile layer, then the tar+gzip layer.
@@ -215,9 +263,9 @@ pub enum LayoutError {
     #[error("subject {subject} is not the profile's image digest {profile}")]
     SubjectMismatch {
         /// The manifest's (or the caller's) subject digest.
-        subject: String,
+        subject: Digest,
         /// The profile's `image.digest`.
-        profile: String,
+        profile: Digest,
     },
     /// The subject descriptor is not an image manifest.
     #[error(
@@ -260,7 +308,7 @@ pub enum LayoutError {
 
 /// The Kubernetes object name for a profile: `sha256-<hex>` of its image.
 pub fn object_name(profile: &Profile) -> String {
-    profile.image.digest.replace(':', "-")
+    profile.image.digest.tag_form()
 }
 
 /// The `Profile` object that the tar+gzip layer carries.
@@ -343,7 +391,7 @@ pub fn build(
     );
     annotations.insert(
         ANNOTATION_IMAGE_DIGEST.to_string(),
-        profile.image.digest.clone(),
+        profile.image.digest.to_string(),
     );
     if let Some(reference) = &profile.image.reference {
         annotations.insert(ANNOTATION_IMAGE_REFERENCE.to_string(), reference.clone());
@@ -367,7 +415,7 @@ pub fn build(
     };
     let manifest_bytes = serde_json::to_vec(&manifest).expect("manifests serialize");
     Ok(Artifact {
-        digest: sha256_digest(&manifest_bytes),
+        digest: Digest::sha256_of(&manifest_bytes),
         manifest,
         manifest_bytes,
         config,
@@ -407,8 +455,8 @@ pub fn check_blob(
             limit,
         });
     }
-    let actual = sha256_digest(data);
-    if actual != descriptor.digest || data.len() as u64 != descriptor.size {
+    if !descriptor.digest.matches(data) || data.len() as u64 != descriptor.size {
+        let actual = Digest::sha256_of(data);
         return Err(LayoutError::DigestMismatch {
             what: what.to_string(),
             expected: format!("{} ({} bytes)", descriptor.digest, descriptor.size),
@@ -423,7 +471,7 @@ pub fn check_blob(
 /// a subject. The layers themselves are checked by [`open`].
 pub fn parse_manifest(
     bytes: &[u8],
-    expected_digest: Option<&str>,
+    expected_digest: Option<&Digest>,
     limits: &Limits,
 ) -> Result<Manifest, LayoutError> {
     if bytes.len() as u64 > limits.max_manifest_bytes {
@@ -433,15 +481,14 @@ pub fn parse_manifest(
             limit: limits.max_manifest_bytes,
         });
     }
-    if let Some(expected) = expected_digest {
-        let actual = sha256_digest(bytes);
-        if actual != expected {
-            return Err(LayoutError::DigestMismatch {
-                what: "manifest".into(),
-                expected: expected.to_string(),
-                actual,
-            });
-        }
+    if let Some(expected) = expected_digest
+        && !expected.matches(bytes)
+    {
+        return Err(LayoutError::DigestMismatch {
+            what: "manifest".into(),
+            expected: expected.to_string(),
+            actual: Digest::sha256_of(bytes).to_string(),
+        });
     }
     let manifest: Manifest =
         serde_json::from_slice(bytes).map_err(|e| LayoutError::Manifest(e.to_string()))?;

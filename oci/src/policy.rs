@@ -30,11 +30,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use imprint_schema::parse_duration;
+use imprint_schema::{Digest, parse_duration};
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, VerifyingKey};
-use crate::signing::{PROFILE_PREDICATE_TYPE, ProfilePredicate, SignatureError, Statement};
+use crate::signing::{PROFILE_PREDICATE_TYPE, SignatureError, Statement};
 
 /// `apiVersion` of a policy.
 pub const POLICY_API_VERSION: &str = "imprint.dev/v1";
@@ -366,57 +366,6 @@ impl Policy {
             })
             .unzip()
     }
-
-    /// Checks a verified statement's predicate against the conditions; the first
-    /// failing condition is named.
-    pub fn check_statement(&self, statement: &Statement) -> Result<(), String> {
-        if statement.predicate_type != self.predicate_type {
-            return Err(format!(
-                "predicateType is {:?}, the policy requires {:?}",
-                statement.predicate_type, self.predicate_type
-            ));
-        }
-        if self.predicate_type != PROFILE_PREDICATE_TYPE {
-            return Ok(());
-        }
-        let predicate: ProfilePredicate = serde_json::from_value(statement.predicate.clone())
-            .map_err(|e| format!("predicate is not imprint's learning predicate: {e}"))?;
-        if let Some(required) = &self.completeness
-            && required == "complete"
-            && predicate.learning.completeness != "complete"
-        {
-            return Err(format!(
-                "completeness is {:?}, the policy requires \"complete\"",
-                predicate.learning.completeness
-            ));
-        }
-        if let Some(min) = self.min_learning_duration {
-            let (Some(start), Some(end)) = (predicate.learning.start, predicate.learning.end)
-            else {
-                return Err(
-                    "the learning window has no start or end, the policy requires a minimum duration"
-                        .into(),
-                );
-            };
-            let seconds = end.as_second().saturating_sub(start.as_second());
-            if seconds < min.as_secs() as i64 {
-                return Err(format!(
-                    "learned for {seconds}s, the policy requires at least {}s",
-                    min.as_secs()
-                ));
-            }
-        }
-        if let Some(re) = &self.builder_id
-            && !re.is_match(&predicate.builder.id)
-        {
-            return Err(format!(
-                "builder id {:?} does not match {:?}",
-                predicate.builder.id,
-                re.as_str()
-            ));
-        }
-        Ok(())
-    }
 }
 
 /// One signature or attestation found, and what became of it.
@@ -440,7 +389,7 @@ pub struct Finding {
 #[serde(rename_all = "camelCase")]
 pub struct Verdict {
     /// The artifact digest verified.
-    pub digest: String,
+    pub digest: Digest,
     /// Whether the policy holds.
     pub verified: bool,
     /// Signatures examined.
@@ -455,7 +404,7 @@ impl Verdict {
     /// Decides, from the findings, whether `policy` holds.
     pub fn decide(
         policy: &Policy,
-        digest: &str,
+        digest: &Digest,
         signatures: Vec<Finding>,
         attestations: Vec<Finding>,
     ) -> Verdict {
@@ -490,7 +439,7 @@ impl Verdict {
             ));
         }
         Verdict {
-            digest: digest.to_string(),
+            digest: digest.clone(),
             verified: failures.is_empty(),
             signatures,
             attestations,
@@ -502,7 +451,7 @@ impl Verdict {
 /// Verifies a signature found: a simple-signing payload and its signature.
 pub fn check_signature(
     policy: &Policy,
-    digest: &str,
+    digest: &Digest,
     payload: &[u8],
     signature: &[u8],
 ) -> Result<String, SignatureError> {
@@ -527,7 +476,7 @@ pub fn check_signature(
 /// which must be about `digest`. Returns the statement and the authority.
 pub fn check_envelope(
     policy: &Policy,
-    digest: &str,
+    digest: &Digest,
     envelope: &crate::signing::Envelope,
 ) -> Result<(Statement, String), SignatureError> {
     if envelope.payload_type != crate::signing::IN_TOTO_PAYLOAD_TYPE {
@@ -547,6 +496,10 @@ pub fn check_envelope(
     let statement = Statement::parse_for(&payload, digest)?;
     Ok((statement, names[index].clone()))
 }
+
+mod conditions;
+
+pub use conditions::ConditionFailed;
 
 #[cfg(test)]
 mod tests;

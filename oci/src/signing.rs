@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use imprint_schema::Digest;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{KeyError, SigningKey, VerifyingKey};
@@ -68,18 +69,18 @@ pub enum SignatureError {
 }
 
 /// The tag cosign stores signatures of `digest` under.
-pub fn signature_tag(digest: &str) -> String {
-    format!("{}.sig", digest.replace(':', "-"))
+pub fn signature_tag(digest: &Digest) -> String {
+    format!("{}.sig", digest.tag_form())
 }
 
 /// The tag cosign stores attestations of `digest` under.
-pub fn attestation_tag(digest: &str) -> String {
-    format!("{}.att", digest.replace(':', "-"))
+pub fn attestation_tag(digest: &Digest) -> String {
+    format!("{}.att", digest.tag_form())
 }
 
 /// cosign's simple-signing payload for `repository@digest`. cosign writes the
 /// repository (no tag or digest) as `docker-reference`.
-pub fn simple_signing_payload(repository: &str, digest: &str) -> Vec<u8> {
+pub fn simple_signing_payload(repository: &str, digest: &Digest) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({
         "critical": {
             "identity": {"docker-reference": repository},
@@ -117,7 +118,7 @@ fn field_ignoring_case<'a>(
 /// legacy `Docker-manifest-digest` is read).
 pub fn check_simple_signing_payload(
     payload: &[u8],
-    digest: &str,
+    digest: &Digest,
 ) -> Result<String, SignatureError> {
     let value: serde_json::Value = serde_json::from_slice(payload)
         .map_err(|e| SignatureError::Malformed(format!("payload is not JSON: {e}")))?;
@@ -145,7 +146,7 @@ pub fn check_simple_signing_payload(
                 "payload: critical.image.docker-manifest-digest is missing".into(),
             )
         })?;
-    if signed != digest {
+    if signed != digest.as_str() {
         return Err(SignatureError::OtherDigest {
             signed: signed.to_string(),
             expected: digest.to_string(),
@@ -277,11 +278,11 @@ impl Statement {
     /// A statement about `repository@digest`.
     pub fn new(
         repository: &str,
-        digest: &str,
+        digest: &Digest,
         predicate_type: &str,
         predicate: serde_json::Value,
     ) -> Statement {
-        let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        let (algorithm, hex) = (digest.algorithm().name(), digest.hex());
         Statement {
             statement_type: STATEMENT_TYPE.to_string(),
             subject: vec![Subject {
@@ -294,7 +295,7 @@ impl Statement {
     }
 
     /// Parses a statement and checks that it is about `digest`.
-    pub fn parse_for(payload: &[u8], digest: &str) -> Result<Statement, SignatureError> {
+    pub fn parse_for(payload: &[u8], digest: &Digest) -> Result<Statement, SignatureError> {
         let statement: Statement = serde_json::from_slice(payload)
             .map_err(|e| SignatureError::Malformed(format!("not an in-toto statement: {e}")))?;
         if statement.statement_type != STATEMENT_TYPE
@@ -305,7 +306,7 @@ impl Statement {
                 statement.statement_type
             )));
         }
-        let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        let (algorithm, hex) = (digest.algorithm().name(), digest.hex());
         let about = statement
             .subject
             .iter()
@@ -334,9 +335,9 @@ impl Statement {
 #[serde(rename_all = "camelCase")]
 pub struct ProfilePredicate {
     /// The image digest the profile describes.
-    pub image_digest: String,
+    pub image_digest: Digest,
     /// The digest of the artifact's canonical profile layer.
-    pub profile_layer_digest: String,
+    pub profile_layer_digest: Digest,
     /// The learning window.
     pub learning: LearningWindow,
     /// Who learned it.
@@ -376,7 +377,8 @@ impl ProfilePredicate {
             .layers
             .first()
             .map(|l| l.digest.clone())
-            .unwrap_or_default();
+            // Layer 0 is the canonical profile, so this is its digest too.
+            .unwrap_or_else(|| imprint_schema::digest(profile));
         let completeness = serde_json::to_value(profile.learning.completeness)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))

@@ -8,11 +8,16 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use imprint_schema::Digest;
 
 use crate::layout::{self, Descriptor, Manifest};
 use crate::policy::{self, Finding, Policy, Verdict};
 use crate::registry::{Reference, Registry, RegistryError, at_digest, parse_any_manifest};
 use crate::signing::{self, Bundle, Envelope, Statement};
+
+mod rejection;
+
+pub use rejection::Rejection;
 
 impl Registry {
     /// Verifies the artifact `digest` in `repository` against `policy`: every
@@ -24,7 +29,7 @@ impl Registry {
     pub async fn verify(
         &self,
         repository: &Reference,
-        digest: &str,
+        digest: &Digest,
         policy: &Policy,
     ) -> Result<Verdict, RegistryError> {
         let checker = Checker {
@@ -46,7 +51,7 @@ impl Registry {
 struct Checker<'a> {
     registry: &'a Registry,
     repository: &'a Reference,
-    digest: &'a str,
+    digest: &'a Digest,
     policy: &'a Policy,
 }
 
@@ -58,12 +63,12 @@ struct BundleFindings {
 }
 
 /// A finding that did not verify.
-fn failed(source: String, error: String) -> Finding {
+fn failed(source: String, error: Rejection) -> Finding {
     Finding {
         source,
         verified: false,
         authority: None,
-        error: Some(error),
+        error: Some(error.to_string()),
     }
 }
 
@@ -79,10 +84,12 @@ fn passed(source: String, authority: String) -> Finding {
 
 impl Checker<'_> {
     /// Reads a signed blob (bounded, digest checked).
-    async fn signed_blob(&self, layer: &Descriptor) -> Result<Vec<u8>, String> {
-        self.registry
+    async fn signed_blob(&self, layer: &Descriptor) -> Result<Vec<u8>, Rejection> {
+        let bytes = self
+            .registry
             .pull_checked_blob(self.repository, layer, signing::MAX_SIGNED_BLOB_BYTES)
-            .await
+            .await?;
+        Ok(bytes)
     }
 
     /// cosign's `.sig` tag: simple-signing payloads with the signature annotated,
@@ -95,20 +102,24 @@ impl Checker<'_> {
                 let annotation = layer
                     .annotations
                     .get(signing::SIGNATURE_ANNOTATION)
-                    .ok_or("no signature annotation")?;
+                    .ok_or(Rejection::NoSignatureAnnotation)?;
                 if annotation.len() > signing::MAX_SIGNATURE_ANNOTATION_BYTES {
-                    return Err(format!(
-                        "signature annotation of {} bytes, more than the limit of {}",
-                        annotation.len(),
-                        signing::MAX_SIGNATURE_ANNOTATION_BYTES
-                    ));
+                    return Err(Rejection::AnnotationTooLarge {
+                        size: annotation.len(),
+                        limit: signing::MAX_SIGNATURE_ANNOTATION_BYTES,
+                    });
                 }
-                let signature = STANDARD
-                    .decode(annotation)
-                    .map_err(|e| format!("signature is not base64: {e}"))?;
+                let signature =
+                    STANDARD
+                        .decode(annotation)
+                        .map_err(|source| Rejection::NotBase64 {
+                            what: "signature",
+                            source,
+                        })?;
                 let payload = self.signed_blob(layer).await?;
-                policy::check_signature(self.policy, self.digest, &payload, &signature)
-                    .map_err(|e| e.to_string())
+                let authority =
+                    policy::check_signature(self.policy, self.digest, &payload, &signature)?;
+                Ok(authority)
             },
         )
         .await
@@ -122,10 +133,9 @@ impl Checker<'_> {
             signing::DSSE_MEDIA_TYPE,
             async |layer: &Descriptor| {
                 let bytes = self.signed_blob(layer).await?;
-                let envelope = Envelope::parse(&bytes).map_err(|e| e.to_string())?;
+                let envelope = Envelope::parse(&bytes)?;
                 let (statement, authority) =
-                    policy::check_envelope(self.policy, self.digest, &envelope)
-                        .map_err(|e| e.to_string())?;
+                    policy::check_envelope(self.policy, self.digest, &envelope)?;
                 self.policy.check_statement(&statement)?;
                 Ok(authority)
             },
@@ -138,12 +148,12 @@ impl Checker<'_> {
     async fn tag_layers(
         &self,
         tag: String,
-        media_type: &str,
-        check: impl AsyncFn(&Descriptor) -> Result<String, String>,
+        media_type: &'static str,
+        check: impl AsyncFn(&Descriptor) -> Result<String, Rejection>,
     ) -> Vec<Finding> {
         let (tag, layers, skipped) =
             match self.registry.tag_layers(self.repository, tag.clone()).await {
-                Err(e) => return vec![failed(format!("tag {tag}"), e)],
+                Err(e) => return vec![failed(format!("tag {tag}"), e.into())],
                 Ok(None) => return Vec::new(),
                 Ok(Some(found)) => found,
             };
@@ -151,19 +161,19 @@ impl Checker<'_> {
         if skipped > 0 {
             findings.push(failed(
                 format!("tag {tag}"),
-                format!(
-                    "{skipped} more layers beyond the limit of {} were not examined",
-                    signing::MAX_LAYERS_PER_TAG
-                ),
+                Rejection::TooManyLayers {
+                    skipped,
+                    limit: signing::MAX_LAYERS_PER_TAG,
+                },
             ));
         }
         for (i, layer) in layers.iter().enumerate() {
             let source = format!("tag {tag} layer {i}");
             let result = if layer.media_type != media_type {
-                Err(format!(
-                    "media type {:?} is not {media_type}",
-                    layer.media_type
-                ))
+                Err(Rejection::MediaType {
+                    found: layer.media_type.clone(),
+                    expected: media_type,
+                })
             } else {
                 check(layer).await
             };
@@ -222,58 +232,55 @@ impl Checker<'_> {
 
     /// The manifest of a listed referrer, checked against its digest; `None` when
     /// the registry no longer has it.
-    async fn referrer_manifest(&self, digest: &str) -> Result<Option<Manifest>, String> {
+    async fn referrer_manifest(&self, digest: &Digest) -> Result<Option<Manifest>, Rejection> {
         let r = at_digest(self.repository, digest);
-        match self
-            .registry
+        let fetched = (self.registry)
             .get_manifest("fetch referrer", &r, &[layout::MANIFEST_MEDIA_TYPE])
-            .await
-        {
-            Ok(Some(fetched)) => parse_any_manifest(&fetched.bytes, Some(digest)).map(Some),
-            Ok(None) => Ok(None),
-            Err(e) => Err(e.to_string()),
-        }
+            .await?;
+        let Some(fetched) = fetched else {
+            return Ok(None);
+        };
+        let manifest = parse_any_manifest(&fetched.bytes, Some(digest)).map_err(|source| {
+            RegistryError::Layout {
+                reference: r.whole(),
+                source,
+            }
+        })?;
+        Ok(Some(manifest))
     }
 
     /// One bundle referrer: its subject, its single bundle layer, the DSSE envelope
     /// inside (by key or keyless), and its statement: cosign's sign predicate for a
     /// signature, the policy's conditions for an attestation. Returns the authority.
-    async fn bundle(&self, manifest: &Manifest, is_signature: bool) -> Result<String, String> {
+    async fn bundle(&self, manifest: &Manifest, is_signature: bool) -> Result<String, Rejection> {
         let digest = self.digest;
-        let named = manifest.subject.as_ref().map(|s| s.digest.as_str());
+        let named = manifest.subject.as_ref().map(|s| &s.digest);
         if named != Some(digest) {
-            return Err(format!("its subject is {named:?}, not {digest}"));
+            return Err(Rejection::OtherSubject {
+                named: named.cloned(),
+                expected: digest.clone(),
+            });
         }
         let [layer] = manifest.layers.as_slice() else {
-            return Err(format!(
-                "a bundle referrer has one layer, this one has {}",
-                manifest.layers.len()
-            ));
+            return Err(Rejection::LayerCount(manifest.layers.len()));
         };
         if layer.media_type != signing::BUNDLE_MEDIA_TYPE {
-            return Err(format!(
-                "layer media type {:?} is not {}",
-                layer.media_type,
-                signing::BUNDLE_MEDIA_TYPE
-            ));
+            return Err(Rejection::MediaType {
+                found: layer.media_type.clone(),
+                expected: signing::BUNDLE_MEDIA_TYPE,
+            });
         }
         let bytes = self.signed_blob(layer).await?;
-        let bundle = Bundle::parse(&bytes).map_err(|e| e.to_string())?;
-        let envelope = bundle
-            .dsse_envelope
-            .as_ref()
-            .ok_or("the bundle holds a message signature, not a DSSE envelope".to_string())?;
+        let bundle = Bundle::parse(&bytes)?;
+        let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
         let (statement, authority) = if bundle.verification_material.get("publicKey").is_some() {
-            policy::check_envelope(self.policy, digest, envelope).map_err(|e| e.to_string())?
+            policy::check_envelope(self.policy, digest, envelope)?
         } else {
             check_keyless(self.policy, digest, &bytes, envelope)?
         };
         if is_signature {
             if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
-                return Err(format!(
-                    "listed as a signature, but its predicateType is {:?}",
-                    statement.predicate_type
-                ));
+                return Err(Rejection::NotASignature(statement.predicate_type));
             }
         } else {
             self.policy.check_statement(&statement)?;
@@ -286,10 +293,10 @@ impl Checker<'_> {
 /// then reads its statement, which must be about `digest`.
 fn check_keyless(
     policy: &Policy,
-    digest: &str,
+    digest: &Digest,
     bundle_bytes: &[u8],
     envelope: &Envelope,
-) -> Result<(Statement, String), String> {
+) -> Result<(Statement, String), Rejection> {
     let mut reasons = Vec::new();
     for authority in &policy.authorities {
         let policy::Authority::Keyless {
@@ -300,8 +307,12 @@ fn check_keyless(
         else {
             continue;
         };
-        let subject = regex::Regex::new(&identity.subject_reg_exp)
-            .map_err(|e| format!("authority {name}: {e}"))?;
+        let subject = regex::Regex::new(&identity.subject_reg_exp).map_err(|source| {
+            Rejection::IdentityPattern {
+                authority: name.clone(),
+                source,
+            }
+        })?;
         let trust = crate::bundle_verify::BundleTrust::Keyless {
             issuer: &identity.issuer,
             subject: &subject,
@@ -313,20 +324,21 @@ fn check_keyless(
             &trust,
         ) {
             Ok(signer) => {
-                let payload = STANDARD
-                    .decode(&envelope.payload)
-                    .map_err(|e| format!("DSSE payload is not base64: {e}"))?;
-                let statement =
-                    Statement::parse_for(&payload, digest).map_err(|e| e.to_string())?;
+                let payload =
+                    STANDARD
+                        .decode(&envelope.payload)
+                        .map_err(|source| Rejection::NotBase64 {
+                            what: "DSSE payload",
+                            source,
+                        })?;
+                let statement = Statement::parse_for(&payload, digest)?;
                 return Ok((statement, format!("{name} ({})", signer.identity)));
             }
             Err(e) => reasons.push(format!("{name}: {e}")),
         }
     }
     if reasons.is_empty() {
-        return Err(
-            "the bundle is keyless (a certificate) and the policy names no keyless identity".into(),
-        );
+        return Err(Rejection::NoKeylessIdentity);
     }
-    Err(reasons.join("; "))
+    Err(Rejection::NoIdentityAccepts(reasons))
 }

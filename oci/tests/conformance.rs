@@ -61,7 +61,8 @@ fn run_case(case: &Path, suite: &Path, public_good_root: &Path) -> Result<String
                 trusted_root: &root,
             },
         )
-        .map(|s| s.identity);
+        .map(|s| s.identity)
+        .map_err(|e| e.to_string());
     }
     let identity = read_trimmed(&case.join("identity")).unwrap_or_else(|| DEFAULT_IDENTITY.into());
     let issuer = read_trimmed(&case.join("issuer")).unwrap_or_else(|| DEFAULT_ISSUER.into());
@@ -76,6 +77,7 @@ fn run_case(case: &Path, suite: &Path, public_good_root: &Path) -> Result<String
         },
     )
     .map(|s| s.identity)
+    .map_err(|e| e.to_string())
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use imprint_oci::layout::{self, MANIFEST_MEDIA_TYPE};
 use imprint_oci::{Registry, RegistryError, RegistryOptions, parse_reference};
-use imprint_schema::{Completeness, Exec, Profile};
+use imprint_schema::{Completeness, Digest, Exec, Profile};
 
 use imprint_test_support::{self as support, TestRegistry, push_test_image};
 
@@ -13,8 +13,8 @@ fn registry_client(addr: &str) -> Registry {
     Registry::new(&RegistryOptions::default(), &[&reference]).unwrap()
 }
 
-fn profile_for(digest: &str, extra_exec: Option<&str>) -> Profile {
-    let mut p = Profile::new(digest);
+fn profile_for(digest: &Digest, extra_exec: Option<&str>) -> Profile {
+    let mut p = Profile::new(digest.clone());
     p.learning.completeness = Completeness::Complete;
     p.syscalls = vec!["read".into(), "write".into()];
     p.execs.push(Exec {
@@ -159,7 +159,7 @@ async fn discover_finds_every_profile_and_rejects_bogus_entries() {
         client.push_artifact(&repo, &artifact, None).await.unwrap();
     }
     let found = client.discover(&repo, &image_digest).await.unwrap();
-    let mut digests: Vec<String> = found.artifacts.iter().map(|a| a.digest.clone()).collect();
+    let mut digests: Vec<Digest> = found.artifacts.iter().map(|a| a.digest.clone()).collect();
     digests.sort();
     pushed.sort();
     assert_eq!(digests, pushed);
@@ -181,7 +181,7 @@ async fn discover_finds_every_profile_and_rejects_bogus_entries() {
         layout::build(&profile_for(&other_image, None), &other_subject, created()).unwrap();
     let foreign_digest = client.push_artifact(&repo, &foreign, None).await.unwrap();
     let first = layout::build(&profile_for(&image_digest, None), &subject, created()).unwrap();
-    let claim = |digest: &str, size: u64| {
+    let claim = |digest: &Digest, size: u64| {
         serde_json::json!({"mediaType": MANIFEST_MEDIA_TYPE, "digest": digest, "size": size,
                            "artifactType": "application/vnd.imprint.profile.v1+json"})
     };
@@ -226,7 +226,7 @@ fn fast_retries(addr: &str) -> Registry {
     Registry::new(&options, &[&reference]).unwrap()
 }
 
-async fn pushed_artifact(client: &Registry, addr: &str, repo: &str) -> (String, String) {
+async fn pushed_artifact(client: &Registry, addr: &str, repo: &str) -> (Digest, Digest) {
     let image_digest = push_test_image(addr, repo);
     let image = parse_reference(&format!("{addr}/{repo}@{image_digest}")).unwrap();
     let subject = client.resolve(&image).await.unwrap();
@@ -394,7 +394,7 @@ async fn oras_pulls_what_imprint_pushed_and_imprint_pulls_what_oras_pushed() {
     let pushed = oras(&[
         "push",
         &target,
-        &image_digest,
+        image_digest.as_str(),
         &subject.size.to_string(),
         json.to_str().unwrap(),
         tgz.to_str().unwrap(),
@@ -480,7 +480,7 @@ async fn hostile_manifests_from_a_registry_are_refused() {
     };
     let (_, digest) = pushed_artifact(&registry_client(&reg.addr), &reg.addr, "hostile/app").await;
     // (what the registry serves, pulled by digest?, what the error says)
-    let cases: [(Body, bool, &str); 4] = [
+    let cases: [(Body, bool, &str); 5] = [
         // Larger than the 4 MiB bound, by tag: refused by size.
         (
             || vec![b' '; 5 << 20],
@@ -490,10 +490,18 @@ async fn hostile_manifests_from_a_registry_are_refused() {
         // A manifest that is not a profile artifact.
         (
             || {
-                br#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:00","size":1},"layers":[]}"#.to_vec()
+                br#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1},"layers":[]}"#.to_vec()
             },
             false,
             "artifactType",
+        ),
+        // A descriptor whose digest is not one (a path, say): refused where it stands.
+        (
+            || {
+                br#"{"schemaVersion":2,"config":{"mediaType":"a","digest":"sha256:../../etc/passwd","size":1},"layers":[]}"#.to_vec()
+            },
+            false,
+            "is not a digest",
         ),
         // An HTML login page.
         (
@@ -549,10 +557,7 @@ async fn the_cache_serves_verified_artifacts_when_the_registry_is_down() {
 
     // A tampered cache entry is not believed; with the registry down, that is an error.
     let layer = &first.manifest.layers[0].digest;
-    let path = dir
-        .path()
-        .join("blobs/sha256")
-        .join(&layer["sha256:".len()..]);
+    let path = dir.path().join("blobs/sha256").join(layer.hex());
     std::fs::write(&path, b"{\"apiVersion\":\"imprint.dev/v1\"}").unwrap();
     assert!(client.pull_artifact_cached(&r, &cache).await.is_err());
     // Back up: pulled again and the cache repaired.

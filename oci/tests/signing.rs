@@ -11,7 +11,7 @@ use imprint_oci::policy::{Policy, Verdict};
 use imprint_oci::signing::{self, Envelope, Statement};
 use imprint_oci::{KeyAlgorithm, SigningKey};
 use imprint_oci::{Reference, Registry, RegistryOptions, parse_reference};
-use imprint_schema::{Completeness, Profile};
+use imprint_schema::{Completeness, Digest, Profile};
 
 use imprint_test_support::{self as support, TestRegistry, push_test_image};
 
@@ -21,8 +21,8 @@ struct World {
     repository: Reference,
     key: SigningKey,
     /// Two profile artifacts of one image.
-    a: String,
-    b: String,
+    a: Digest,
+    b: Digest,
 }
 
 fn created() -> jiff::Timestamp {
@@ -39,7 +39,7 @@ async fn world(repo: &str) -> Option<World> {
     let repository = parse_reference(&format!("{}/{repo}", reg.addr)).unwrap();
     let mut digests = Vec::new();
     for syscall in ["read", "write"] {
-        let mut p = Profile::new(&image_digest);
+        let mut p = Profile::new(image_digest.clone());
         p.learning.completeness = Completeness::Complete;
         p.learning.start = Some("2026-11-24T00:00:00Z".parse().unwrap());
         p.learning.end = Some("2026-11-25T06:00:00Z".parse().unwrap());
@@ -63,7 +63,7 @@ async fn world(repo: &str) -> Option<World> {
 }
 
 impl World {
-    fn at(&self, digest: &str) -> Reference {
+    fn at(&self, digest: &Digest) -> Reference {
         self.repository.clone_with_digest(digest.to_string())
     }
 
@@ -71,7 +71,7 @@ impl World {
         Policy::for_key(self.key.verifying_key(), attested)
     }
 
-    async fn verify(&self, digest: &str, policy: &Policy) -> Verdict {
+    async fn verify(&self, digest: &Digest, policy: &Policy) -> Verdict {
         self.client
             .verify(&self.repository, digest, policy)
             .await
@@ -126,7 +126,8 @@ impl World {
 
     fn predicate(&self) -> serde_json::Value {
         serde_json::json!({
-            "imageDigest": "sha256:aa", "profileLayerDigest": "sha256:bb",
+            "imageDigest": format!("sha256:{}", "a".repeat(64)),
+            "profileLayerDigest": format!("sha256:{}", "b".repeat(64)),
             "learning": {"start": "2026-11-24T00:00:00Z", "end": "2026-11-25T06:00:00Z",
                          "completeness": "complete", "observedContainers": 1},
             "builder": {"id": "https://ci.example/acme/1"},
@@ -194,7 +195,9 @@ async fn a_payload_naming_another_digest_is_refused_even_with_the_right_key() {
     };
     let payload = signing::simple_signing_payload(
         "r",
-        "sha256:0000000000000000000000000000000000000000000000000000000000000000",
+        &"sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            .parse()
+            .unwrap(),
     );
     w.put_tag(
         signing::signature_tag(&w.a),
@@ -374,10 +377,7 @@ async fn attestations_are_checked_for_subject_type_and_integrity() {
     )
     .await;
     let verdict = w.verify(&w.a, &policy).await;
-    assert_fails(
-        &verdict,
-        &format!("signed for sha256:{}", w.b.trim_start_matches("sha256:")),
-    );
+    assert_fails(&verdict, &format!("signed for sha256:{}", w.b.hex()));
     assert_fails(&verdict, "not a DSSE envelope");
 
     // And the real thing verifies.

@@ -158,7 +158,7 @@ mod tests {
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
     fn pair() -> (Profile, Profile) {
-        let mut a = Profile::new(DIGEST);
+        let mut a = Profile::new(DIGEST.parse().unwrap());
         a.syscalls = vec!["read".into(), "write".into()];
         a.execs.push(Exec {
             path: "/bin/sh".into(),

@@ -8,9 +8,9 @@
 
 use std::fmt;
 
+use crate::digest::Digest;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 
 use crate::profile::{API_VERSION, KIND, Profile};
 use crate::validate::{ValidationIssue, validate};
@@ -332,14 +332,9 @@ pub(crate) fn write_canonical(value: &serde_json::Value, out: &mut Vec<u8>) {
     }
 }
 
-/// `sha256:<hex>` of the canonical JSON.
-pub fn digest(profile: &Profile) -> String {
-    sha256_digest(&to_canonical_json(profile))
-}
-
-/// `sha256:<hex>` of some bytes.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+/// The SHA-256 digest of the canonical JSON.
+pub fn digest(profile: &Profile) -> Digest {
+    Digest::sha256_of(&to_canonical_json(profile))
 }
 
 /// The canonical YAML of a profile (normalised, fields in schema order): what

@@ -21,6 +21,7 @@
 
 pub mod crd;
 pub mod diff;
+mod digest;
 mod document;
 mod duration;
 pub mod kubescape;
@@ -34,21 +35,23 @@ mod validate;
 // Reading and writing profile documents.
 pub use document::{
     DEFAULT_MAX_DOCUMENT_BYTES, DocumentError, Format, Position, digest, from_text, parse_profile,
-    parse_profile_with_limit, sha256_digest, to_canonical_json, to_pretty_json, to_yaml,
+    parse_profile_with_limit, to_canonical_json, to_pretty_json, to_yaml,
 };
+// Content digests.
+pub use digest::{Digest, DigestAlgorithm, DigestError};
 // The duration syntax of files and flags.
 pub use duration::{DurationError, parse_duration};
 // Merging profiles.
 pub use merge::{MergeError, merge, merge_all};
 // Open flags by name (also in [`names`]).
-pub use names::OpenFlags;
+pub use names::{OpenFlags, UnknownOpenFlag};
 // The Profile v1 types.
 pub use profile::{
     API_VERSION, Category, Completeness, Exec, Image, KIND, Learning, Network, ObjectMeta, Open,
     Peer, Profile, Protocol,
 };
 // Validation, and the checks of single values it is made of.
-pub use validate::{ValidationIssue, check_dns_name, is_digest, validate};
+pub use validate::{DnsNameError, ValidationIssue, check_dns_name, validate};
 
 /// The JSON Schema (draft 2020-12) of Profile v1, generated from the types.
 pub fn json_schema() -> serde_json::Value {

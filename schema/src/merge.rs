@@ -5,6 +5,7 @@
 //! commutative, associative and idempotent, so the result does not depend on the order
 //! the inputs arrive in (the property tests below check it).
 
+use crate::digest::Digest;
 use crate::profile::{Completeness, Profile};
 
 /// Why two profiles cannot be merged.
@@ -12,7 +13,7 @@ use crate::profile::{Completeness, Profile};
 pub enum MergeError {
     /// The profiles describe different images.
     #[error("image digests differ: {0} and {1}; a profile describes one image")]
-    DifferentImage(String, String),
+    DifferentImage(Digest, Digest),
     /// The profiles describe different platforms of an image.
     #[error("platforms differ: {0} and {1}")]
     DifferentPlatform(String, String),
@@ -131,7 +132,7 @@ mod tests {
             ),
         )
             .prop_map(|(execs, opens, syscalls, caps, egress, ingress, l)| {
-                let mut p = Profile::new(DIGEST);
+                let mut p = Profile::new(DIGEST.parse().unwrap());
                 p.execs = execs;
                 p.opens = opens;
                 p.syscalls = syscalls;
@@ -189,18 +190,18 @@ mod tests {
 
     #[test]
     fn different_images_do_not_merge() {
-        let a = Profile::new(DIGEST);
-        let b = Profile::new(DIGEST.replace('0', "f"));
+        let a = Profile::new(DIGEST.parse().unwrap());
+        let b = Profile::new(DIGEST.replace('0', "f").parse().unwrap());
         assert!(matches!(merge(&a, &b), Err(MergeError::DifferentImage(..))));
     }
 
     #[test]
     fn partial_wins_and_window_widens() {
-        let mut a = Profile::new(DIGEST);
+        let mut a = Profile::new(DIGEST.parse().unwrap());
         a.learning.completeness = Completeness::Complete;
         a.learning.start = Some(jiff::Timestamp::from_second(10).unwrap());
         a.learning.end = Some(jiff::Timestamp::from_second(20).unwrap());
-        let mut b = Profile::new(DIGEST);
+        let mut b = Profile::new(DIGEST.parse().unwrap());
         b.learning.start = Some(jiff::Timestamp::from_second(5).unwrap());
         let m = merge(&a, &b).unwrap();
         assert_eq!(m.learning.completeness, Completeness::Partial);

@@ -30,6 +30,14 @@ pub const OPEN_FLAG_NAMES: [&str; 20] = [
     "O_TMPFILE",
 ];
 
+/// A name that is not one of [`OPEN_FLAG_NAMES`] (see [`OpenFlags::from_names`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown open flag {name:?} (expected names such as O_RDONLY, O_CREAT)")]
+pub struct UnknownOpenFlag {
+    /// The unknown name.
+    pub name: String,
+}
+
 /// A set of open flags, stored as a bitmask over [`OPEN_FLAG_NAMES`].
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct OpenFlags(u32);
@@ -47,10 +55,14 @@ impl OpenFlags {
     }
 
     /// Parses a list of flag names; the error names the first unknown one.
-    pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<OpenFlags, String> {
+    pub fn from_names<'a>(
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<OpenFlags, UnknownOpenFlag> {
         let mut flags = OpenFlags::EMPTY;
         for name in names {
-            flags |= OpenFlags::from_name(name).ok_or_else(|| name.to_string())?;
+            flags |= OpenFlags::from_name(name).ok_or_else(|| UnknownOpenFlag {
+                name: name.to_string(),
+            })?;
         }
         Ok(flags)
     }
@@ -152,11 +164,7 @@ impl serde::Serialize for OpenFlags {
 impl<'de> serde::Deserialize<'de> for OpenFlags {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let names = Vec::<String>::deserialize(deserializer)?;
-        OpenFlags::from_names(names.iter().map(String::as_str)).map_err(|bad| {
-            serde::de::Error::custom(format!(
-                "unknown open flag {bad:?} (expected names such as O_RDONLY, O_CREAT)"
-            ))
-        })
+        OpenFlags::from_names(names.iter().map(String::as_str)).map_err(serde::de::Error::custom)
     }
 }
 
@@ -271,7 +279,16 @@ mod tests {
     fn unknown_flag_is_named() {
         assert_eq!(
             OpenFlags::from_names(["O_RDONLY", "O_BOGUS"]),
-            Err("O_BOGUS".to_string())
+            Err(UnknownOpenFlag {
+                name: "O_BOGUS".into()
+            })
+        );
+        let err = serde_json::from_str::<OpenFlags>(r#"["O_BOGUS"]"#).unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "unknown open flag \"O_BOGUS\" (expected names such as O_RDONLY, O_CREAT)"
+            ),
+            "{err}"
         );
     }
 

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::digest::Digest;
 use jiff::Timestamp;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -79,8 +80,7 @@ pub struct ObjectMeta {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Image {
     /// The image manifest digest (`sha256:<64 hex>`); the profile applies to it only.
-    #[schemars(pattern(r"^(sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$"))]
-    pub digest: String,
+    pub digest: Digest,
     /// A human-readable reference such as `registry.example/app:1.2`; informative only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
@@ -242,12 +242,12 @@ pub struct Peer {
 
 impl Profile {
     /// An empty, partial profile for `digest`.
-    pub fn new(digest: impl Into<String>) -> Profile {
+    pub fn new(digest: Digest) -> Profile {
         Profile {
             api_version: API_VERSION.to_string(),
             kind: KIND.to_string(),
             image: Image {
-                digest: digest.into(),
+                digest,
                 reference: None,
                 platform: None,
             },

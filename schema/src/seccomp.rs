@@ -93,7 +93,7 @@ mod tests {
 
     #[test]
     fn exports_allow_list() {
-        let mut p = Profile::new(format!("sha256:{}", "a".repeat(64)));
+        let mut p = Profile::new(format!("sha256:{}", "a".repeat(64)).parse().unwrap());
         p.syscalls = vec!["write".into(), "read".into(), "read".into()];
         let s = serde_json::to_value(to_seccomp(&p, DefaultAction::Errno)).unwrap();
         assert_eq!(

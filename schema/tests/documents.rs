@@ -120,10 +120,17 @@ fn wrong_types_name_the_field() {
         e.contains("observedContainers") || e.contains("many"),
         "{e}"
     );
-    let json = r#"{"apiVersion":"imprint.dev/v1","kind":"Profile","image":{"digest":"sha256:aa"},"learning":{"completeness":"complete"},"opens":[{"path":"/x","flags":"O_RDONLY"}]}"#;
-    let e = err(json.as_bytes());
+    let json = r#"{"apiVersion":"imprint.dev/v1","kind":"Profile","image":{"digest":"sha256:DIGEST"},"learning":{"completeness":"complete"},"opens":[{"path":"/x","flags":"O_RDONLY"}]}"#;
+    let e = err(json.replace("DIGEST", &"ab".repeat(32)).as_bytes());
     assert!(e.contains("opens[0].flags"), "{e}");
     assert!(e.starts_with("1:"), "{e}");
+}
+
+#[test]
+fn a_bad_digest_is_refused_where_it_stands() {
+    let e = err(yaml().replace("sha256:", "sha256:AB").as_bytes());
+    assert!(e.contains("image.digest"), "{e}");
+    assert!(e.contains("64 lower-case hex digits"), "{e}");
 }
 
 #[test]

@@ -85,7 +85,7 @@ fn the_crd_schema_admits_what_the_types_accept() {
 }
 
 fn sample() -> Profile {
-    let mut p = Profile::new(format!("sha256:{}", "ab".repeat(32)));
+    let mut p = Profile::new(format!("sha256:{}", "ab".repeat(32)).parse().unwrap());
     p.image.platform = Some("linux/amd64".into());
     p.execs.push(Exec {
         path: "/bin/cat".into(),

@@ -2,7 +2,7 @@
 //! spec: a blob upload session, then the manifest), independent of the client
 //! the tests exercise.
 
-use sha2::{Digest, Sha256};
+use imprint_schema::Digest;
 
 const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
@@ -15,8 +15,8 @@ pub struct TestImage {
     pub layer: Vec<u8>,
     /// The manifest, of media type [`TestImage::MANIFEST_MEDIA_TYPE`].
     pub manifest: Vec<u8>,
-    /// The manifest's digest, `sha256:<hex>`.
-    pub digest: String,
+    /// The manifest's digest.
+    pub digest: Digest,
 }
 
 impl TestImage {
@@ -52,13 +52,13 @@ impl TestImage {
 /// Pushes a one-layer amd64 OCI image as `repo:1.0` to the registry at `addr`
 /// (`127.0.0.1:<port>`, plain HTTP, no authentication) and returns its manifest
 /// digest.
-pub fn push_test_image(addr: &str, repo: &str) -> String {
+pub fn push_test_image(addr: &str, repo: &str) -> Digest {
     push_image(addr, repo, "1.0", "amd64")
 }
 
 /// Pushes [`TestImage::new`]`(repo, arch)` under `repo:tag` (plain HTTP, no
 /// authentication) and returns its manifest digest.
-pub fn push_image(addr: &str, repo: &str, tag: &str, arch: &str) -> String {
+pub fn push_image(addr: &str, repo: &str, tag: &str, arch: &str) -> Digest {
     // On a thread of its own: callers may be async tests, inside a runtime.
     std::thread::scope(|scope| {
         scope
@@ -68,7 +68,7 @@ pub fn push_image(addr: &str, repo: &str, tag: &str, arch: &str) -> String {
     })
 }
 
-fn push_on_this_thread(addr: &str, repo: &str, tag: &str, arch: &str) -> String {
+fn push_on_this_thread(addr: &str, repo: &str, tag: &str, arch: &str) -> Digest {
     let image = TestImage::new(repo, arch);
     let registry = Pusher::new(addr);
     registry.blob(repo, &image.config);
@@ -84,13 +84,9 @@ fn push_on_this_thread(addr: &str, repo: &str, tag: &str, arch: &str) -> String 
     image.digest
 }
 
-/// `sha256:<hex>` of some bytes.
-fn sha256_digest(data: &[u8]) -> String {
-    let hex: String = Sha256::digest(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+/// The digest of some bytes.
+fn sha256_digest(data: &[u8]) -> Digest {
+    Digest::sha256_of(data)
 }
 
 /// An OCI descriptor of some bytes.

@@ -78,7 +78,7 @@ fn runtimes_and_the_cluster_name_the_image_digest() {
         podman.digest,
         "sha256:4709d554cbb09e0954311aa74d26c10a1ee213941debe882f18757dd802fb443"
     );
-    assert!(podman.reference.unwrap().ends_with(&podman.digest));
+    assert!(podman.reference.unwrap().ends_with(podman.digest.as_str()));
     let cri = parse_cri_inspect(&data("crictl-inspect.json")).unwrap();
     assert_eq!(
         cri.digest,

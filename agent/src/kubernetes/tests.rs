@@ -9,6 +9,7 @@ use kube::client::Body;
 
 use super::*;
 use crate::delivered::Deliveries;
+use imprint_schema::Digest;
 
 use crate::test_data as data;
 
@@ -107,7 +108,7 @@ async fn the_pod_watcher_keeps_this_nodes_containers_and_their_digests() {
     );
     assert_eq!(
         p.get(shipper).unwrap().digest,
-        format!("sha256:{}", "2".repeat(64))
+        format!("sha256:{}", "2".repeat(64)).as_str()
     );
     // Limited to the node, by the API server: the field selector is asked for.
     assert!(
@@ -131,8 +132,10 @@ async fn profile_objects_become_deliveries_and_leave_with_their_objects() {
     );
     let deliveries: SharedDeliveries = Arc::default();
     let watcher = tokio::spawn(watch_profiles(client, deliveries.clone()));
-    let web = "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5";
-    let db = format!("sha256:{}", "3".repeat(64));
+    let web: &Digest = &"sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5"
+        .parse()
+        .unwrap();
+    let db: Digest = format!("sha256:{}", "3".repeat(64)).parse().unwrap();
     let lock = || deliveries.lock().unwrap();
     let object = |file: &str, pointer: &str| {
         let v: serde_json::Value = serde_json::from_slice(&data(file)).unwrap();
@@ -162,7 +165,7 @@ async fn profile_objects_become_deliveries_and_leave_with_their_objects() {
     // …the one deleted pins nothing, and the malformed one is not used.
     assert_eq!(d.len(), 1);
     assert!(
-        d.for_digest(&format!("sha256:{}", "5".repeat(64)))
+        d.for_digest(&format!("sha256:{}", "5".repeat(64)).parse().unwrap())
             .is_empty()
     );
 }

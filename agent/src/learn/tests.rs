@@ -7,7 +7,7 @@ fn event(second: i64, container: &str, kind: EventKind) -> Event {
     Event {
         time: Timestamp::from_second(1_800_000_000 + second).unwrap(),
         container_id: container.into(),
-        image_digest: DIGEST.into(),
+        image_digest: DIGEST.parse().ok(),
         image_ref: None,
         node: None,
         namespace: None,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use imprint_engine::{Alert, Correlator, Detector, Event, Outcome};
+use imprint_schema::Digest;
 
 use crate::delivered::SharedDeliveries;
 use crate::metrics::Metrics;
@@ -130,12 +131,12 @@ struct Enforcer {
     metrics: Arc<Metrics>,
     /// Where each newly seen image digest (and the reference it ran from) is
     /// sent, for the resolver to look up.
-    watch: Sender<(String, Option<String>)>,
-    watched: HashSet<String>,
+    watch: Sender<(Digest, Option<String>)>,
+    watched: HashSet<Digest>,
     /// Index digest → the platform manifest this node runs (from the resolver).
-    platforms: HashMap<String, String>,
+    platforms: HashMap<Digest, Digest>,
     /// Each digest's profile state, as the metrics report it.
-    states: HashMap<String, &'static str>,
+    states: HashMap<Digest, &'static str>,
 }
 
 impl Enforcer {
@@ -193,12 +194,17 @@ impl Enforcer {
                 continue;
             }
             // Profiles and alerts name the manifest the container runs, not its index.
-            if let Some(manifest) = self.platforms.get(&event.image_digest) {
-                event.image_digest = manifest.clone();
+            if let Some(manifest) =
+                (event.image_digest.as_ref()).and_then(|d| self.platforms.get(d))
+            {
+                event.image_digest = Some(manifest.clone());
             }
             self.metrics.events.fetch_add(1, Ordering::Relaxed);
-            if self.watched.insert(event.image_digest.clone()) {
-                let _ = (self.watch).send((event.image_digest.clone(), event.image_ref.clone()));
+            // A container whose image is not known yet meets the rules only.
+            if let Some(digest) = &event.image_digest
+                && self.watched.insert(digest.clone())
+            {
+                let _ = (self.watch).send((digest.clone(), event.image_ref.clone()));
             }
             self.correlator.observe(&event);
             self.detector.check(&event, &mut alerts);

@@ -172,7 +172,7 @@ impl Learning {
 /// Writes `sha256-<hex>.yaml` into `dir`, replacing what was there at once.
 fn write_profile(dir: &Path, profile: &imprint_schema::Profile) -> anyhow::Result<PathBuf> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let path = dir.join(format!("{}.yaml", profile.image.digest.replace(':', "-")));
+    let path = dir.join(format!("{}.yaml", profile.image.digest.tag_form()));
     let yaml = imprint_schema::to_yaml(profile);
     imprint_fs::write_atomic(&path, yaml.as_bytes(), imprint_fs::PUBLIC)
         .with_context(|| format!("cannot write {}", path.display()))?;

@@ -48,7 +48,7 @@ pub fn syslog_message(alert: &Alert, host: &str) -> String {
         alert.rule,
         escape(&alert.rule),
         escape(&alert.container_id),
-        escape(&alert.image_digest),
+        escape(alert.image_digest.as_ref().map_or("", |d| d.as_str())),
         alert.pid,
         alert.message
     )
@@ -88,6 +88,33 @@ pub enum SyslogError {
     /// rustls refused the settings.
     #[error("TLS settings: {0}")]
     Tls(#[from] rustls::Error),
+}
+
+/// Why a batch did not (all) reach the syslog receiver.
+#[derive(Debug, thiserror::Error)]
+pub enum SyslogSendError {
+    /// Resolving, connecting, writing or closing failed.
+    #[error("{url}: {source}")]
+    Io {
+        /// The receiver's URL.
+        url: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The receiver's name resolves to no address.
+    #[error("{url}: the name resolves to no address")]
+    NoAddress {
+        /// The receiver's URL.
+        url: String,
+    },
+    /// rustls could not start a TLS connection.
+    #[error("{url}: {source}")]
+    Tls {
+        /// The receiver's URL.
+        url: String,
+        /// rustls's error.
+        source: rustls::Error,
+    },
 }
 
 /// A syslog receiver.
@@ -154,15 +181,20 @@ impl SyslogTarget {
 
     /// Sends messages; an error means none or only some arrived, so the caller
     /// keeps the batch.
-    pub fn send(&self, messages: &[String]) -> Result<(), String> {
-        let io = |e: std::io::Error| format!("{}: {e}", self.url);
+    pub fn send(&self, messages: &[String]) -> Result<(), SyslogSendError> {
+        let io = |source: std::io::Error| SyslogSendError::Io {
+            url: self.url.clone(),
+            source,
+        };
         match &self.transport {
             Transport::Udp(address) => {
                 let to = address
                     .to_socket_addrs()
                     .map_err(io)?
                     .next()
-                    .ok_or_else(|| format!("{}: the name resolves to no address", self.url))?;
+                    .ok_or_else(|| SyslogSendError::NoAddress {
+                        url: self.url.clone(),
+                    })?;
                 let local = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
                 let socket = UdpSocket::bind(local).map_err(io)?;
                 for m in messages {
@@ -180,7 +212,10 @@ impl SyslogTarget {
                 config,
             } => {
                 let connection = rustls::ClientConnection::new(config.clone(), server_name.clone())
-                    .map_err(|e| format!("{}: {e}", self.url))?;
+                    .map_err(|source| SyslogSendError::Tls {
+                        url: self.url.clone(),
+                        source,
+                    })?;
                 let mut stream =
                     rustls::StreamOwned::new(connection, connect(address).map_err(io)?);
                 // The handshake runs on the first write; a refused server certificate ends here.
@@ -349,6 +384,23 @@ mod tests {
             SyslogTarget::new("tls://h:6514", &half),
             Err(SyslogError::HalfAClientIdentity)
         ));
+    }
+
+    #[test]
+    fn a_refused_connection_names_the_receiver() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let target = SyslogTarget::new(&url, &TlsFiles::default()).unwrap();
+        let e = target.send(&["<34>1 a".into()]).unwrap_err();
+        assert!(
+            matches!(&e, SyslogSendError::Io { url: u, .. } if *u == url),
+            "{e:?}"
+        );
+        assert!(e.to_string().starts_with(&format!("{url}: ")), "{e}");
     }
 
     #[test]

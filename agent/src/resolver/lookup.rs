@@ -5,9 +5,9 @@
 use imprint_oci::BlobCache;
 use imprint_oci::policy::Verdict;
 use imprint_oci::{Discovered, Reference, Registry, RegistryError, parse_reference};
-use imprint_schema::Profile;
+use imprint_schema::{Digest, Profile};
 
-use super::model::{Resolved, ResolverConfig, Status, as_strs, node_platforms};
+use super::model::{Resolved, ResolverConfig, Status, node_platforms};
 use crate::delivered::{admits, lock};
 
 /// The manifest of `digest` (in the repository of `image_ref`) for this node when
@@ -16,8 +16,8 @@ use crate::delivered::{admits, lock};
 pub(super) async fn platform_manifest(
     config: &ResolverConfig,
     image_ref: &str,
-    digest: &str,
-) -> Result<Option<String>, RegistryError> {
+    digest: &Digest,
+) -> Result<Option<Digest>, RegistryError> {
     let named = parse_reference(image_ref)?;
     let by_digest = Reference::with_digest(
         named.registry().to_string(),
@@ -31,7 +31,7 @@ pub(super) async fn platform_manifest(
             .resolve_platform(&by_digest, Some(platform.as_str()))
             .await
         {
-            Ok(found) => return Ok((found.digest != digest).then_some(found.digest)),
+            Ok(found) => return Ok((&found.digest != digest).then_some(found.digest)),
             Err(e @ RegistryError::Platform { .. }) => last = Some(e),
             Err(e) => return Err(e),
         }
@@ -51,17 +51,17 @@ fn repository_of(reference: &str) -> Option<Reference> {
 /// A profile's content digest when it is the one delivered for its digest (or
 /// nothing is delivered); otherwise why not.
 pub(super) fn delivered_content(
-    allowed: &[String],
+    allowed: &[Digest],
     profile: &Profile,
     artifact: &str,
-) -> Result<String, Status> {
+) -> Result<Digest, Status> {
     let content = imprint_schema::digest(profile);
     if admits(allowed, &content) {
         Ok(content)
     } else {
         Err(Status::Unsigned(format!(
             "{artifact} verifies, but its profile ({content}) is not the delivered one ({})",
-            allowed.join(", ")
+            joined(allowed)
         )))
     }
 }
@@ -71,21 +71,20 @@ pub(super) fn delivered_content(
 pub(super) async fn resolve(
     config: &ResolverConfig,
     cache: &BlobCache,
-    digest: &str,
-    names: &[String],
+    digest: &Digest,
+    names: &[Digest],
     image_ref: Option<&str>,
 ) -> Resolved {
     let mut failure: Option<Status> = None;
     let (delivered, allowed) = {
         let d = lock(&config.delivered);
-        let names = as_strs(names);
-        (d.for_any(&names), d.contents_for_any(&names))
+        (d.for_any(names), d.contents_for_any(names))
     };
     if allowed.len() > 1 {
         // Two sources pin different versions: choosing one would let either undo the other.
         return Resolved::Not(Status::DeliveryConflict(format!(
             "delivered profiles disagree: {}",
-            allowed.join(", ")
+            joined(&allowed)
         )));
     }
     let mut pins: Vec<&String> = delivered
@@ -122,16 +121,16 @@ pub(super) async fn resolve(
 async fn from_pin(
     config: &ResolverConfig,
     cache: &BlobCache,
-    digest: &str,
+    digest: &Digest,
     pinned: &str,
-    allowed: &[String],
+    allowed: &[Digest],
     failure: &mut Option<Status>,
 ) -> Option<Resolved> {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let Ok(reference) = parse_reference(text) else {
         return None;
     };
-    let artifact = reference.digest().map(str::to_string)?;
+    let artifact = Digest::parse(reference.digest()?).ok()?;
     let Ok(registry) = Registry::new(&config.registry, &[&reference]) else {
         return None;
     };
@@ -142,7 +141,7 @@ async fn from_pin(
             return None;
         }
     };
-    if pulled.profile.image.digest != digest {
+    if &pulled.profile.image.digest != digest {
         return None;
     }
     // Not the delivered content: no need to ask the registry about its signatures.
@@ -181,9 +180,9 @@ async fn from_pin(
 async fn from_repository(
     config: &ResolverConfig,
     cache: &BlobCache,
-    digest: &str,
+    digest: &Digest,
     repository: &Reference,
-    allowed: &[String],
+    allowed: &[Digest],
     failure: &mut Option<Status>,
 ) -> Option<Resolved> {
     let registry = match Registry::new(&config.registry, &[repository]) {
@@ -233,9 +232,9 @@ async fn from_repository(
             }
             continue;
         }
-        let reference = repository.clone_with_digest(found.digest.clone());
+        let reference = repository.clone_with_digest(found.digest.to_string());
         match registry.pull_artifact_cached(&reference, cache).await {
-            Ok(pulled) if pulled.profile.image.digest == digest => {
+            Ok(pulled) if &pulled.profile.image.digest == digest => {
                 let content = match delivered_content(allowed, &pulled.profile, &reference.whole())
                 {
                     Ok(c) => c,
@@ -263,6 +262,12 @@ async fn from_repository(
         }
     }
     None
+}
+
+/// Digests for a message.
+fn joined(digests: &[Digest]) -> String {
+    let texts: Vec<&str> = digests.iter().map(Digest::as_str).collect();
+    texts.join(", ")
 }
 
 /// Orders discovered artifacts newest first, by the instant their `created`

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 
 use imprint_oci::BlobCache;
 use imprint_oci::{Registry, RegistryError, parse_reference};
+use imprint_schema::Digest;
 
 use crate::delivered::{admits, lock};
 
@@ -38,14 +39,14 @@ mod lookup;
 mod model;
 
 use lookup::{platform_manifest, resolve};
-use model::{Change, Remembered, Watched, as_strs};
+use model::{Change, Remembered, Watched};
 pub use model::{ResolverConfig, Status, Update, node_platforms};
 
 /// Runs the resolver on this thread until `stop`: digests to watch arrive on
 /// `watch` (with the image reference, when known), updates go to `updates`.
 pub fn run(
     config: ResolverConfig,
-    watch: Receiver<(String, Option<String>)>,
+    watch: Receiver<(Digest, Option<String>)>,
     updates: Sender<Update>,
     stop: Arc<AtomicBool>,
 ) {
@@ -73,7 +74,7 @@ pub fn run(
     };
     resolver.restore();
     let mut last_round = Instant::now();
-    let mut due: Vec<String> = Vec::new();
+    let mut due: Vec<Digest> = Vec::new();
     let mut delivered_generation = 0;
     while !stop.load(Ordering::Relaxed) {
         let generation = lock(&resolver.config.delivered).generation();
@@ -107,9 +108,9 @@ struct Resolver {
     updates: Sender<Update>,
     remembered: Remembered,
     remembered_path: PathBuf,
-    watched: BTreeMap<String, Watched>,
+    watched: BTreeMap<Digest, Watched>,
     /// Digests known to be manifests, not indexes (asked once per run).
-    manifests: HashSet<String>,
+    manifests: HashSet<Digest>,
 }
 
 impl Resolver {
@@ -118,8 +119,8 @@ impl Resolver {
     }
 
     /// The contents Git delivers for a digest under any of its names (none: any).
-    fn delivered_contents(&self, names: &[String]) -> Vec<String> {
-        lock(&self.config.delivered).contents_for_any(&as_strs(names))
+    fn delivered_contents(&self, names: &[Digest]) -> Vec<Digest> {
+        lock(&self.config.delivered).contents_for_any(names)
     }
 
     /// Before the registry answers: indexes stand for the manifests they did
@@ -170,7 +171,7 @@ impl Resolver {
     }
 
     /// A digest seen running (again): watched from now on. Returns it, due.
-    fn watch(&mut self, digest: String, image_ref: Option<String>) -> String {
+    fn watch(&mut self, digest: Digest, image_ref: Option<String>) -> Digest {
         let w = self.watched.entry(digest.clone()).or_default();
         if image_ref.is_some() {
             w.image_ref = image_ref;
@@ -180,7 +181,7 @@ impl Resolver {
 
     /// Looks `digest` up and tells the detector what changed. Returns the digest
     /// due next: the platform manifest, when `digest` turned out to be an index.
-    fn look_up(&mut self, digest: &str) -> Option<String> {
+    fn look_up(&mut self, digest: &Digest) -> Option<Digest> {
         let image_ref = self.watched.get(digest)?.image_ref.clone();
         if let Some(manifest) = self.platform_of(digest, image_ref.as_deref()) {
             // The index stands for the manifest from here on (also when an event
@@ -190,7 +191,7 @@ impl Resolver {
             self.remembered.verified.remove(digest);
             self.remembered.save(&self.remembered_path);
             self.send(Update::Platform {
-                index: digest.to_string(),
+                index: digest.clone(),
                 manifest: manifest.clone(),
             });
             self.watched.remove(digest);
@@ -216,8 +217,8 @@ impl Resolver {
     }
 
     /// Tells the detector, and remembers, what a lookup changed.
-    fn apply(&mut self, digest: &str, change: Change) {
-        let digest = digest.to_string();
+    fn apply(&mut self, digest: &Digest, change: Change) {
+        let digest = digest.clone();
         match change {
             Change::Unchanged => {}
             Change::Enforce {
@@ -247,14 +248,14 @@ impl Resolver {
 
     /// The manifest `digest` stands for on this node when it is a multi-platform
     /// index (remembered, or asked of the registry once).
-    fn platform_of(&mut self, digest: &str, image_ref: Option<&str>) -> Option<String> {
+    fn platform_of(&mut self, digest: &Digest, image_ref: Option<&str>) -> Option<Digest> {
         if let Some(manifest) = self.remembered.platforms.get(digest) {
             return Some(manifest.clone());
         }
         let image_ref = image_ref.filter(|_| !self.manifests.contains(digest))?;
         match (self.runtime).block_on(platform_manifest(&self.config, image_ref, digest)) {
             Ok(None) => {
-                self.manifests.insert(digest.to_string());
+                self.manifests.insert(digest.clone());
                 None
             }
             Ok(Some(manifest)) => {
@@ -262,13 +263,13 @@ impl Resolver {
                     "imprint-agent: {digest} is a multi-platform index; this node ({}) runs {manifest}",
                     node_platforms().join(" or ")
                 );
-                (self.remembered.platforms).insert(digest.to_string(), manifest.clone());
+                (self.remembered.platforms).insert(digest.clone(), manifest.clone());
                 Some(manifest)
             }
             Err(e @ RegistryError::Platform { .. }) => {
                 // An index without this platform: nothing can match it.
                 eprintln!("imprint-agent: {digest}: {e}");
-                self.manifests.insert(digest.to_string());
+                self.manifests.insert(digest.clone());
                 None
             }
             // Asked again next round; the digest is resolved as it is meanwhile.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use imprint_oci::RegistryOptions;
 use imprint_oci::policy::Policy;
-use imprint_schema::Profile;
+use imprint_schema::{Digest, Profile};
 
 /// Why an image has no enforced profile, or that it has one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -51,7 +51,7 @@ pub enum Update {
     /// Enforce this profile for its digest.
     Enforce {
         /// The image digest.
-        digest: String,
+        digest: Digest,
         /// The artifact it came from (`repo@sha256:…`).
         artifact: String,
         /// The profile.
@@ -60,7 +60,7 @@ pub enum Update {
     /// Stop enforcing the digest's profile.
     Revoke {
         /// The image digest.
-        digest: String,
+        digest: Digest,
         /// Why.
         status: Status,
     },
@@ -68,14 +68,14 @@ pub enum Update {
     /// whose profiles apply.
     Platform {
         /// The index digest the container reports.
-        index: String,
+        index: Digest,
         /// The platform manifest's digest.
-        manifest: String,
+        manifest: Digest,
     },
     /// The digest's state (for logs and metrics).
     Status {
         /// The image digest.
-        digest: String,
+        digest: Digest,
         /// Its state.
         status: Status,
     },
@@ -105,10 +105,10 @@ pub struct ResolverConfig {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(super) struct Remembered {
     /// digest → (repository, artifact digest) last verified.
-    pub(super) verified: BTreeMap<String, (String, String)>,
+    pub(super) verified: BTreeMap<Digest, (String, Digest)>,
     /// Index digest → this node's platform manifest in it.
     #[serde(default)]
-    pub(super) platforms: BTreeMap<String, String>,
+    pub(super) platforms: BTreeMap<Digest, Digest>,
 }
 
 impl Remembered {
@@ -131,8 +131,8 @@ impl Remembered {
     /// The names a digest goes by here: itself, and the indexes that stand for it
     /// on this node. A profile Git delivers for an index (learned from a container
     /// started by it) pins the manifest's too, so such a pin cannot be bypassed.
-    pub(super) fn names(&self, digest: &str) -> Vec<String> {
-        std::iter::once(digest.to_string())
+    pub(super) fn names(&self, digest: &Digest) -> Vec<Digest> {
+        std::iter::once(digest.clone())
             .chain(
                 self.platforms
                     .iter()
@@ -141,10 +141,6 @@ impl Remembered {
             )
             .collect()
     }
-}
-
-pub(super) fn as_strs(names: &[String]) -> Vec<&str> {
-    names.iter().map(String::as_str).collect()
 }
 
 /// This node's platform, as image indexes name it (`linux/amd64`), in the order
@@ -179,8 +175,8 @@ pub fn node_platforms() -> Vec<String> {
 pub(super) struct Watched {
     pub(super) image_ref: Option<String>,
     pub(super) enforced: Option<String>,
-    /// `sha256:` of the enforced profile's canonical JSON.
-    pub(super) content: Option<String>,
+    /// The digest of the enforced profile's canonical JSON.
+    pub(super) content: Option<Digest>,
     pub(super) status: Option<Status>,
 }
 
@@ -192,7 +188,7 @@ pub(super) enum Change {
     /// Another verified artifact is enforced: tell the detector, remember it.
     Enforce {
         repository: String,
-        artifact: String,
+        artifact: Digest,
         profile: Box<Profile>,
     },
     /// The enforced profile goes: tell the detector, forget it.
@@ -207,7 +203,7 @@ impl Watched {
     pub(super) fn settle(
         &mut self,
         outcome: Resolved,
-        still_delivered: impl Fn(&str) -> bool,
+        still_delivered: impl Fn(&Digest) -> bool,
     ) -> Change {
         match outcome {
             Resolved::Enforce {
@@ -233,7 +229,7 @@ impl Watched {
                 // An unreachable registry leaves what was verified in force, unless
                 // Git now pins other content for the digest.
                 let keeps = matches!(status, Status::Unreachable(_))
-                    && self.content.as_deref().is_some_and(&still_delivered);
+                    && self.content.as_ref().is_some_and(&still_delivered);
                 let change = if self.enforced.is_some() && !keeps {
                     self.enforced = None;
                     self.content = None;
@@ -256,10 +252,10 @@ pub(super) enum Resolved {
     /// A verified profile for the digest.
     Enforce {
         repository: String,
-        artifact: String,
+        artifact: Digest,
         profile: Box<Profile>,
-        /// `sha256:` of the profile's canonical JSON.
-        content: String,
+        /// The digest of the profile's canonical JSON.
+        content: Digest,
     },
     Not(Status),
 }

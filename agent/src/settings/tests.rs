@@ -228,3 +228,31 @@ fn durations_parse_in_every_documented_form() {
         assert!(parse_duration(bad).is_err(), "{bad:?}");
     }
 }
+
+#[test]
+fn checked_values_say_what_is_wrong() {
+    let e = "am:9093".parse::<HttpUrl>().unwrap_err();
+    assert_eq!(
+        e,
+        MalformedValue {
+            text: "am:9093".into(),
+            rule: "start with http:// or https://"
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "\"am:9093\" must start with http:// or https://"
+    );
+    assert!(matches!(
+        "x".parse::<WebhookHeader>(),
+        Err(WebhookHeaderError::NoColon { text }) if text == "x"
+    ));
+    assert!(matches!(
+        ": v".parse::<WebhookHeader>(),
+        Err(WebhookHeaderError::NoName { .. })
+    ));
+    assert_eq!(
+        "0".parse::<Period>(),
+        Err(imprint_schema::DurationError::NotPositive("0".into()))
+    );
+}

@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use imprint_schema::{DocumentError, DurationError};
 use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer};
 
@@ -44,9 +45,9 @@ impl Period {
 }
 
 impl FromStr for Period {
-    type Err = String;
+    type Err = DurationError;
 
-    fn from_str(text: &str) -> Result<Period, String> {
+    fn from_str(text: &str) -> Result<Period, DurationError> {
         parse_duration(text).map(Period)
     }
 }
@@ -54,18 +55,28 @@ impl FromStr for Period {
 /// Parses a [`Period`]: the one duration syntax of imprint
 /// ([`imprint_schema::parse_duration`]), or a bare number of seconds, which the
 /// agent's integer-second keys (`refresh: 30`) and flags have always taken.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     match text.trim().parse::<u64>() {
-        Ok(0) => Err(imprint_schema::DurationError::NotPositive(text.to_string()).to_string()),
+        Ok(0) => Err(DurationError::NotPositive(text.to_string())),
         Ok(seconds) => Ok(Duration::from_secs(seconds)),
-        Err(_) => imprint_schema::parse_duration(text).map_err(|e| e.to_string()),
+        Err(_) => imprint_schema::parse_duration(text),
     }
 }
 
-/// A setting whose value is text of a checked form: the type, its doc, and the
-/// check (`Err` says what is wrong with the text).
+/// Text that is not of the form its setting takes (an `http://` URL, say).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} must {rule}")]
+pub struct MalformedValue {
+    /// The text given.
+    pub text: String,
+    /// What the text must do, such as `start with http:// or https://`.
+    pub rule: &'static str,
+}
+
+/// A setting whose value is text of a checked form: the type, its doc, what the
+/// text must do (for the error), and the check.
 macro_rules! checked_text {
-    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+    ($(#[$doc:meta])* $name:ident, $rule:expr, $check:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name(String);
@@ -78,11 +89,18 @@ macro_rules! checked_text {
         }
 
         impl FromStr for $name {
-            type Err = String;
+            type Err = MalformedValue;
 
-            fn from_str(text: &str) -> Result<$name, String> {
-                let check: fn(&str) -> Result<(), String> = $check;
-                check(text).map(|()| $name(text.to_string()))
+            fn from_str(text: &str) -> Result<$name, MalformedValue> {
+                let check: fn(&str) -> bool = $check;
+                if check(text) {
+                    Ok($name(text.to_string()))
+                } else {
+                    Err(MalformedValue {
+                        text: text.to_string(),
+                        rule: $rule,
+                    })
+                }
             }
         }
     };
@@ -91,42 +109,23 @@ macro_rules! checked_text {
 checked_text!(
     /// An `http://` or `https://` URL.
     HttpUrl,
-    |text| {
-        if text.starts_with("http://") || text.starts_with("https://") {
-            Ok(())
-        } else {
-            Err(format!("{text:?} must start with http:// or https://"))
-        }
-    }
+    "start with http:// or https://",
+    |text| text.starts_with("http://") || text.starts_with("https://")
 );
 
 checked_text!(
     /// A syslog receiver's URL: `udp://`, `tcp://` or `tls://` (the rest is checked
     /// when the output is made, with its TLS files).
     SyslogUrl,
-    |text| {
-        if ["udp://", "tcp://", "tls://"].iter().any(|s| text.starts_with(s)) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{text:?} must start with udp:// or tcp:// or tls:// (udp://HOST:PORT)"
-            ))
-        }
-    }
+    "start with udp:// or tcp:// or tls:// (udp://HOST:PORT)",
+    |text| ["udp://", "tcp://", "tls://"].iter().any(|s| text.starts_with(s))
 );
 
 checked_text!(
     /// A pinned profile artifact: `oci://registry/repo@sha256:…`.
     PinnedRef,
-    |text| {
-        if text.strip_prefix("oci://").unwrap_or(text).contains("@sha256:") {
-            Ok(())
-        } else {
-            Err(format!(
-                "{text:?} must pin a digest (oci://registry/repo@sha256:…)"
-            ))
-        }
-    }
+    "pin a digest (oci://registry/repo@sha256:…)",
+    |text| text.strip_prefix("oci://").unwrap_or(text).contains("@sha256:")
 );
 
 /// A webhook header, `Name: value`.
@@ -138,16 +137,37 @@ pub struct WebhookHeader {
     pub value: String,
 }
 
-impl FromStr for WebhookHeader {
-    type Err = String;
+/// Why a webhook header's text is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookHeaderError {
+    /// No `:` between name and value.
+    #[error("{text:?}: expected `Name: value`")]
+    NoColon {
+        /// The text given.
+        text: String,
+    },
+    /// Nothing before the `:`.
+    #[error("{text:?}: the header has no name")]
+    NoName {
+        /// The text given.
+        text: String,
+    },
+}
 
-    fn from_str(text: &str) -> Result<WebhookHeader, String> {
+impl FromStr for WebhookHeader {
+    type Err = WebhookHeaderError;
+
+    fn from_str(text: &str) -> Result<WebhookHeader, WebhookHeaderError> {
         let (name, value) = text
             .split_once(':')
-            .ok_or_else(|| format!("{text:?}: expected `Name: value`"))?;
+            .ok_or_else(|| WebhookHeaderError::NoColon {
+                text: text.to_string(),
+            })?;
         let name = name.trim();
         if name.is_empty() {
-            return Err(format!("{text:?}: the header has no name"));
+            return Err(WebhookHeaderError::NoName {
+                text: text.to_string(),
+            });
         }
         Ok(WebhookHeader {
             name: name.to_string(),
@@ -186,11 +206,15 @@ macro_rules! deserialize_from_text {
 
 deserialize_from_text!(Period, HttpUrl, SyslogUrl, PinnedRef);
 
-/// Reads a configuration document with the reader of every imprint document,
-/// naming the key first (`outputs.webhook.url: …`), then the position.
-pub(crate) fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-    imprint_schema::from_text(text).map_err(|e| match e {
-        imprint_schema::DocumentError::Syntax {
+/// A configuration document the reader refused. Its message names the key first
+/// (`outputs.webhook.url: …`), then the position; the reader's own error is inside.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", key_first(.0))]
+pub(crate) struct ConfigDocumentError(pub(crate) DocumentError);
+
+fn key_first(e: &DocumentError) -> String {
+    match e {
+        DocumentError::Syntax {
             position,
             field,
             message,
@@ -204,5 +228,10 @@ pub(crate) fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, String> {
             }
         }
         other => other.to_string(),
-    })
+    }
+}
+
+/// Reads a configuration document with the reader of every imprint document.
+pub(crate) fn from_yaml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigDocumentError> {
+    imprint_schema::from_text(text).map_err(ConfigDocumentError)
 }

@@ -135,7 +135,7 @@ fn events_before_the_pod_status_are_held_and_replayed_in_order() {
     assert!(events.windows(2).all(|w| w[0].time <= w[1].time));
     assert_eq!(events[1].time, f.at(5));
     for event in &events {
-        assert_eq!(event.image_digest, DIGEST);
+        assert_eq!(event.image_digest.as_ref().unwrap(), DIGEST);
         assert_eq!(event.container_id, ID);
         assert_eq!(event.namespace.as_deref(), Some("shop"));
         assert_eq!(event.pod.as_deref(), Some("web-7d9f"));

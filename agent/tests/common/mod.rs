@@ -299,7 +299,7 @@ pub fn publish_to(
             .push_artifact(&repository, &artifact, None)
             .await
             .unwrap();
-        let at = repository.clone_with_digest(digest.clone());
+        let at = repository.clone_with_digest(digest.to_string());
         if let Some(key) = key {
             client
                 .sign(&at, key, false, jiff::Timestamp::now())
@@ -322,7 +322,7 @@ pub fn publish_to(
                 .await
                 .unwrap();
         }
-        digest
+        digest.to_string()
     })
 }
 

@@ -33,7 +33,7 @@ fn event(kind: EventKind) -> Event {
     Event {
         time: "2026-11-26T12:00:00Z".parse().unwrap(),
         container_id: "c1".into(),
-        image_digest: DIGEST.into(),
+        image_digest: Some(DIGEST.parse().unwrap()),
         image_ref: None,
         node: None,
         namespace: None,
@@ -201,9 +201,9 @@ fn containers_without_a_profile_get_rules_only_and_profiles_unload() {
     d.check(&event(exec("/usr/bin/curl", &["curl"])), &mut out);
     assert!(out.is_empty());
     d.load(&profile());
-    assert!(d.has_profile(DIGEST));
+    assert!(d.has_profile(&DIGEST.parse().unwrap()));
     d.check(&event(exec("/usr/bin/curl", &["curl"])), &mut out);
     assert_eq!(out.len(), 1);
-    assert!(d.unload(DIGEST));
+    assert!(d.unload(&DIGEST.parse().unwrap()));
     assert_eq!(d.profiles(), 0);
 }

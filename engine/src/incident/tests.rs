@@ -20,7 +20,11 @@ fn alert(rule: &str, subject: &str, container: &str, pid: u32, second: i64) -> A
         subject: subject.into(),
         time: at(second),
         container_id: container.into(),
-        image_digest: "sha256:aa".into(),
+        image_digest: Some(
+            "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .parse()
+                .unwrap(),
+        ),
         node: None,
         pid,
         comm: None,
@@ -31,7 +35,11 @@ fn exec_event(pid: u32, parent: u32, path: &str) -> Event {
     Event {
         time: at(0),
         container_id: "c1".into(),
-        image_digest: "sha256:aa".into(),
+        image_digest: Some(
+            "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .parse()
+                .unwrap(),
+        ),
         image_ref: None,
         node: None,
         namespace: None,

@@ -8,7 +8,7 @@ fn at(second: i64, container: &str, image: &str, kind: EventKind) -> Event {
     Event {
         time: Timestamp::from_second(1_780_000_000 + second).unwrap(),
         container_id: container.into(),
-        image_digest: image.into(),
+        image_digest: image.parse().ok(),
         image_ref: Some("registry.test/app:1".into()),
         node: Some("node-a".into()),
         namespace: None,

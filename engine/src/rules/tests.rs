@@ -6,7 +6,11 @@ fn event(kind: EventKind) -> Event {
     Event {
         time: "2026-11-26T12:00:00Z".parse().unwrap(),
         container_id: "c1".into(),
-        image_digest: "sha256:aa".into(),
+        image_digest: Some(
+            "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                .parse()
+                .unwrap(),
+        ),
         image_ref: None,
         node: None,
         namespace: Some("shop".into()),
@@ -208,7 +212,7 @@ rules:
 disable: [memfd-create]
 exceptions:
   - {rule: reverse-shell, namespaces: [shop]}
-  - {rule: crypto-mining-pool-dns, images: ["sha256:aa"]}
+  - {rule: crypto-mining-pool-dns, images: ["sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"]}
 "#,
         "user.yaml",
     )
@@ -262,7 +266,7 @@ fn malformed_rule_files_are_named() {
         ),
         (
             "apiVersion: imprint.dev/v1\nkind: RuleSet\nrules:\n  - {id: x, description: d, severity: low, when: {event: [open], openFlagsAny: [O_BOGUS]}}\n",
-            "openFlagsAny",
+            "rules[0] (x): when.openFlagsAny: unknown open flag \"O_BOGUS\"",
         ),
         (
             "apiVersion: imprint.dev/v1\nkind: RuleSet\nsurprise: 1\n",

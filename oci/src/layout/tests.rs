@@ -4,7 +4,7 @@ use imprint_schema::{Completeness, Exec};
 const IMAGE: &str = "sha256:5b0f3a8c2d1e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8";
 
 fn profile() -> Profile {
-    let mut p = Profile::new(IMAGE);
+    let mut p = Profile::new(IMAGE.parse().unwrap());
     p.image.reference = Some("registry.test/shop/web:2.4.1".into());
     p.learning.completeness = Completeness::Complete;
     p.execs.push(Exec {
@@ -18,7 +18,7 @@ fn profile() -> Profile {
 fn subject() -> Descriptor {
     Descriptor {
         media_type: MANIFEST_MEDIA_TYPE.into(),
-        digest: IMAGE.into(),
+        digest: IMAGE.parse().unwrap(),
         size: 1234,
         artifact_type: None,
         annotations: BTreeMap::new(),
@@ -70,7 +70,7 @@ fn layout_is_exactly_as_designed() {
         a.layers[0].data,
         imprint_schema::to_canonical_json(&profile())
     );
-    assert_eq!(a.digest, sha256_digest(&a.manifest_bytes));
+    assert_eq!(a.digest, Digest::sha256_of(&a.manifest_bytes));
 }
 
 #[test]
@@ -111,7 +111,7 @@ fn a_built_artifact_opens_to_the_same_profile() {
 #[test]
 fn subject_must_be_the_profiles_image_manifest() {
     let mut other = subject();
-    other.digest = format!("sha256:{}", "0".repeat(64));
+    other.digest = format!("sha256:{}", "0".repeat(64)).parse().unwrap();
     assert!(matches!(
         build(&profile(), &other, created()),
         Err(LayoutError::SubjectMismatch { .. })
@@ -193,7 +193,7 @@ fn hostile_layers_are_refused() {
 
     // A subject that names another image than the profile inside.
     let mut m = a.manifest.clone();
-    m.subject.as_mut().unwrap().digest = format!("sha256:{}", "1".repeat(64));
+    m.subject.as_mut().unwrap().digest = format!("sha256:{}", "1".repeat(64)).parse().unwrap();
     assert!(matches!(
         open(&m, &config, &layers, &limits),
         Err(LayoutError::SubjectMismatch { .. })
@@ -238,4 +238,41 @@ fn hostile_layers_are_refused() {
     )
     .unwrap_err();
     assert!(matches!(e, LayoutError::TooLarge { .. }), "{e}");
+}
+
+#[test]
+fn a_malformed_listing_entry_is_set_aside_not_a_reason_to_lose_the_others() {
+    let good = serde_json::json!({"mediaType": MANIFEST_MEDIA_TYPE, "digest": IMAGE, "size": 10});
+    let listed = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [
+            {"mediaType": MANIFEST_MEDIA_TYPE, "digest": "sha256:junk", "size": 1},
+            good,
+            {"mediaType": MANIFEST_MEDIA_TYPE, "digest": IMAGE},
+        ]
+    });
+    let listing = Listing::parse(listed).unwrap();
+    assert_eq!(listing.manifests.len(), 1);
+    assert_eq!(listing.manifests[0].digest, IMAGE);
+    assert_eq!(listing.rejected.len(), 2, "{:?}", listing.rejected);
+    assert!(
+        listing.rejected[0].1.contains("not a digest"),
+        "{:?}",
+        listing.rejected
+    );
+    assert!(
+        listing.rejected[1].1.contains("size"),
+        "{:?}",
+        listing.rejected
+    );
+    // A listing with no entries is empty; one that is not an index is an error.
+    assert_eq!(
+        Listing::parse(serde_json::json!({})).unwrap(),
+        Listing::default()
+    );
+    assert!(Listing::parse(serde_json::json!([1])).is_err());
+    assert!(Listing::parse(serde_json::json!({"manifests": 3})).is_err());
+    let huge = "x".repeat(10_000);
+    let listing = Listing::parse(serde_json::json!({"manifests": [huge]})).unwrap();
+    assert!(listing.rejected[0].0.len() <= 200);
 }

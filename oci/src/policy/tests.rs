@@ -1,8 +1,14 @@
 use super::*;
 use crate::keys::{KeyAlgorithm, SigningKey};
-use crate::signing::{Envelope, IN_TOTO_PAYLOAD_TYPE, LearningWindow, simple_signing_payload};
+use crate::signing::{
+    Envelope, IN_TOTO_PAYLOAD_TYPE, LearningWindow, ProfilePredicate, simple_signing_payload,
+};
 
 const DIGEST: &str = "sha256:2b3a2bfa0d8c5f1a6a70b2c3e0b1d6a9c8a7e6f5d4c3b2a1908f7e6d5c4b3a29";
+
+fn digest() -> Digest {
+    DIGEST.parse().unwrap()
+}
 
 fn write_policy(dir: &Path, key: &SigningKey, body: &str) -> Result<Policy, PolicyError> {
     std::fs::write(dir.join("cosign.pub"), key.verifying_key().to_pem()).unwrap();
@@ -17,8 +23,8 @@ fn write_policy(dir: &Path, key: &SigningKey, body: &str) -> Result<Policy, Poli
 fn predicate(completeness: &str, hours: i64, builder: &str) -> serde_json::Value {
     let start = jiff::Timestamp::from_second(1_700_000_000).unwrap();
     serde_json::to_value(ProfilePredicate {
-        image_digest: "sha256:aa".into(),
-        profile_layer_digest: "sha256:bb".into(),
+        image_digest: Digest::sha256_of(b"image"),
+        profile_layer_digest: Digest::sha256_of(b"layer"),
         learning: LearningWindow {
             start: Some(start),
             end: Some(start + jiff::SignedDuration::from_hours(hours)),
@@ -40,7 +46,7 @@ fn conditions_name_what_fails() {
         "attestations:\n  conditions:\n    completeness: complete\n    minLearningDuration: 24h\n    builderIdRegExp: ^https://ci\\.example/acme/\n",
     )
     .unwrap();
-    let statement = |p| Statement::new("r", DIGEST, PROFILE_PREDICATE_TYPE, p);
+    let statement = |p| Statement::new("r", &digest(), PROFILE_PREDICATE_TYPE, p);
     policy
         .check_statement(&statement(predicate(
             "complete",
@@ -63,11 +69,11 @@ fn conditions_name_what_fails() {
         ),
     ] {
         let err = policy.check_statement(&statement(p)).unwrap_err();
-        assert!(err.contains(needle), "{needle}: {err}");
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
     }
     let wrong_type = Statement::new(
         "r",
-        DIGEST,
+        &digest(),
         "https://slsa.dev/provenance/v1",
         serde_json::json!({}),
     );
@@ -75,6 +81,7 @@ fn conditions_name_what_fails() {
         policy
             .check_statement(&wrong_type)
             .unwrap_err()
+            .to_string()
             .contains("predicateType")
     );
 }
@@ -84,20 +91,20 @@ fn signatures_and_envelopes_check_against_the_policys_keys() {
     let dir = tempfile::tempdir().unwrap();
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
     let policy = write_policy(dir.path(), &key, "").unwrap();
-    let payload = simple_signing_payload("r/app", DIGEST);
+    let payload = simple_signing_payload("r/app", &digest());
     let signature = key.sign(&payload);
     assert_eq!(
-        check_signature(&policy, DIGEST, &payload, &signature).unwrap(),
+        check_signature(&policy, &digest(), &payload, &signature).unwrap(),
         "ci"
     );
     let stranger = SigningKey::generate(KeyAlgorithm::EcdsaP256);
     assert!(matches!(
-        check_signature(&policy, DIGEST, &payload, &stranger.sign(&payload)),
+        check_signature(&policy, &digest(), &payload, &stranger.sign(&payload)),
         Err(SignatureError::NoKey(_))
     ));
     let statement = Statement::new(
         "r/app",
-        DIGEST,
+        &digest(),
         PROFILE_PREDICATE_TYPE,
         predicate("complete", 30, "x"),
     );
@@ -106,12 +113,12 @@ fn signatures_and_envelopes_check_against_the_policys_keys() {
         &serde_json::to_vec(&statement).unwrap(),
         &key,
     );
-    let (checked, authority) = check_envelope(&policy, DIGEST, &envelope).unwrap();
+    let (checked, authority) = check_envelope(&policy, &digest(), &envelope).unwrap();
     assert_eq!((checked, authority.as_str()), (statement, "ci"));
     let mut retyped = envelope.clone();
     retyped.payload_type = "application/json".into();
     assert!(
-        check_envelope(&policy, DIGEST, &retyped)
+        check_envelope(&policy, &digest(), &retyped)
             .unwrap_err()
             .to_string()
             .contains("payloadType")
@@ -129,10 +136,10 @@ fn a_verdict_requires_what_the_policy_requires() {
         authority: Some("ci".into()),
         error: None,
     };
-    let verdict = Verdict::decide(&policy, DIGEST, vec![ok("sig")], vec![ok("att")]);
+    let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![ok("att")]);
     assert!(verdict.verified);
     // Signed but not attested.
-    let verdict = Verdict::decide(&policy, DIGEST, vec![ok("sig")], vec![]);
+    let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![]);
     assert!(!verdict.verified);
     assert!(
         verdict.failures[0].contains("no attestation"),
@@ -146,7 +153,7 @@ fn a_verdict_requires_what_the_policy_requires() {
         authority: None,
         error: Some("completeness is \"partial\"".into()),
     };
-    let verdict = Verdict::decide(&policy, DIGEST, vec![ok("sig")], vec![bad]);
+    let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![bad]);
     assert!(
         verdict.failures[0].contains("tag x.att layer 0: completeness"),
         "{:?}",

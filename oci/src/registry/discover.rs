@@ -1,7 +1,9 @@
 //! Discovery: the referrers of a subject, and the profile artifacts among them.
 
-use super::{Reference, Registry, RegistryError};
-use crate::layout::{self, Index, Manifest};
+use imprint_schema::Digest;
+
+use super::{Reference, Registry, RegistryError, at_digest};
+use crate::layout::{self, Listing, Manifest};
 
 /// What discovery found for a subject.
 #[derive(Debug, Clone, Default)]
@@ -17,7 +19,7 @@ pub struct Discovery {
 #[serde(rename_all = "camelCase")]
 pub struct Discovered {
     /// The artifact's manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// Its size.
     pub size: u64,
     /// Its `org.opencontainers.image.created` annotation.
@@ -28,17 +30,14 @@ pub struct Discovered {
 impl Registry {
     /// The referrers list of `subject` in `repository`: the referrers API, or the
     /// fallback tag where the registry lacks it. Its fields are claims, to be
-    /// checked against each manifest.
+    /// checked against each manifest; entries that are not descriptors are set
+    /// aside in [`Listing::rejected`].
     pub async fn referrers(
         &self,
         repository: &Reference,
-        subject: &str,
-    ) -> Result<Index, RegistryError> {
-        let subject_ref = Reference::with_digest(
-            repository.registry().to_string(),
-            repository.repository().to_string(),
-            subject.to_string(),
-        );
+        subject: &Digest,
+    ) -> Result<Listing, RegistryError> {
+        let subject_ref = at_digest(repository, subject);
         self.client
             .store_auth_if_needed(repository.resolve_registry(), &self.auth)
             .await;
@@ -46,9 +45,11 @@ impl Registry {
             .retry(|| self.client.pull_referrers(&subject_ref, None))
             .await
             .map_err(Self::request("list referrers of", &subject_ref))?;
-        Ok(serde_json::to_value(&listed)
-            .and_then(serde_json::from_value)
-            .unwrap_or_default())
+        let value = serde_json::to_value(&listed).unwrap_or_default();
+        Listing::parse(value).map_err(|source| RegistryError::Layout {
+            reference: subject_ref.whole(),
+            source,
+        })
     }
 
     /// Lists the profile artifacts whose subject is `subject` in `repository`,
@@ -58,27 +59,19 @@ impl Registry {
     pub async fn discover(
         &self,
         repository: &Reference,
-        subject: &str,
+        subject: &Digest,
     ) -> Result<Discovery, RegistryError> {
-        let subject_ref = Reference::with_digest(
-            repository.registry().to_string(),
-            repository.repository().to_string(),
-            subject.to_string(),
-        );
         let listed = self.referrers(repository, subject).await?;
-        let mut discovery = Discovery::default();
+        let mut discovery = Discovery {
+            rejected: listed.rejected,
+            ..Discovery::default()
+        };
         let mut seen = std::collections::BTreeSet::new();
         for entry in listed.manifests {
             if !seen.insert(entry.digest.clone()) {
                 continue;
             }
-            if !imprint_schema::is_digest(&entry.digest) {
-                discovery
-                    .rejected
-                    .push((entry.digest, "not a digest".to_string()));
-                continue;
-            }
-            let r = subject_ref.clone_with_digest(entry.digest.clone());
+            let r = at_digest(repository, &entry.digest);
             let checked = match self
                 .get_manifest("fetch referrer", &r, &[layout::MANIFEST_MEDIA_TYPE])
                 .await
@@ -100,7 +93,7 @@ impl Registry {
                     layout::parse_manifest(&fetched.bytes, Some(&entry.digest), &self.limits)
                         .map_err(|e| e.to_string())
                         .and_then(|m| {
-                            let named = m.subject.as_ref().map(|s| s.digest.as_str());
+                            let named = m.subject.as_ref().map(|s| &s.digest);
                             if named == Some(subject) {
                                 Ok((m, fetched.bytes.len() as u64))
                             } else {
@@ -118,7 +111,7 @@ impl Registry {
                         .get(layout::ANNOTATION_CREATED)
                         .cloned(),
                 }),
-                Err(why) => discovery.rejected.push((entry.digest, why)),
+                Err(why) => discovery.rejected.push((entry.digest.to_string(), why)),
             }
         }
         Ok(discovery)

@@ -16,6 +16,7 @@ mod push;
 
 use std::time::Duration;
 
+use imprint_schema::Digest;
 use oci_client::Client;
 pub use oci_client::Reference;
 use oci_client::client::{ClientConfig, ClientProtocol};
@@ -78,6 +79,14 @@ pub enum RegistryError {
         reference: String,
         /// What is wrong.
         source: layout::LayoutError,
+    },
+    /// A reference pins something that is not a digest.
+    #[error("{reference}: {source}")]
+    Digest {
+        /// The reference.
+        reference: String,
+        /// What is wrong with its digest.
+        source: imprint_schema::DigestError,
     },
 }
 
@@ -258,12 +267,25 @@ pub(crate) fn at_tag(repository: &Reference, tag: String) -> Reference {
 }
 
 /// `repository` at `digest`.
-pub(crate) fn at_digest(repository: &Reference, digest: &str) -> Reference {
+pub(crate) fn at_digest(repository: &Reference, digest: &Digest) -> Reference {
     Reference::with_digest(
         repository.registry().to_string(),
         repository.repository().to_string(),
         digest.to_string(),
     )
+}
+
+/// The digest a reference pins, parsed; `None` for a reference by tag. The
+/// reference parser only checks the digest's shape loosely.
+pub(crate) fn pinned_digest(reference: &Reference) -> Result<Option<Digest>, RegistryError> {
+    reference
+        .digest()
+        .map(Digest::parse)
+        .transpose()
+        .map_err(|source| RegistryError::Digest {
+            reference: reference.whole(),
+            source,
+        })
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 
 use futures_util::StreamExt;
 
-use super::{Reference, Registry, RegistryError, at_tag};
+use imprint_schema::Digest;
+
+use super::{Reference, Registry, RegistryError, at_digest, at_tag, pinned_digest};
 use crate::layout::{self, Descriptor, Index, Manifest};
 use crate::manifests::{Fetch, FetchedManifest};
 use crate::signing;
@@ -13,7 +15,7 @@ use crate::signing;
 #[derive(Debug, Clone)]
 pub struct Pulled {
     /// The manifest digest.
-    pub digest: String,
+    pub digest: Digest,
     /// The manifest bytes as served.
     pub manifest_bytes: Vec<u8>,
     /// The parsed manifest.
@@ -28,20 +30,26 @@ pub struct Pulled {
 
 /// Parses a signature-side manifest (not a profile artifact): bounded, and by
 /// digest when one is expected.
-pub(crate) fn parse_any_manifest(bytes: &[u8], expected: Option<&str>) -> Result<Manifest, String> {
-    if let Some(expected) = expected {
-        let actual = imprint_schema::sha256_digest(bytes);
-        if actual != expected {
-            return Err(format!("manifest digest is {actual}, not {expected}"));
-        }
+pub(crate) fn parse_any_manifest(
+    bytes: &[u8],
+    expected: Option<&Digest>,
+) -> Result<Manifest, layout::LayoutError> {
+    if let Some(expected) = expected
+        && !expected.matches(bytes)
+    {
+        return Err(layout::LayoutError::DigestMismatch {
+            what: "manifest".into(),
+            expected: expected.to_string(),
+            actual: Digest::sha256_of(bytes).to_string(),
+        });
     }
-    let manifest: Manifest =
-        serde_json::from_slice(bytes).map_err(|e| format!("not an OCI manifest: {e}"))?;
+    let manifest: Manifest = serde_json::from_slice(bytes)
+        .map_err(|e| layout::LayoutError::Manifest(format!("not an OCI manifest: {e}")))?;
     if manifest.schema_version != 2 {
-        return Err(format!(
+        return Err(layout::LayoutError::Manifest(format!(
             "schemaVersion {} is not 2",
             manifest.schema_version
-        ));
+        )));
     }
     Ok(manifest)
 }
@@ -82,7 +90,7 @@ impl Registry {
         operation: &'static str,
         reference: &Reference,
         accept: &[&str],
-    ) -> Result<(FetchedManifest, String), RegistryError> {
+    ) -> Result<(FetchedManifest, Digest), RegistryError> {
         let fetched = self
             .get_manifest(operation, reference, accept)
             .await?
@@ -93,23 +101,24 @@ impl Registry {
                     ),
                 )
             })?;
-        let actual = imprint_schema::sha256_digest(&fetched.bytes);
-        let claimed = reference.digest().or(fetched
-            .digest_header
-            .as_deref()
-            .filter(|d| d.starts_with("sha256:")));
-        if let Some(expected) = claimed
-            && expected != actual
+        // A pinned digest is checked with its own algorithm; otherwise the
+        // registry's Docker-Content-Digest, when it is a digest at all.
+        let pinned = pinned_digest(reference)?;
+        let header = (fetched.digest_header.as_deref()).and_then(|d| Digest::parse(d).ok());
+        let claimed = pinned.or(header);
+        if let Some(expected) = &claimed
+            && !expected.matches(&fetched.bytes)
         {
             return Err(RegistryError::Layout {
                 reference: reference.whole(),
                 source: layout::LayoutError::DigestMismatch {
                     what: "manifest".into(),
                     expected: expected.to_string(),
-                    actual,
+                    actual: Digest::sha256_of(&fetched.bytes).to_string(),
                 },
             });
         }
+        let actual = claimed.unwrap_or_else(|| Digest::sha256_of(&fetched.bytes));
         Ok((fetched, actual))
     }
 
@@ -158,7 +167,7 @@ impl Registry {
         {
             return Ok(top);
         }
-        let by_digest = reference.clone_with_digest(top.digest.clone());
+        let by_digest = at_digest(reference, &top.digest);
         let (fetched, _) = self
             .get_existing_manifest("read index", &by_digest, &[top.media_type.as_str()])
             .await?;
@@ -196,8 +205,7 @@ impl Registry {
                     available.join(", ")
                 ),
             })?;
-        self.resolve(&reference.clone_with_digest(entry.digest.clone()))
-            .await
+        self.resolve(&at_digest(reference, &entry.digest)).await
     }
 
     /// Reads a blob, refusing more than `limit` bytes whatever the registry declares.
@@ -249,9 +257,9 @@ impl Registry {
         cache: &crate::cache::BlobCache,
     ) -> Result<Pulled, RegistryError> {
         let limits = &self.limits;
-        if let Some(digest) = reference.digest()
-            && let Some(bytes) = cache.get(digest, limits.max_manifest_bytes)
-            && let Ok(manifest) = layout::parse_manifest(&bytes, Some(digest), limits)
+        if let Some(digest) = pinned_digest(reference)?
+            && let Some(bytes) = cache.get(&digest, limits.max_manifest_bytes)
+            && let Ok(manifest) = layout::parse_manifest(&bytes, Some(&digest), limits)
         {
             let config = cache.get(&manifest.config.digest, limits.max_layer_bytes);
             let layers: Option<Vec<Vec<u8>>> = manifest
@@ -264,7 +272,7 @@ impl Registry {
             {
                 let tarball = layers.pop();
                 return Ok(Pulled {
-                    digest: digest.to_string(),
+                    digest,
                     manifest_bytes: bytes,
                     manifest,
                     profile_bytes: layers.swap_remove(0),
@@ -323,22 +331,18 @@ impl Registry {
         repository: &Reference,
         descriptor: &Descriptor,
         limit: u64,
-    ) -> Result<Vec<u8>, String> {
-        if !imprint_schema::is_digest(&descriptor.digest) {
-            return Err(format!("{:?} is not a sha256 digest", descriptor.digest));
-        }
-        let data = self
-            .pull_blob_bounded(repository, descriptor, limit)
-            .await
-            .map_err(|e| e.to_string())?;
-        let actual = imprint_schema::sha256_digest(&data);
-        if actual != descriptor.digest || data.len() as u64 != descriptor.size {
-            return Err(format!(
-                "blob {} does not match its descriptor (got {actual}, {} bytes)",
-                descriptor.digest,
-                data.len()
-            ));
-        }
+    ) -> Result<Vec<u8>, RegistryError> {
+        let data = (self.pull_blob_bounded(repository, descriptor, limit)).await?;
+        layout::check_blob(
+            &format!("blob {}", descriptor.digest),
+            descriptor,
+            &data,
+            limit,
+        )
+        .map_err(|source| RegistryError::Layout {
+            reference: repository.whole(),
+            source,
+        })?;
         Ok(data)
     }
 
@@ -350,17 +354,19 @@ impl Registry {
         &self,
         repository: &Reference,
         tag: String,
-    ) -> Result<Option<(String, Vec<Descriptor>, usize)>, String> {
+    ) -> Result<Option<(String, Vec<Descriptor>, usize)>, RegistryError> {
         let tagged = at_tag(repository, tag.clone());
         let fetched = self
             .get_manifest("read", &tagged, &[layout::MANIFEST_MEDIA_TYPE])
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let Some(fetched) = fetched else {
             return Ok(None);
         };
         let manifest =
-            parse_any_manifest(&fetched.bytes, None).map_err(|e| format!("tag {tag}: {e}"))?;
+            parse_any_manifest(&fetched.bytes, None).map_err(|source| RegistryError::Layout {
+                reference: tagged.whole(),
+                source,
+            })?;
         let mut layers = manifest.layers;
         let skipped = layers.len().saturating_sub(signing::MAX_LAYERS_PER_TAG);
         layers.truncate(signing::MAX_LAYERS_PER_TAG);

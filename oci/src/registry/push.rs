@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use imprint_schema::Digest;
 
 use super::{Reference, Registry, RegistryError, at_digest, at_tag, parse_any_manifest};
 use crate::keys::SigningKey;
@@ -20,7 +21,7 @@ pub struct Written {
     /// The manifest's reference (`repo:sha256-….sig`, or `repo@sha256:…`).
     pub reference: String,
     /// Its digest.
-    pub digest: String,
+    pub digest: Digest,
 }
 
 impl Registry {
@@ -29,14 +30,17 @@ impl Registry {
         &self,
         repository: &Reference,
         data: &[u8],
-    ) -> Result<String, RegistryError> {
-        let digest = imprint_schema::sha256_digest(data);
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::sha256_of(data);
         self.client
             .store_auth_if_needed(repository.resolve_registry(), &self.auth)
             .await;
-        self.retry(|| self.client.push_blob(repository, data.to_vec(), &digest))
-            .await
-            .map_err(Self::request("push blob to", repository))?;
+        self.retry(|| {
+            self.client
+                .push_blob(repository, data.to_vec(), digest.as_str())
+        })
+        .await
+        .map_err(Self::request("push blob to", repository))?;
         Ok(digest)
     }
 
@@ -47,7 +51,7 @@ impl Registry {
         reference: &Reference,
         bytes: &[u8],
         media_type: &str,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<Digest, RegistryError> {
         self.push_manifest_if(reference, bytes, media_type, &Precondition::None)
             .await
     }
@@ -60,11 +64,11 @@ impl Registry {
         bytes: &[u8],
         media_type: &str,
         precondition: &Precondition,
-    ) -> Result<String, RegistryError> {
-        let digest = imprint_schema::sha256_digest(bytes);
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::sha256_of(bytes);
         let target = match reference.tag() {
             Some(_) => reference.clone(),
-            None => reference.clone_with_digest(digest.clone()),
+            None => at_digest(reference, &digest),
         };
         if media_type.parse::<http::HeaderValue>().is_err() {
             return Err(RegistryError::Reference {
@@ -96,16 +100,12 @@ impl Registry {
         repository: &Reference,
         artifact: &Artifact,
         tag: Option<&str>,
-    ) -> Result<String, RegistryError> {
+    ) -> Result<Digest, RegistryError> {
         self.push_blob(repository, &artifact.config.data).await?;
         for layer in &artifact.layers {
             self.push_blob(repository, &layer.data).await?;
         }
-        let by_digest = Reference::with_digest(
-            repository.registry().to_string(),
-            repository.repository().to_string(),
-            artifact.digest.clone(),
-        );
+        let by_digest = at_digest(repository, &artifact.digest);
         let digest = self
             .push_manifest(
                 &by_digest,
@@ -150,11 +150,17 @@ impl Registry {
         {
             None => Ok((Index::new(), Precondition::Absent)),
             Some(fetched) => {
-                let etag = fetched.etag.clone().unwrap_or_else(|| {
-                    format!("\"{}\"", imprint_schema::sha256_digest(&fetched.bytes))
-                });
-                // A tag that holds something else is replaced, not trusted.
-                let index = serde_json::from_slice(&fetched.bytes).unwrap_or_default();
+                let etag = fetched
+                    .etag
+                    .clone()
+                    .unwrap_or_else(|| format!("\"{}\"", Digest::sha256_of(&fetched.bytes)));
+                // A tag that holds something else is replaced, not trusted; a
+                // malformed entry is dropped, the others kept.
+                let index = serde_json::from_slice(&fetched.bytes)
+                    .ok()
+                    .and_then(|value| layout::Listing::parse(value).ok())
+                    .map(layout::Listing::into_index)
+                    .unwrap_or_default();
                 Ok((index, Precondition::IfMatch(etag)))
             }
         }
@@ -171,7 +177,7 @@ impl Registry {
     pub async fn update_fallback_index(
         &self,
         repository: &Reference,
-        subject: &str,
+        subject: &Digest,
         entry: Descriptor,
     ) -> Result<(), RegistryError> {
         const ATTEMPTS: u32 = 5;
@@ -244,9 +250,10 @@ impl Registry {
                             ),
                         }
                     })?;
-                    let etag = fetched.etag.clone().unwrap_or_else(|| {
-                        format!("\"{}\"", imprint_schema::sha256_digest(&fetched.bytes))
-                    });
+                    let etag = fetched
+                        .etag
+                        .clone()
+                        .unwrap_or_else(|| format!("\"{}\"", Digest::sha256_of(&fetched.bytes)));
                     (Some(manifest), Precondition::IfMatch(etag))
                 }
             };
@@ -292,7 +299,7 @@ impl Registry {
             signing::bundle_manifest(&bundle_bytes, subject, predicate_type, created);
         self.push_blob(repository, layout::EMPTY_CONFIG).await?;
         self.push_blob(repository, &bundle_bytes).await?;
-        let by_digest = at_digest(repository, &imprint_schema::sha256_digest(&manifest_bytes));
+        let by_digest = at_digest(repository, &Digest::sha256_of(&manifest_bytes));
         let digest = self
             .push_manifest(&by_digest, &manifest_bytes, layout::MANIFEST_MEDIA_TYPE)
             .await?;

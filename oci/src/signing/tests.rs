@@ -2,11 +2,19 @@ use super::*;
 use crate::keys::{KeyAlgorithm, SigningKey};
 
 const DIGEST: &str = "sha256:2b3a2bfa0d8c5f1a6a70b2c3e0b1d6a9c8a7e6f5d4c3b2a1908f7e6d5c4b3a29";
+fn digest() -> Digest {
+    DIGEST.parse().unwrap()
+}
+
+fn other() -> Digest {
+    OTHER.parse().unwrap()
+}
+
 const OTHER: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
 #[test]
 fn simple_signing_payload_is_cosigns() {
-    let payload = simple_signing_payload("localhost:5000/app", DIGEST);
+    let payload = simple_signing_payload("localhost:5000/app", &digest());
     let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
     assert_eq!(
         v["critical"]["identity"]["docker-reference"],
@@ -16,16 +24,16 @@ fn simple_signing_payload_is_cosigns() {
     assert_eq!(v["critical"]["type"], SIMPLE_SIGNING_TYPE);
     assert!(v["optional"].is_null());
     assert_eq!(
-        check_simple_signing_payload(&payload, DIGEST).unwrap(),
+        check_simple_signing_payload(&payload, &digest()).unwrap(),
         "localhost:5000/app"
     );
 }
 
 #[test]
 fn payloads_for_another_digest_or_malformed_are_refused() {
-    let payload = simple_signing_payload("r/app", OTHER);
+    let payload = simple_signing_payload("r/app", &other());
     assert!(matches!(
-        check_simple_signing_payload(&payload, DIGEST),
+        check_simple_signing_payload(&payload, &digest()),
         Err(SignatureError::OtherDigest { .. })
     ));
     let cases: [(&str, &str); 5] = [
@@ -42,7 +50,7 @@ fn payloads_for_another_digest_or_malformed_are_refused() {
         ("not json", "not JSON"),
     ];
     for (payload, needle) in cases {
-        let err = check_simple_signing_payload(payload.as_bytes(), DIGEST).unwrap_err();
+        let err = check_simple_signing_payload(payload.as_bytes(), &digest()).unwrap_err();
         assert!(err.to_string().contains(needle), "{payload}: {err}");
     }
 }
@@ -52,12 +60,12 @@ fn the_legacy_capitalisation_is_read_as_cosign_reads_it() {
     let legacy = format!(
         r#"{{"critical":{{"identity":{{"docker-reference":"r/app"}},"image":{{"Docker-manifest-digest":"{DIGEST}"}},"type":"cosign container image signature"}},"optional":null}}"#
     );
-    check_simple_signing_payload(legacy.as_bytes(), DIGEST).unwrap();
+    check_simple_signing_payload(legacy.as_bytes(), &digest()).unwrap();
     // Two spellings that disagree are ambiguous: refused.
     let ambiguous = format!(
         r#"{{"critical":{{"image":{{"Docker-manifest-digest":"{DIGEST}","docker-manifest-digest":"{OTHER}"}},"type":"cosign container image signature"}}}}"#
     );
-    let err = check_simple_signing_payload(ambiguous.as_bytes(), DIGEST).unwrap_err();
+    let err = check_simple_signing_payload(ambiguous.as_bytes(), &digest()).unwrap_err();
     assert!(err.to_string().contains("appears twice"), "{err}");
 }
 
@@ -75,7 +83,7 @@ fn envelopes_verify_only_with_the_right_key_and_content() {
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
     let statement = Statement::new(
         "r/app",
-        DIGEST,
+        &digest(),
         PROFILE_PREDICATE_TYPE,
         serde_json::json!({}),
     );
@@ -83,7 +91,10 @@ fn envelopes_verify_only_with_the_right_key_and_content() {
     let envelope = Envelope::sign(IN_TOTO_PAYLOAD_TYPE, &payload, &key);
     let (verified, index) = envelope.verify(&[key.verifying_key()]).unwrap();
     assert_eq!((verified.as_slice(), index), (payload.as_slice(), 0));
-    assert_eq!(Statement::parse_for(&verified, DIGEST).unwrap(), statement);
+    assert_eq!(
+        Statement::parse_for(&verified, &digest()).unwrap(),
+        statement
+    );
 
     // Another key.
     let other = SigningKey::generate(KeyAlgorithm::Ed25519).verifying_key();
@@ -121,16 +132,16 @@ fn envelopes_verify_only_with_the_right_key_and_content() {
 fn statements_about_other_artifacts_are_refused() {
     let statement = Statement::new(
         "r/app",
-        OTHER,
+        &other(),
         PROFILE_PREDICATE_TYPE,
         serde_json::json!({}),
     );
     let payload = serde_json::to_vec(&statement).unwrap();
-    let err = Statement::parse_for(&payload, DIGEST).unwrap_err();
+    let err = Statement::parse_for(&payload, &digest()).unwrap_err();
     assert!(matches!(err, SignatureError::OtherDigest { .. }), "{err}");
     let no_subject =
         br#"{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x"}"#;
-    let err = Statement::parse_for(no_subject, DIGEST).unwrap_err();
+    let err = Statement::parse_for(no_subject, &digest()).unwrap_err();
     assert!(err.to_string().contains("no subject"), "{err}");
 }
 
@@ -143,7 +154,7 @@ fn appending_a_signature_keeps_the_others_and_is_idempotent() {
     let manifest: Manifest = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(
         manifest.config.digest,
-        imprint_schema::sha256_digest(&config)
+        imprint_schema::Digest::sha256_of(&config)
     );
     let both = append_layer(Some(&manifest), b.clone());
     assert_eq!(both, vec![a.clone(), b]);

@@ -10,11 +10,12 @@ use super::model::KContainer;
 use super::network::{convert_legacy_network, convert_neighbour};
 use super::notes::Notes;
 use super::{DYNAMIC, DYNAMIC_TRAILING, MAX_LISTED};
+use crate::digest::Digest;
 use crate::names::{OpenFlags, is_syscall_name, normalize_capability};
 use crate::pattern;
 use crate::profile::{Exec, Open, Profile};
 
-pub(super) fn convert(c: &KContainer, doc: &DocInfo, digest: String, notes: &mut Notes) -> Profile {
+pub(super) fn convert(c: &KContainer, doc: &DocInfo, digest: Digest, notes: &mut Notes) -> Profile {
     let mut p = Profile::new(digest);
     let tag = c.image_tag.trim();
     if !tag.is_empty() {
@@ -202,15 +203,35 @@ fn positional_args(
     Some(out)
 }
 
+/// Why a Kubescape path has no imprint pattern.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum PathMapError {
+    /// The path is empty.
+    #[error("empty path")]
+    Empty,
+    /// The path holds a NUL byte.
+    #[error("NUL byte")]
+    Nul,
+    /// The path does not start at `/`.
+    #[error("relative path")]
+    Relative,
+    /// A segment has `*` beside other characters.
+    #[error("'*' inside segment {segment:?} cannot be expressed in an imprint pattern")]
+    PartialWildcard { segment: String },
+    /// The mapped pattern does not parse.
+    #[error(transparent)]
+    Pattern(#[from] pattern::PatternError),
+}
+
 /// Maps a Kubescape path to an imprint pattern; `true` when a segment was broadened.
-pub(super) fn map_path(raw: &str) -> Result<(String, bool), String> {
+pub(super) fn map_path(raw: &str) -> Result<(String, bool), PathMapError> {
     if raw.is_empty() {
-        return Err("empty path".into());
+        return Err(PathMapError::Empty);
     }
     if raw.contains('\0') {
-        return Err("NUL byte".into());
+        return Err(PathMapError::Nul);
     }
-    let normal = pattern::normalize_path(raw).ok_or("relative path")?;
+    let normal = pattern::normalize_path(raw).ok_or(PathMapError::Relative)?;
     let mut out = String::with_capacity(normal.len());
     let mut broadened = false;
     let mut after_globstar = false;
@@ -223,9 +244,9 @@ pub(super) fn map_path(raw: &str) -> Result<(String, bool), String> {
             broadened = true;
             "*"
         } else if seg.contains('*') {
-            return Err(format!(
-                "'*' inside segment {seg:?} cannot be expressed in an imprint pattern"
-            ));
+            return Err(PathMapError::PartialWildcard {
+                segment: seg.to_string(),
+            });
         } else {
             seg
         };
@@ -243,7 +264,7 @@ pub(super) fn map_path(raw: &str) -> Result<(String, bool), String> {
     if out.is_empty() {
         out.push('/');
     }
-    pattern::parse(&out).map_err(|e| e.to_string())?;
+    pattern::parse(&out)?;
     Ok((out, broadened))
 }
 

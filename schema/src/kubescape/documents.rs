@@ -7,9 +7,9 @@ use serde_json::Value;
 use super::model::{KContainer, KGroups, Meta};
 use super::notes::Notes;
 use super::{ImportError, ImportOptions, KUBESCAPE_API_VERSION};
+use crate::digest::Digest;
 use crate::document::{Format, from_text};
 use crate::profile::{Completeness, Learning};
-use crate::validate::is_digest;
 
 /// Parses the text as one JSON/YAML value, or as several YAML documents.
 pub(super) fn parse_documents(text: &str) -> Result<Vec<Value>, ImportError> {
@@ -292,7 +292,7 @@ pub(super) fn resolve_digest(
     candidate: &Candidate,
     options: &ImportOptions,
     notes: &mut Notes,
-) -> Result<String, ImportError> {
+) -> Result<Digest, ImportError> {
     let image_id = candidate.container.image_id.trim();
     let recorded = digest_of_image_id(image_id);
     if let Some(given) = &options.image_digest {
@@ -323,9 +323,9 @@ pub(super) fn resolve_digest(
 
 /// The `sha256:<hex>` in an `imageID` such as `docker-pullable://nginx@sha256:…`,
 /// `docker.io/library/nginx@sha256:…`, `docker://sha256:…` or `sha256:…`.
-pub(super) fn digest_of_image_id(image_id: &str) -> Option<String> {
+pub(super) fn digest_of_image_id(image_id: &str) -> Option<Digest> {
     let rest = image_id.rsplit_once('@').map_or(image_id, |(_, d)| d);
     let rest = rest.rsplit_once("://").map_or(rest, |(_, d)| d);
     let digest = rest.trim().to_ascii_lowercase();
-    is_digest(&digest).then_some(digest)
+    Digest::try_from(digest).ok()
 }

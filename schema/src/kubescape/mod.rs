@@ -52,10 +52,11 @@ mod notes;
 #[cfg(test)]
 mod tests;
 
+use crate::digest::Digest;
 use crate::document::{DEFAULT_MAX_DOCUMENT_BYTES, DocumentError, check_text};
 use crate::merge::{MergeError, merge};
 use crate::profile::{Category, Profile};
-use crate::validate::{MAX_ENTRIES_PER_SET, ValidationIssue, is_digest, validate};
+use crate::validate::{MAX_ENTRIES_PER_SET, ValidationIssue, validate};
 
 use conversion::convert;
 use documents::{parse_documents, read_document, resolve_digest, split_documents};
@@ -85,7 +86,7 @@ pub struct ImportOptions {
     /// The image digest (`sha256:<64 hex>`) to bind the profile to, overriding what
     /// the object records; required when it records none. Since one digest names one
     /// image, it may be given only when a single container is imported.
-    pub image_digest: Option<String>,
+    pub image_digest: Option<Digest>,
     /// Import only the container of this name. Unnamed containers are called
     /// `containers[0]`, `initContainers[1]`...; a ContainerProfile's container is
     /// named by its `kubescape.io/workload-container-name` label, else by the
@@ -164,9 +165,6 @@ pub enum ImportError {
         /// Its `imageID`, when it has one without a digest.
         image_id: Option<String>,
     },
-    /// The override digest is not a digest.
-    #[error("image digest {0:?} is not a digest such as sha256:<64 lower-case hex digits>")]
-    InvalidDigest(String),
     /// An override digest was given but several containers would be imported.
     #[error(
         "an image digest names one image, but {} containers would be imported ({}); select one container",
@@ -256,15 +254,10 @@ pub fn import(bytes: &[u8], options: &ImportOptions) -> Result<Vec<Imported>, Im
             });
         }
     }
-    if let Some(digest) = &options.image_digest {
-        if !is_digest(digest) {
-            return Err(ImportError::InvalidDigest(digest.clone()));
-        }
-        if candidates.len() > 1 {
-            return Err(ImportError::AmbiguousDigest {
-                containers: candidates.iter().map(|c| c.name.clone()).collect(),
-            });
-        }
+    if options.image_digest.is_some() && candidates.len() > 1 {
+        return Err(ImportError::AmbiguousDigest {
+            containers: candidates.iter().map(|c| c.name.clone()).collect(),
+        });
     }
 
     let mut imported: Vec<Imported> = Vec::new();

@@ -10,7 +10,7 @@ use super::documents::string_of;
 use super::model::{KContainer, KNeighbor, KPort};
 use super::notes::Notes;
 use crate::profile::{Peer, Profile, Protocol};
-use crate::validate::{MAX_ENTRIES_PER_SET, check_cidr, check_dns_name};
+use crate::validate::{CidrError, DnsNameError, MAX_ENTRIES_PER_SET, check_cidr, check_dns_name};
 
 /// A peer address before ports are applied.
 enum Host {
@@ -181,8 +181,22 @@ fn is_set(value: &Value) -> bool {
     }
 }
 
+/// Why a Kubescape DNS name has no imprint equivalent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum DnsMapError {
+    /// A `*` label in the middle of the name.
+    #[error("'*' inside a name is not a Kubescape wildcard (⋯ is)")]
+    InnerWildcard,
+    /// A label with `*` beside other characters.
+    #[error("wildcard {label:?} is not valid Kubescape DNS syntax")]
+    PartialWildcard { label: String },
+    /// The mapped name is not a valid imprint DNS name.
+    #[error(transparent)]
+    Invalid(#[from] DnsNameError),
+}
+
 /// Maps a Kubescape DNS name; `true` when a trailing `*` was narrowed.
-pub(super) fn map_dns(raw: &str) -> Result<(String, bool), String> {
+pub(super) fn map_dns(raw: &str) -> Result<(String, bool), DnsMapError> {
     let lower = raw.trim().to_ascii_lowercase();
     let name = lower.strip_suffix('.').unwrap_or(&lower);
     let labels: Vec<&str> = name.split('.').collect();
@@ -197,9 +211,11 @@ pub(super) fn map_dns(raw: &str) -> Result<(String, bool), String> {
                 narrowed = true;
                 "*"
             }
-            "*" => return Err("'*' inside a name is not a Kubescape wildcard (⋯ is)".into()),
+            "*" => return Err(DnsMapError::InnerWildcard),
             l if l.contains('*') => {
-                return Err(format!("wildcard {l:?} is not valid Kubescape DNS syntax"));
+                return Err(DnsMapError::PartialWildcard {
+                    label: l.to_string(),
+                });
             }
             l => l,
         });
@@ -209,15 +225,28 @@ pub(super) fn map_dns(raw: &str) -> Result<(String, bool), String> {
     Ok((name, narrowed))
 }
 
+/// Why a Kubescape address has no imprint equivalent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum IpMapError {
+    /// The text is neither an address nor an address range.
+    #[error("not an IP address or address range")]
+    NotAnAddress { raw: String },
+    /// The mapped range is not a valid imprint CIDR.
+    #[error(transparent)]
+    Invalid(#[from] CidrError),
+}
+
 /// Maps an address or range to a CIDR with host bits cleared.
-pub(super) fn map_ip(raw: &str) -> Result<String, String> {
+pub(super) fn map_ip(raw: &str) -> Result<String, IpMapError> {
     let s = raw.trim();
     let net = if let Ok(ip) = s.parse::<IpAddr>() {
         ipnet::IpNet::from(ip)
     } else if let Ok(net) = s.parse::<ipnet::IpNet>() {
         net.trunc()
     } else {
-        return Err("not an IP address or address range".into());
+        return Err(IpMapError::NotAnAddress {
+            raw: raw.to_string(),
+        });
     };
     let cidr = net.to_string();
     check_cidr(&cidr)?;

@@ -33,14 +33,14 @@ fn corpus(rel: &str) -> Option<Vec<u8>> {
 
 fn with_digest() -> ImportOptions {
     ImportOptions {
-        image_digest: Some(DIGEST.into()),
+        image_digest: Some(DIGEST.parse().unwrap()),
         container: None,
     }
 }
 
 fn select(name: &str) -> ImportOptions {
     ImportOptions {
-        image_digest: Some(DIGEST.into()),
+        image_digest: Some(DIGEST.parse().unwrap()),
         container: Some(name.into()),
     }
 }

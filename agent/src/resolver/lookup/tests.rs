@@ -8,6 +8,15 @@ use crate::delivered::{Delivery, SharedDeliveries};
 
 const DIGEST: &str = "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5";
 
+fn digest() -> Digest {
+    DIGEST.parse().unwrap()
+}
+
+/// A digest named for the test: the sha256 of its name.
+fn d(name: &str) -> Digest {
+    Digest::sha256_of(name.as_bytes())
+}
+
 fn config(dir: &std::path::Path, delivered: SharedDeliveries) -> ResolverConfig {
     let key = SigningKey::generate(KeyAlgorithm::EcdsaP256).verifying_key();
     ResolverConfig {
@@ -21,12 +30,12 @@ fn config(dir: &std::path::Path, delivered: SharedDeliveries) -> ResolverConfig 
     }
 }
 
-fn deliver(d: &SharedDeliveries, source: &str, content: &str) {
-    lock(d).set(
+fn deliver(deliveries: &SharedDeliveries, source: &str, content: &str) {
+    lock(deliveries).set(
         source,
         Delivery {
-            image_digest: DIGEST.into(),
-            content_digest: content.into(),
+            image_digest: digest(),
+            content_digest: d(content),
             artifact: None,
         },
     );
@@ -44,8 +53,8 @@ fn run<T>(f: impl std::future::Future<Output = T>) -> T {
 fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
     let dir = tempfile::tempdir().unwrap();
     let delivered = SharedDeliveries::default();
-    deliver(&delivered, "Profile/web-v1", "sha256:one");
-    deliver(&delivered, "dir/web.yaml", "sha256:two");
+    deliver(&delivered, "Profile/web-v1", "one");
+    deliver(&delivered, "dir/web.yaml", "two");
     let config = config(dir.path(), delivered);
     let cache = BlobCache::open(dir.path().join("cache")).unwrap();
     // The image reference names a registry that does not exist: were it asked,
@@ -53,14 +62,14 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
     let outcome = run(resolve(
         &config,
         &cache,
-        DIGEST,
-        &[DIGEST.to_string()],
+        &digest(),
+        &[digest()],
         Some("127.0.0.1:1/shop/web:1"),
     ));
     match outcome {
         Resolved::Not(Status::DeliveryConflict(why)) => {
             assert!(
-                why.contains("sha256:one") && why.contains("sha256:two"),
+                why.contains(d("one").as_str()) && why.contains(d("two").as_str()),
                 "{why}"
             );
         }
@@ -68,12 +77,12 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
     }
     // Delivered for the index that stands for the digest counts the same.
     let delivered = SharedDeliveries::default();
-    deliver(&delivered, "a", "sha256:one");
+    deliver(&delivered, "a", "one");
     lock(&delivered).set(
         "b",
         Delivery {
-            image_digest: "sha256:index".into(),
-            content_digest: "sha256:two".into(),
+            image_digest: d("index"),
+            content_digest: d("two"),
             artifact: None,
         },
     );
@@ -81,8 +90,8 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         delivered,
         ..config
     };
-    let names = [DIGEST.to_string(), "sha256:index".to_string()];
-    let outcome = run(resolve(&config, &cache, DIGEST, &names, None));
+    let names = [digest(), d("index")];
+    let outcome = run(resolve(&config, &cache, &digest(), &names, None));
     assert!(matches!(
         outcome,
         Resolved::Not(Status::DeliveryConflict(_))
@@ -94,7 +103,7 @@ fn with_nowhere_to_look_there_is_no_profile() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), SharedDeliveries::default());
     let cache = BlobCache::open(dir.path().join("cache")).unwrap();
-    let outcome = run(resolve(&config, &cache, DIGEST, &[DIGEST.into()], None));
+    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], None));
     assert!(
         matches!(outcome, Resolved::Not(Status::NoProfile)),
         "{outcome:?}"
@@ -119,10 +128,10 @@ fn only_the_delivered_content_is_admitted() {
         delivered_content(std::slice::from_ref(&content), &profile, "r@sha256:a").unwrap(),
         content
     );
-    match delivered_content(&["sha256:other".into()], &profile, "r@sha256:a") {
+    match delivered_content(&[d("other")], &profile, "r@sha256:a") {
         Err(Status::Unsigned(why)) => {
             assert!(
-                why.contains("r@sha256:a verifies") && why.contains("sha256:other"),
+                why.contains("r@sha256:a verifies") && why.contains(d("other").as_str()),
                 "{why}"
             );
         }
@@ -132,7 +141,7 @@ fn only_the_delivered_content_is_admitted() {
 
 fn verdict(signed: bool) -> Verdict {
     Verdict {
-        digest: "sha256:a".into(),
+        digest: d("a"),
         verified: false,
         signatures: vec![Finding {
             source: "tag sha256-a.sig layer 0".into(),
@@ -164,31 +173,23 @@ fn a_refused_artifact_is_unsigned_or_not_attested() {
 
 #[test]
 fn artifacts_are_ordered_by_time_not_text_and_ties_by_digest() {
-    let found = |digest: &str, created: Option<&str>| Discovered {
-        digest: digest.into(),
+    // Digests whose text orders as their number.
+    let n = |i: u32| format!("sha256:{i:0>64}");
+    let found = |i: u32, created: Option<&str>| Discovered {
+        digest: n(i).parse().unwrap(),
         size: 1,
         created: created.map(Into::into),
     };
     let mut artifacts = vec![
-        found("sha256:01", Some("2026-11-26T12:00:00Z")),
-        found("sha256:02", Some("2026-11-26T12:00:00.5Z")),
-        found("sha256:03", None),
-        found("sha256:04", Some("2026-11-26T13:30:00+02:00")),
-        found("sha256:05", Some("not a time")),
-        found("sha256:06", Some("2026-11-26T12:00:00.5Z")),
+        found(1, Some("2026-11-26T12:00:00Z")),
+        found(2, Some("2026-11-26T12:00:00.5Z")),
+        found(3, None),
+        found(4, Some("2026-11-26T13:30:00+02:00")),
+        found(5, Some("not a time")),
+        found(6, Some("2026-11-26T12:00:00.5Z")),
     ];
     newest_first(&mut artifacts);
-    let order: Vec<&str> = artifacts.iter().map(|a| a.digest.as_str()).collect();
+    let order: Vec<String> = artifacts.iter().map(|a| a.digest.to_string()).collect();
     // 13:30+02:00 is 11:30Z, the oldest stamp; the two at .5 s tie on digest.
-    assert_eq!(
-        order,
-        [
-            "sha256:06",
-            "sha256:02",
-            "sha256:01",
-            "sha256:04",
-            "sha256:05",
-            "sha256:03"
-        ]
-    );
+    assert_eq!(order, [n(6), n(2), n(1), n(4), n(5), n(3)]);
 }

@@ -11,12 +11,17 @@ fn profile() -> Box<Profile> {
     Box::new(imprint_schema::parse_profile(yaml.as_bytes()).unwrap())
 }
 
+/// A digest named for the test: the sha256 of its name.
+fn d(name: &str) -> Digest {
+    Digest::sha256_of(name.as_bytes())
+}
+
 fn found(artifact: &str) -> Resolved {
     Resolved::Enforce {
         repository: "registry.example/shop/web".into(),
-        artifact: artifact.into(),
+        artifact: d(artifact),
         profile: profile(),
-        content: format!("sha256:content-of-{artifact}"),
+        content: d(&format!("content-of-{artifact}")),
     }
 }
 
@@ -27,32 +32,27 @@ fn unreachable() -> Resolved {
 #[test]
 fn a_verified_artifact_is_enforced_once_and_a_newer_one_replaces_it() {
     let mut w = Watched::default();
-    let change = w.settle(found("sha256:a1"), |_| true);
-    assert!(matches!(change, Change::Enforce { ref artifact, .. } if artifact == "sha256:a1"));
+    let change = w.settle(found("a1"), |_| true);
+    assert!(matches!(change, Change::Enforce { ref artifact, .. } if *artifact == d("a1")));
     assert_eq!(
-        w.enforced.as_deref(),
-        Some("registry.example/shop/web@sha256:a1")
+        w.enforced,
+        Some(format!("registry.example/shop/web@{}", d("a1")))
     );
-    assert_eq!(w.content.as_deref(), Some("sha256:content-of-sha256:a1"));
+    assert_eq!(w.content, Some(d("content-of-a1")));
     // The same artifact again: nothing to tell the detector.
-    assert!(matches!(
-        w.settle(found("sha256:a1"), |_| true),
-        Change::Unchanged
-    ));
+    assert!(matches!(w.settle(found("a1"), |_| true), Change::Unchanged));
     // Another verified artifact: enforced in its place.
     assert!(matches!(
-        w.settle(found("sha256:a2"), |_| true),
-        Change::Enforce { ref artifact, .. } if artifact == "sha256:a2"
+        w.settle(found("a2"), |_| true),
+        Change::Enforce { ref artifact, .. } if *artifact == d("a2")
     ));
 }
 
 #[test]
 fn an_unreachable_registry_keeps_what_is_enforced_unless_git_pins_other_content() {
     let mut w = Watched::default();
-    w.settle(found("sha256:a1"), |_| true);
-    let change = w.settle(unreachable(), |content| {
-        content == "sha256:content-of-sha256:a1"
-    });
+    w.settle(found("a1"), |_| true);
+    let change = w.settle(unreachable(), |content| *content == d("content-of-a1"));
     assert!(matches!(change, Change::Status(Status::Unreachable(_))));
     assert!(w.enforced.is_some(), "kept in force");
     // Still unreachable: said once.
@@ -65,13 +65,13 @@ fn an_unreachable_registry_keeps_what_is_enforced_unless_git_pins_other_content(
         w.settle(unreachable(), |_| false),
         Change::Revoke(Status::Unreachable(_))
     ));
-    assert_eq!((w.enforced.as_deref(), w.content.as_deref()), (None, None));
+    assert_eq!((w.enforced, w.content), (None, None));
 }
 
 #[test]
 fn a_profile_that_stops_verifying_is_revoked_and_a_status_is_said_once() {
     let mut w = Watched::default();
-    w.settle(found("sha256:a1"), |_| true);
+    w.settle(found("a1"), |_| true);
     let unsigned = || Resolved::Not(Status::Unsigned("no signature found".into()));
     assert!(matches!(
         w.settle(unsigned(), |_| true),
@@ -98,18 +98,12 @@ fn an_index_shares_its_manifests_names_and_the_memory_survives_a_restart() {
     let path = dir.path().join("verified.json");
     assert_eq!(Remembered::load(&path), Remembered::default());
     let mut remembered = Remembered::default();
+    remembered.platforms.insert(d("index"), d("amd64"));
     remembered
-        .platforms
-        .insert("sha256:index".into(), "sha256:amd64".into());
-    remembered.verified.insert(
-        "sha256:amd64".into(),
-        ("registry.example/shop/web".into(), "sha256:a1".into()),
-    );
-    assert_eq!(
-        remembered.names("sha256:amd64"),
-        ["sha256:amd64", "sha256:index"]
-    );
-    assert_eq!(remembered.names("sha256:other"), ["sha256:other"]);
+        .verified
+        .insert(d("amd64"), ("registry.example/shop/web".into(), d("a1")));
+    assert_eq!(remembered.names(&d("amd64")), [d("amd64"), d("index")]);
+    assert_eq!(remembered.names(&d("other")), [d("other")]);
     remembered.save(&path);
     assert_eq!(Remembered::load(&path), remembered);
     // It says which artifacts a node trusts: the agent's alone.

@@ -12,7 +12,7 @@ fn network_neighborhood_and_legacy_fields() {
     let all = import(
         &bytes,
         &ImportOptions {
-            image_digest: Some(DIGEST.into()),
+            image_digest: Some(DIGEST.parse().unwrap()),
             container: Some("operator".into()),
         },
     );
@@ -107,15 +107,6 @@ fn missing_digest_names_the_container() {
     )
     .profile;
     assert_eq!(p.image.digest, DIGEST);
-    let err = import(
-        doc.as_bytes(),
-        &ImportOptions {
-            image_digest: Some("sha256:abc".into()),
-            container: Some("web".into()),
-        },
-    )
-    .unwrap_err();
-    assert!(matches!(err, ImportError::InvalidDigest(_)));
 }
 
 #[test]
@@ -218,14 +209,14 @@ fn path_mapping() {
     assert_eq!(map_ip("2001:DB8::1"), Ok("2001:db8::1/128".into()));
     assert_eq!(
         digest_of_image_id(&format!("docker-pullable://nginx@{DIGEST}")),
-        Some(DIGEST.into())
+        Some(DIGEST.parse().unwrap())
     );
     assert_eq!(
         digest_of_image_id(&format!(
             "docker://{}",
             DIGEST.to_uppercase().replace("SHA256", "sha256")
         )),
-        Some(DIGEST.into())
+        Some(DIGEST.parse().unwrap())
     );
     assert_eq!(digest_of_image_id("nginx:latest"), None);
 }
@@ -238,7 +229,7 @@ fn container_profile(spec: &str) -> String {
 
 fn import_with_digest(text: &str) -> Result<Vec<Imported>, ImportError> {
     let options = ImportOptions {
-        image_digest: Some(DIGEST.into()),
+        image_digest: Some(DIGEST.parse().unwrap()),
         container: None,
     };
     import(text.as_bytes(), &options)
