@@ -29,9 +29,12 @@ pub fn alertmanager_alert(alert: &Alert, incident: &str) -> serde_json::Value {
         "severity": format!("{:?}", alert.severity).to_lowercase(),
         "source": format!("{:?}", alert.source).to_lowercase(),
         "container": alert.container_id.chars().take(12).collect::<String>(),
-        "image_digest": alert.image_digest,
         "incident": incident,
     });
+    // Label values are strings: an unknown image has no label, not a null.
+    if let Some(digest) = &alert.image_digest {
+        labels["image_digest"] = digest.as_str().into();
+    }
     if let Some(node) = &alert.node {
         labels["node"] = node.clone().into();
     }
@@ -377,6 +380,18 @@ mod tests {
                 .unwrap()
                 .ends_with("#reverse-shell")
         );
+        assert_eq!(
+            v["labels"]["image_digest"],
+            format!("sha256:{}", "a".repeat(64))
+        );
+        // Every label value is a string: an unknown image has no label at all.
+        let unknown = Alert {
+            image_digest: None,
+            ..alert()
+        };
+        let labels = &alertmanager_alert(&unknown, "i")["labels"];
+        assert!(labels.get("image_digest").is_none(), "{labels}");
+        assert!(labels.as_object().unwrap().values().all(|v| v.is_string()));
     }
 
     #[test]

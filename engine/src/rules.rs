@@ -12,9 +12,9 @@
 //!     severity: high
 //!     mitre: [T1059]
 //!     when: {event: [exec], path: ["/tmp/**", "/dev/shm/**"]}
-//! disable: [kubectl-in-container]
+//! disable: [kubernetes-client-in-container]
 //! exceptions:
-//!   - rule: ptrace
+//!   - rule: ptrace-attach
 //!     images: ["sha256:…"]     # image digests
 //!     namespaces: [debug]
 //! ```
