@@ -1,9 +1,10 @@
-//! Manifest GET and PUT on the registry's HTTP API, beside `oci-client`.
+//! Manifest GET and PUT, and the referrers GET, on the registry's HTTP API,
+//! beside `oci-client`.
 //!
 //! `oci-client` reads a manifest response whole before anyone can bound it, and its
 //! manifest PUT cannot carry `If-Match`. Manifests are where a hostile registry can
-//! hurt (an endless body, a tag rewritten under us), so these two requests are made
-//! here: the body is read chunk by chunk against the limit, and a PUT can be made
+//! hurt (an endless body, a tag rewritten under us), so these requests are made
+//! here (a referrers answer is an image index, read the same bounded way): the body is read chunk by chunk against the limit, and a PUT can be made
 //! conditional on the ETag the registry gave for what was read. Authentication
 //! reuses the client's token exchange ([`oci_client::Client::auth`]).
 //!
@@ -37,6 +38,16 @@ pub(crate) enum Fetch {
     Absent,
     /// The body was larger than the limit; reading stopped there.
     TooLarge,
+}
+
+/// What a GET reads: a manifest (`/v2/<name>/manifests/<tag or digest>`) or the
+/// referrers API's image index of a subject (`/v2/<name>/referrers/<digest>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resource {
+    /// The manifest the reference names.
+    Manifest,
+    /// The referrers of the manifest the reference names by digest.
+    Referrers,
 }
 
 /// What a PUT must find on the registry to succeed.
@@ -103,7 +114,7 @@ impl ManifestClient {
         })
     }
 
-    fn url(&self, reference: &Reference) -> String {
+    fn url(&self, reference: &Reference, resource: Resource) -> String {
         let registry = reference.resolve_registry();
         let scheme = if self.plain_http_hosts.iter().any(|h| h == registry) {
             "http"
@@ -111,8 +122,12 @@ impl ManifestClient {
             "https"
         };
         let target = reference.digest().or(reference.tag()).unwrap_or("latest");
+        let endpoint = match resource {
+            Resource::Manifest => "manifests",
+            Resource::Referrers => "referrers",
+        };
         format!(
-            "{scheme}://{registry}/v2/{}/manifests/{target}",
+            "{scheme}://{registry}/v2/{}/{endpoint}/{target}",
             reference.repository()
         )
     }
@@ -170,17 +185,19 @@ impl ManifestClient {
         Ok(with(&header).send().await?)
     }
 
-    /// Reads the manifest `reference` names, refusing a body over `limit` bytes
-    /// whatever the registry declares.
+    /// Reads the `resource` of `reference` (a manifest, or a referrers index),
+    /// refusing a body over `limit` bytes whatever the registry declares. Any 404,
+    /// an HTML one too, is [`Fetch::Absent`].
     pub(crate) async fn get(
         &self,
         oci: &Client,
         auth: &RegistryAuth,
         reference: &Reference,
+        resource: Resource,
         accept: &[&str],
         limit: u64,
     ) -> Result<Fetch, OciDistributionError> {
-        let url = self.url(reference);
+        let url = self.url(reference, resource);
         let accept = accept.join(", ");
         let mut response = self
             .send(oci, auth, reference, false, |c| {
@@ -230,7 +247,7 @@ impl ManifestClient {
         media_type: &str,
         precondition: &Precondition,
     ) -> Result<(), OciDistributionError> {
-        let url = self.url(reference);
+        let url = self.url(reference, Resource::Manifest);
         let response = self
             .send(oci, auth, reference, true, |c| {
                 let request = c

@@ -25,7 +25,7 @@ use oci_client::secrets::RegistryAuth;
 use crate::layout::{self, Limits};
 use crate::manifests::{ManifestClient, ManifestClientConfig};
 
-pub use discover::{Discovered, Discovery};
+pub use discover::{Discovered, Discovery, MAX_REFERRERS_EXAMINED};
 pub use pull::Pulled;
 pub(crate) use pull::parse_any_manifest;
 pub use push::Written;
@@ -80,6 +80,17 @@ pub enum RegistryError {
         /// What is wrong.
         source: layout::LayoutError,
     },
+    /// An operation did not finish within [`RegistryOptions::operation_deadline`]
+    /// (a registry that answers slowly, drips its bytes, or never ends).
+    #[error("{operation} {reference}: not finished within the deadline of {after:?}")]
+    Deadline {
+        /// What was being done.
+        operation: &'static str,
+        /// On what.
+        reference: String,
+        /// The deadline that passed.
+        after: Duration,
+    },
     /// A reference pins something that is not a digest.
     #[error("{reference}: {source}")]
     Digest {
@@ -95,8 +106,19 @@ pub enum RegistryError {
 pub struct RegistryOptions {
     /// Hosts (`host:port`) to reach over plain HTTP even though they are not loopback.
     pub insecure_hosts: Vec<String>,
-    /// Timeout for connecting and for each read.
+    /// Timeout for connecting and for each read: a registry that stops sending
+    /// fails the request.
     pub timeout: Duration,
+    /// Bound on a whole operation ([`Registry::discover`], [`Registry::pull_artifact`],
+    /// each request with its retries, and what a caller wraps in
+    /// [`Registry::within_deadline`]): a registry that sends one byte just before
+    /// each read timeout still ends it, with [`RegistryError::Deadline`].
+    pub operation_deadline: Duration,
+    /// Bound on a referrers list as read (the referrers API's answer or a
+    /// fallback-tag index), in bytes; 100,000 descriptors are about 20 MiB. How
+    /// many of its entries are examined is bounded apart from this
+    /// ([`MAX_REFERRERS_EXAMINED`]).
+    pub max_listing_bytes: u64,
     /// Size bounds for what is pulled.
     pub limits: Limits,
     /// Retries of a request that failed for a transient reason (transport error,
@@ -114,6 +136,8 @@ impl Default for RegistryOptions {
         RegistryOptions {
             insecure_hosts: Vec::new(),
             timeout: Duration::from_secs(30),
+            operation_deadline: Duration::from_secs(120),
+            max_listing_bytes: DEFAULT_MAX_LISTING_BYTES,
             limits: Limits::default(),
             retries: 3,
             backoff: Duration::from_millis(200),
@@ -121,6 +145,9 @@ impl Default for RegistryOptions {
         }
     }
 }
+
+/// Default [`RegistryOptions::max_listing_bytes`] (32 MiB).
+pub const DEFAULT_MAX_LISTING_BYTES: u64 = 32 << 20;
 
 /// Whether a failed request is worth another try: the transport failed, the registry
 /// had a server error, or asked us to slow down.
@@ -155,8 +182,10 @@ pub struct Registry {
     manifests: ManifestClient,
     pub(crate) auth: RegistryAuth,
     pub(crate) limits: Limits,
+    max_listing_bytes: u64,
     retries: u32,
     backoff: Duration,
+    deadline: Duration,
 }
 
 /// Parses an image reference (`registry/repo[:tag][@digest]`).
@@ -209,8 +238,10 @@ impl Registry {
             manifests,
             auth: RegistryAuth::Anonymous,
             limits: options.limits,
+            max_listing_bytes: options.max_listing_bytes,
             retries: options.retries,
             backoff: options.backoff,
+            deadline: options.operation_deadline,
         })
     }
 
@@ -220,28 +251,65 @@ impl Registry {
         self
     }
 
-    /// Runs a request again, with backoff, while it fails transiently. Every request
-    /// imprint makes is idempotent (content-addressed pushes, reads), so this is safe.
+    /// Runs `work` (`operation` on `reference`) within the operation deadline
+    /// ([`RegistryOptions::operation_deadline`]): when it passes, `work` is dropped
+    /// (its connections closed) and the answer is [`RegistryError::Deadline`].
+    ///
+    /// [`Registry::discover`] and [`Registry::pull_artifact`] bound themselves; a
+    /// caller composing other calls ([`Registry::verify`], say) wraps them so the
+    /// whole ends in one deadline rather than one per request.
+    pub async fn within_deadline<T>(
+        &self,
+        operation: &'static str,
+        reference: &Reference,
+        work: impl std::future::Future<Output = Result<T, RegistryError>>,
+    ) -> Result<T, RegistryError> {
+        tokio::time::timeout(self.deadline, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(RegistryError::Deadline {
+                    operation,
+                    reference: reference.whole(),
+                    after: self.deadline,
+                })
+            })
+    }
+
+    /// Runs a request (`operation` on `reference`) again, with backoff, while it
+    /// fails transiently, all within the operation deadline. Every request imprint
+    /// makes is idempotent (content-addressed pushes, reads), so this is safe. A
+    /// retry whose backoff would end past the deadline is not made: the failure
+    /// it would have retried is the answer.
     pub(crate) async fn retry<T, F, Fut>(
         &self,
+        operation: &'static str,
+        reference: &Reference,
         mut op: F,
-    ) -> Result<T, oci_client::errors::OciDistributionError>
+    ) -> Result<T, RegistryError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, oci_client::errors::OciDistributionError>>,
     {
-        let mut delay = self.backoff;
-        let mut attempt = 0;
-        loop {
-            match op().await {
-                Err(e) if attempt < self.retries && is_transient(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
+        let ends = tokio::time::Instant::now() + self.deadline;
+        let attempts = async {
+            let mut delay = self.backoff;
+            let mut attempt = 0;
+            loop {
+                match op().await {
+                    Err(e)
+                        if attempt < self.retries
+                            && is_transient(&e)
+                            && tokio::time::Instant::now() + delay < ends =>
+                    {
+                        attempt += 1;
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                    other => return other.map_err(Self::request(operation, reference)),
                 }
-                other => return other,
             }
-        }
+        };
+        self.within_deadline(operation, reference, attempts).await
     }
 
     pub(crate) fn request(

@@ -8,7 +8,7 @@ use imprint_schema::Digest;
 
 use super::{Reference, Registry, RegistryError, at_digest, at_tag, pinned_digest};
 use crate::layout::{self, Descriptor, Index, Manifest};
-use crate::manifests::{Fetch, FetchedManifest};
+use crate::manifests::{Fetch, FetchedManifest, Resource};
 use crate::signing;
 
 /// A pulled profile artifact, checked.
@@ -64,18 +64,52 @@ impl Registry {
         accept: &[&str],
     ) -> Result<Option<FetchedManifest>, RegistryError> {
         let limit = self.limits.max_manifest_bytes;
-        let fetched = self
-            .retry(|| {
-                self.manifests
-                    .get(&self.client, &self.auth, reference, accept, limit)
-            })
+        let what = ("manifest", Resource::Manifest);
+        self.get_bounded(operation, reference, what, accept, limit)
             .await
-            .map_err(Self::request(operation, reference))?;
+    }
+
+    /// Reads a referrers list: the referrers API's answer (`Resource::Referrers`)
+    /// or a fallback-tag index (`Resource::Manifest`), bounded by
+    /// [`super::RegistryOptions::max_listing_bytes`]; `None` on a 404.
+    pub(crate) async fn get_listing(
+        &self,
+        operation: &'static str,
+        reference: &Reference,
+        resource: Resource,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        let accept = [layout::INDEX_MEDIA_TYPE];
+        let what = match resource {
+            Resource::Referrers => "referrers list (referrers API)",
+            Resource::Manifest => "referrers list (fallback tag)",
+        };
+        let limit = self.max_listing_bytes;
+        self.get_bounded(operation, reference, (what, resource), &accept, limit)
+            .await
+    }
+
+    /// Reads `resource` of `reference` (`what` it is, for errors), at most `limit`
+    /// bytes, with retries, within the operation deadline.
+    async fn get_bounded(
+        &self,
+        operation: &'static str,
+        reference: &Reference,
+        (what, resource): (&str, Resource),
+        accept: &[&str],
+        limit: u64,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        let fetched = self
+            .retry(operation, reference, || {
+                let (client, auth) = (&self.client, &self.auth);
+                self.manifests
+                    .get(client, auth, reference, resource, accept, limit)
+            })
+            .await?;
         match fetched {
             Fetch::Found(m) => Ok(Some(m)),
             Fetch::Absent => Ok(None),
             Fetch::TooLarge => Err(RegistryError::TooLarge {
-                what: "manifest".into(),
+                what: what.to_string(),
                 reference: reference.whole(),
                 limit,
             }),
@@ -223,29 +257,34 @@ impl Registry {
         if descriptor.size > limit {
             return Err(too_large());
         }
-        let mut stream = self
-            .retry(|| {
-                self.client
-                    .pull_blob_stream(repository, descriptor.digest.as_str())
-            })
-            .await
-            .map_err(Self::request("pull blob from", repository))?;
-        if stream.content_length.is_some_and(|n| n > limit) {
-            return Err(too_large());
-        }
-        let mut data = Vec::with_capacity(descriptor.size as usize);
-        while let Some(chunk) = stream.stream.next().await {
-            let chunk = chunk.map_err(|e| {
-                Self::request("pull blob from", repository)(
-                    oci_client::errors::OciDistributionError::IoError(e),
-                )
-            })?;
-            if data.len() as u64 + chunk.len() as u64 > limit {
+        // The body is read within the deadline too: the request's own retries
+        // bound only getting the stream.
+        let read = async {
+            let mut stream = self
+                .retry("pull blob from", repository, || {
+                    self.client
+                        .pull_blob_stream(repository, descriptor.digest.as_str())
+                })
+                .await?;
+            if stream.content_length.is_some_and(|n| n > limit) {
                 return Err(too_large());
             }
-            data.extend_from_slice(&chunk);
-        }
-        Ok(data)
+            let mut data = Vec::with_capacity(descriptor.size as usize);
+            while let Some(chunk) = stream.stream.next().await {
+                let chunk = chunk.map_err(|e| {
+                    Self::request("pull blob from", repository)(
+                        oci_client::errors::OciDistributionError::IoError(e),
+                    )
+                })?;
+                if data.len() as u64 + chunk.len() as u64 > limit {
+                    return Err(too_large());
+                }
+                data.extend_from_slice(&chunk);
+            }
+            Ok(data)
+        };
+        self.within_deadline("pull blob from", repository, read)
+            .await
     }
 
     /// [`Registry::pull_artifact`] through a content-addressed cache: a reference by
@@ -292,8 +331,18 @@ impl Registry {
         Ok(pulled)
     }
 
-    /// Pulls a profile artifact and checks all of it (see [`layout::open`]).
+    /// Pulls a profile artifact and checks all of it (see [`layout::open`]), within
+    /// the operation deadline.
     pub async fn pull_artifact(&self, reference: &Reference) -> Result<Pulled, RegistryError> {
+        self.within_deadline("pull", reference, self.pull_artifact_unbounded(reference))
+            .await
+    }
+
+    /// [`Registry::pull_artifact`] without its deadline (each request has its own).
+    async fn pull_artifact_unbounded(
+        &self,
+        reference: &Reference,
+    ) -> Result<Pulled, RegistryError> {
         let layout_error = |source| RegistryError::Layout {
             reference: reference.whole(),
             source,

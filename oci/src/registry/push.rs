@@ -11,7 +11,7 @@ use imprint_schema::Digest;
 use super::{Reference, Registry, RegistryError, at_digest, at_tag, parse_any_manifest};
 use crate::keys::SigningKey;
 use crate::layout::{self, Artifact, Descriptor, Index, Manifest};
-use crate::manifests::Precondition;
+use crate::manifests::{Precondition, Resource};
 use crate::signing::{self, Bundle, Envelope, Statement};
 
 /// Where a signature or attestation was written.
@@ -35,12 +35,11 @@ impl Registry {
         self.client
             .store_auth_if_needed(repository.resolve_registry(), &self.auth)
             .await;
-        self.retry(|| {
+        self.retry("push blob to", repository, || {
             self.client
                 .push_blob(repository, data.to_vec(), digest.as_str())
         })
-        .await
-        .map_err(Self::request("push blob to", repository))?;
+        .await?;
         Ok(digest)
     }
 
@@ -76,7 +75,7 @@ impl Registry {
                 message: "not a valid media type header".into(),
             });
         }
-        self.retry(|| {
+        self.retry("push manifest to", &target, || {
             self.manifests.put(
                 &self.client,
                 &self.auth,
@@ -86,8 +85,7 @@ impl Registry {
                 precondition,
             )
         })
-        .await
-        .map_err(Self::request("push manifest to", &target))?;
+        .await?;
         Ok(digest)
     }
 
@@ -145,7 +143,7 @@ impl Registry {
         tag: &Reference,
     ) -> Result<(Index, Precondition), RegistryError> {
         match self
-            .get_manifest("read referrers tag", tag, &[layout::INDEX_MEDIA_TYPE])
+            .get_listing("read referrers tag", tag, Resource::Manifest)
             .await?
         {
             None => Ok((Index::new(), Precondition::Absent)),
