@@ -15,7 +15,9 @@
 //!   - name: github
 //!     keyless:
 //!       issuer: https://token.actions.githubusercontent.com
-//!       subjectRegExp: ^https://github\.com/acme/
+//!       # anchored (^…$), one workflow at one ref: an open end trusts every
+//!       # workflow and branch of the organisation
+//!       subjectRegExp: ^https://github\.com/acme/shop/\.github/workflows/learn\.yaml@refs/heads/main$
 //!       trustedRoot: trusted_root.json
 //! signatures: {required: true}
 //! attestations:
@@ -25,6 +27,8 @@
 //!     completeness: complete
 //!     minLearningDuration: 24h
 //!     builderIdRegExp: ^https://github\.com/acme/
+//! profiles:
+//!   repositories: [registry.example/shop/**]   # absent: any repository
 //! ```
 
 use std::path::Path;
@@ -90,6 +94,9 @@ pub struct PolicyFile {
     /// Requirements on attestations.
     #[serde(default)]
     pub attestations: AttestationRequirement,
+    /// Where profiles may come from (absent: any repository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profiles: Option<ProfileSources>,
 }
 
 /// One trusted authority, as written.
@@ -234,6 +241,8 @@ pub struct Policy {
     pub min_learning_duration: Option<Duration>,
     /// Builder id expression.
     pub builder_id: Option<regex::Regex>,
+    /// The repositories profiles may come from (`None`: any).
+    pub profile_repositories: Option<RepositoryGlobs>,
 }
 
 impl Policy {
@@ -250,6 +259,7 @@ impl Policy {
             completeness: None,
             min_learning_duration: None,
             builder_id: None,
+            profile_repositories: None,
         }
     }
 
@@ -307,8 +317,10 @@ impl Policy {
                     authorities.push(Authority::Key { name, key });
                 }
                 (None, Some(identity)) => {
-                    regex::Regex::new(&identity.subject_reg_exp).map_err(|e| {
-                        invalid(format!("authorities[{i}].keyless.subjectRegExp: {e}"))
+                    check_subject_reg_exp(&identity.subject_reg_exp).map_err(|e| {
+                        invalid(format!(
+                            "authorities[{i}] ({name}).keyless.subjectRegExp: {e}"
+                        ))
                     })?;
                     let trusted_root = read(&identity.trusted_root)?;
                     authorities.push(Authority::Keyless {
@@ -345,6 +357,12 @@ impl Policy {
             .map(regex::Regex::new)
             .transpose()
             .map_err(|e| invalid(format!("attestations.conditions.builderIdRegExp: {e}")))?;
+        let profile_repositories = file
+            .profiles
+            .as_ref()
+            .map(|p| RepositoryGlobs::new(&p.repositories))
+            .transpose()
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(Policy {
             authorities,
             require_signature: file.signatures.required,
@@ -353,6 +371,7 @@ impl Policy {
             completeness: conditions.completeness.clone(),
             min_learning_duration,
             builder_id,
+            profile_repositories,
         })
     }
 
@@ -472,6 +491,42 @@ pub fn check_signature(
     Err(SignatureError::NoKey(last.to_string()))
 }
 
+/// Checks that a keyless subject expression compiles and is anchored at both
+/// ends. The regex crate finds a match anywhere, so `^https://github\.com/acme/`
+/// also accepts every workflow and ref of the organisation and
+/// `https://github\.com/acme/x` accepts `https://evil.example/?https://github.com/acme/x`.
+///
+/// The rule is regex-syntax's, not a look at the first and last characters:
+/// every match must begin at the start of the text and end at its end (its
+/// `look_set_prefix`/`look_set_suffix` hold `Start` and `End`). So `^a|b$`
+/// (two halves, each anchored at one end), `(?m)^a$` (line anchors) and `^a$?`
+/// are refused; `^(a|b)$` and `^a$|^b$` are anchored.
+fn check_subject_reg_exp(pattern: &str) -> Result<(), String> {
+    regex::Regex::new(pattern).map_err(|e| e.to_string())?;
+    let hir = regex_syntax::Parser::new()
+        .parse(pattern)
+        .map_err(|e| e.to_string())?;
+    let properties = hir.properties();
+    let start = properties
+        .look_set_prefix()
+        .contains(regex_syntax::hir::Look::Start);
+    let end = properties
+        .look_set_suffix()
+        .contains(regex_syntax::hir::Look::End);
+    if start && end {
+        return Ok(());
+    }
+    Err(format!(
+        "{pattern:?} is not anchored at {}: write it as ^(...)$, naming one workflow and ref, \
+         so that it matches the whole certificate subject and nothing that only contains it",
+        match (start, end) {
+            (false, false) => "either end",
+            (false, true) => "the start",
+            _ => "the end",
+        }
+    ))
+}
+
 /// Verifies a DSSE envelope with the policy's keys and parses the statement,
 /// which must be about `digest`. Returns the statement and the authority.
 pub fn check_envelope(
@@ -498,8 +553,10 @@ pub fn check_envelope(
 }
 
 mod conditions;
+mod repositories;
 
 pub use conditions::ConditionFailed;
+pub use repositories::{ProfileSources, RepositoryGlobError, RepositoryGlobs};
 
 #[cfg(test)]
 mod tests;

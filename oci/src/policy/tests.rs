@@ -207,3 +207,134 @@ fn durations_parse_like_go_and_kubernetes_users_write_them() {
     assert!(parse_duration("10").is_err());
     assert!(parse_duration("h").is_err());
 }
+
+#[test]
+fn profile_repositories_admit_only_what_their_globs_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    let absent = write_policy(dir.path(), &key, "").unwrap();
+    assert!(
+        absent.profile_repositories.is_none(),
+        "no key: any repository"
+    );
+    let policy = write_policy(
+        dir.path(),
+        &key,
+        "profiles:\n  repositories: [\"registry.example/shop/**\", \"127.0.0.1:5000/profiles/*\"]\n",
+    )
+    .unwrap();
+    let globs = policy.profile_repositories.unwrap();
+    for allowed in [
+        "registry.example/shop/web",
+        "registry.example/shop/team/api",
+        "Registry.Example/shop/web",
+        "127.0.0.1:5000/profiles/web",
+    ] {
+        assert!(globs.allows(allowed), "{allowed} is allowed");
+    }
+    for refused in [
+        "registry.example/tenant/web",
+        "registry.example/shopping/web",
+        "evil.example/shop/web",
+        "127.0.0.1:5000/profiles/a/b",
+        "127.0.0.1:5001/profiles/web",
+    ] {
+        assert!(!globs.allows(refused), "{refused} is refused");
+    }
+}
+
+#[test]
+fn malformed_profile_repositories_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::generate(KeyAlgorithm::EcdsaP256);
+    for (body, needle) in [
+        (
+            "profiles:\n  repositories: []\n",
+            "profiles.repositories is empty",
+        ),
+        (
+            "profiles:\n  repositories: [\"registry.example/shop*/web\"]\n",
+            "profiles.repositories[0] \"registry.example/shop*/web\"",
+        ),
+        (
+            "profiles:\n  repositories: [a/b, \"/registry.example/shop\"]\n",
+            "profiles.repositories[1] \"/registry.example/shop\": write registry/repository",
+        ),
+        (
+            "profiles:\n  repositories: [shop]\n",
+            "write registry/repository",
+        ),
+        ("profiles: {repos: [a/b]}\n", "repos"),
+    ] {
+        let err = write_policy(dir.path(), &key, body)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{body:?}: {err}");
+    }
+}
+
+/// Loads a policy whose one authority is keyless with this subject expression.
+fn keyless_policy(dir: &Path, subject: &str) -> Result<Policy, PolicyError> {
+    std::fs::write(dir.join("trusted_root.json"), b"{}").unwrap();
+    let text = format!(
+        "apiVersion: imprint.dev/v1\nkind: VerificationPolicy\nauthorities:\n  - name: github\n    keyless:\n      issuer: https://token.actions.githubusercontent.com\n      subjectRegExp: '{subject}'\n      trustedRoot: trusted_root.json\n"
+    );
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, &text).unwrap();
+    Policy::load(&path, text.as_bytes())
+}
+
+#[test]
+fn keyless_subject_expressions_must_be_anchored_at_both_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = r"^https://github\.com/acme/shop/\.github/workflows/learn\.yaml@refs/heads/main$";
+    for anchored in [
+        one,
+        r"^(https://github\.com/acme/shop/\.github/workflows/learn\.yaml@refs/heads/main)$",
+        r"\Ahttps://github\.com/acme/shop/\.github/workflows/learn\.yaml@refs/tags/v1\z",
+        // Alternatives each anchored at both ends are anchored as a whole.
+        r"^https://github\.com/acme/a/\.github/workflows/l\.yaml@refs/heads/main$|^https://github\.com/acme/b/\.github/workflows/l\.yaml@refs/heads/main$",
+        r"^https://github\.com/acme/shop/\.github/workflows/learn\.yaml@refs/heads/(main|release)$",
+    ] {
+        let policy = keyless_policy(dir.path(), anchored);
+        assert!(policy.is_ok(), "{anchored}: {}", policy.unwrap_err());
+    }
+    for (open, end) in [
+        // The organisation-wide prefix the examples used to show.
+        (r"^https://github\.com/acme/", "the end"),
+        (r"https://github\.com/acme/shop/x$", "the start"),
+        (r"github\.com/acme", "either end"),
+        // Looks anchored, is not: `^a|b$` is `(^a)|(b$)`.
+        (
+            r"^https://github\.com/acme/a|https://github\.com/acme/b$",
+            "either end",
+        ),
+        (
+            r"^https://github\.com/acme/a$|https://github\.com/acme/b",
+            "either end",
+        ),
+        // Line anchors match after any newline in the subject.
+        (r"(?m)^https://github\.com/acme/a$", "either end"),
+        // An optional anchor is no anchor.
+        (r"^https://github\.com/acme/a$?", "the end"),
+        // An escaped dollar is a character.
+        (r"^https://github\.com/acme/a\$", "the end"),
+    ] {
+        let err = keyless_policy(dir.path(), open).unwrap_err().to_string();
+        for needle in [
+            "authorities[0] (github).keyless.subjectRegExp",
+            "is not anchored at",
+            end,
+        ] {
+            assert!(err.contains(needle), "{open}: {needle:?} not in {err}");
+        }
+    }
+    // An expression that does not compile is still named as such.
+    let err = keyless_policy(dir.path(), "^(unclosed$")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("keyless.subjectRegExp") && err.contains("unclosed"),
+        "{err}"
+    );
+}
