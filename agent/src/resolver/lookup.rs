@@ -1,30 +1,81 @@
 //! The registry side of a lookup: which verified artifact, if any, is the
-//! profile for a digest (pinned artifacts first, then discovery), and which
-//! platform manifest an index stands for on this node.
+//! profile for a digest (pinned artifacts first, then every place the digest's
+//! profiles may be, see [`super::places`]), and which platform manifest an index
+//! stands for on this node. Every registry client is made by [`client_for`], with
+//! the credentials docker and podman keep.
 
-use imprint_oci::BlobCache;
+use std::path::PathBuf;
+
+use imprint_oci::credentials::CredentialsError;
 use imprint_oci::policy::Verdict;
-use imprint_oci::{Discovered, Reference, Registry, RegistryError, parse_reference};
+use imprint_oci::{BlobCache, Discovered, Reference, Registry, RegistryError, parse_reference};
 use imprint_schema::{Digest, Profile};
 
-use super::model::{Resolved, ResolverConfig, Status, node_platforms};
+use super::model::{Resolved, ResolverConfig, Status, node_platforms, repository_name};
+use super::places::{Answer, Candidate, decide};
 use crate::delivered::{admits, lock};
 
-/// The manifest of `digest` (in the repository of `image_ref`) for this node when
-/// `digest` is a multi-platform index; `None` when it is a manifest itself. The
-/// index is read by digest and its content checked against it.
+/// Why no registry client could be made for a reference.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ClientError {
+    /// The reference or the registry options are unusable.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A credentials file names the registry but cannot be used.
+    #[error("credentials for {host}: {source}")]
+    Credentials {
+        /// The registry host.
+        host: String,
+        /// Why.
+        source: CredentialsError,
+    },
+}
+
+/// A client for `reference`'s registry, authenticated with the credential the
+/// files docker and podman use hold for it (`REGISTRY_AUTH_FILE`,
+/// `DOCKER_CONFIG`, `~/.docker/config.json`, `XDG_RUNTIME_DIR`), anonymous when
+/// none does. Discovery, pins, restore and index reads all use it.
+pub(super) fn client_for(
+    config: &ResolverConfig,
+    reference: &Reference,
+) -> Result<Registry, ClientError> {
+    let paths = imprint_oci::credentials::config_paths(|k| std::env::var(k).ok());
+    client_with(config, reference, &paths)
+}
+
+/// [`client_for`] with the credential files given.
+pub(super) fn client_with(
+    config: &ResolverConfig,
+    reference: &Reference,
+    credential_files: &[PathBuf],
+) -> Result<Registry, ClientError> {
+    let registry = Registry::new(&config.registry, &[reference])?;
+    let host = reference.resolve_registry();
+    match imprint_oci::credentials::find(host, credential_files, None) {
+        Ok(Some(credential)) => Ok(registry.with_auth(credential.into())),
+        Ok(None) => Ok(registry),
+        Err(source) => Err(ClientError::Credentials {
+            host: host.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The manifest of `digest` (read from `repository`) for this node when `digest`
+/// is a multi-platform index; `None` when it is a manifest itself. The index is
+/// read by digest and its content checked against it.
 pub(super) async fn platform_manifest(
     config: &ResolverConfig,
-    image_ref: &str,
+    repository: &str,
     digest: &Digest,
-) -> Result<Option<Digest>, RegistryError> {
-    let named = parse_reference(image_ref)?;
+) -> Result<Option<Digest>, ClientError> {
+    let named = parse_reference(repository)?;
     let by_digest = Reference::with_digest(
         named.registry().to_string(),
         named.repository().to_string(),
         digest.to_string(),
     );
-    let registry = Registry::new(&config.registry, &[&by_digest])?;
+    let registry = client_for(config, &by_digest)?;
     let mut last = None;
     for platform in node_platforms() {
         match registry
@@ -33,14 +84,15 @@ pub(super) async fn platform_manifest(
         {
             Ok(found) => return Ok((&found.digest != digest).then_some(found.digest)),
             Err(e @ RegistryError::Platform { .. }) => last = Some(e),
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
     }
-    Err(last.expect("at least one platform is tried"))
+    Err(last.expect("at least one platform is tried").into())
 }
 
-fn repository_of(reference: &str) -> Option<Reference> {
-    let r = parse_reference(reference).ok()?;
+/// A repository (`registry/repository`) as a reference to ask for referrers.
+fn repository_reference(repository: &str) -> Option<Reference> {
+    let r = parse_reference(repository).ok()?;
     Some(Reference::with_tag(
         r.registry().to_string(),
         r.repository().to_string(),
@@ -66,16 +118,31 @@ pub(super) fn delivered_content(
     }
 }
 
+/// Why a pinned artifact's repository is not asked, when the policy names the
+/// repositories profiles may come from and it is not one of them.
+pub(super) fn pin_refusal(config: &ResolverConfig, pinned: &str) -> Option<Status> {
+    let globs = config.policy.profile_repositories.as_ref()?;
+    let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
+    let repository = repository_name(text).unwrap_or_else(|| text.to_string());
+    (!globs.allows(&repository)).then(|| {
+        Status::RepositoryNotAllowed(format!(
+            "{pinned}: {repository} is not among the policy's profiles.repositories ({})",
+            globs.globs().join(", ")
+        ))
+    })
+}
+
 /// Resolves `digest`; `names` (it, and the indexes standing for it) select what
-/// Git delivers for it.
+/// Git delivers for it, `places` are the repositories to ask, and `enforced` is
+/// the artifact enforced now (`registry/repository@sha256:…`), if any.
 pub(super) async fn resolve(
     config: &ResolverConfig,
     cache: &BlobCache,
     digest: &Digest,
     names: &[Digest],
-    image_ref: Option<&str>,
+    places: &[String],
+    enforced: Option<&str>,
 ) -> Resolved {
-    let mut failure: Option<Status> = None;
     let (delivered, allowed) = {
         let d = lock(&config.delivered);
         (d.for_any(names), d.contents_for_any(names))
@@ -87,181 +154,207 @@ pub(super) async fn resolve(
             joined(&allowed)
         )));
     }
-    let mut pins: Vec<&String> = delivered
-        .iter()
-        .filter_map(|d| d.artifact.as_ref())
-        .collect();
-    pins.extend(&config.pinned);
+    let mut answers: Vec<(String, Answer)> = Vec::new();
+    let delivered_pins = delivered.iter().filter_map(|d| d.artifact.as_ref());
+    for pinned in delivered_pins {
+        // Pinned for this digest by Git: a refusal is this digest's status.
+        if let Some(refusal) = pin_refusal(config, pinned) {
+            answers.push((pinned.clone(), Answer::Refused(refusal)));
+        } else {
+            answers.push(from_pin(config, cache, digest, pinned, &allowed).await);
+        }
+    }
+    // --profile-ref pins are for whichever digest their profile names; those the
+    // policy refuses were said once at start, and are not asked.
+    for pinned in config.pinned.iter() {
+        if pin_refusal(config, pinned).is_none() {
+            answers.push(from_pin(config, cache, digest, pinned, &allowed).await);
+        }
+    }
     // Pinned artifacts first: the Git-reviewed choice wins over discovery.
-    for pinned in pins {
-        if let Some(found) = from_pin(config, cache, digest, pinned, &allowed, &mut failure).await {
-            return found;
-        }
+    if let Some(at) = answers
+        .iter()
+        .position(|(_, a)| matches!(a, Answer::Verified(_)))
+        && let (_, Answer::Verified(found)) = answers.swap_remove(at)
+    {
+        return found.into();
     }
-    let mut repositories: Vec<Reference> = Vec::new();
-    if let Some(r) = image_ref.and_then(repository_of) {
-        repositories.push(r);
+    for place in places {
+        let answer = from_repository(config, cache, digest, place, &allowed).await;
+        answers.push((place.clone(), answer));
     }
-    repositories.extend(config.profile_repos.iter().filter_map(|r| repository_of(r)));
-    if repositories.is_empty() {
-        return Resolved::Not(failure.unwrap_or(Status::NoProfile));
-    }
-    for repository in &repositories {
-        let found =
-            from_repository(config, cache, digest, repository, &allowed, &mut failure).await;
-        if let Some(found) = found {
-            return found;
-        }
-    }
-    Resolved::Not(failure.unwrap_or(Status::NoProfile))
+    let enforced_place = enforced.and_then(|e| e.split_once('@')).map(|(r, _)| r);
+    decide(answers, enforced_place)
 }
 
-/// A pinned artifact (`oci://…@sha256:…`), when it is a verified profile for
-/// `digest` with the delivered content; otherwise `failure` says why not.
+/// A pinned artifact (`oci://…@sha256:…`): verified when it is a profile for
+/// `digest` with the delivered content; otherwise why not. Answered under the
+/// pin's repository.
 async fn from_pin(
     config: &ResolverConfig,
     cache: &BlobCache,
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
-    failure: &mut Option<Status>,
-) -> Option<Resolved> {
+) -> (String, Answer) {
+    let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
+    let place = repository_name(text).unwrap_or_else(|| text.to_string());
+    let answer = pinned_answer(config, cache, digest, pinned, allowed).await;
+    (place, answer)
+}
+
+async fn pinned_answer(
+    config: &ResolverConfig,
+    cache: &BlobCache,
+    digest: &Digest,
+    pinned: &str,
+    allowed: &[Digest],
+) -> Answer {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let Ok(reference) = parse_reference(text) else {
-        return None;
+        return Answer::Nothing;
     };
-    let artifact = Digest::parse(reference.digest()?).ok()?;
-    let Ok(registry) = Registry::new(&config.registry, &[&reference]) else {
-        return None;
+    let Some(artifact) = reference.digest().and_then(|d| Digest::parse(d).ok()) else {
+        return Answer::Nothing;
+    };
+    let unreachable =
+        |e: &dyn std::fmt::Display| Answer::Refused(Status::Unreachable(format!("{pinned}: {e}")));
+    let registry = match client_for(config, &reference) {
+        Ok(r) => r,
+        Err(e) => return unreachable(&e),
     };
     let pulled = match registry.pull_artifact_cached(&reference, cache).await {
         Ok(p) => p,
-        Err(e) => {
-            failure.get_or_insert(Status::Unreachable(format!("{pinned}: {e}")));
-            return None;
-        }
+        Err(e) => return unreachable(&e),
     };
     if &pulled.profile.image.digest != digest {
-        return None;
+        return Answer::Nothing;
     }
     // Not the delivered content: no need to ask the registry about its signatures.
     let content = match delivered_content(allowed, &pulled.profile, pinned) {
         Ok(c) => c,
-        Err(status) => {
-            *failure = Some(status);
-            return None;
-        }
+        Err(status) => return Answer::Refused(status),
     };
     match registry.verify(&reference, &artifact, &config.policy).await {
-        Ok(v) if v.verified => {
-            return Some(Resolved::Enforce {
-                repository: format!("{}/{}", reference.registry(), reference.repository()),
-                artifact,
-                profile: Box::new(pulled.profile),
-                content,
-            });
-        }
-        Ok(v) => {
-            *failure = Some(status_of_verdict(
-                &v,
-                config.policy.require_signature,
-                &format!("{pinned}: "),
-            ));
-        }
-        Err(e) => {
-            failure.get_or_insert(Status::Unreachable(format!("{pinned}: {e}")));
-        }
+        Ok(v) if v.verified => Answer::Verified(Candidate {
+            repository: format!("{}/{}", reference.registry(), reference.repository()),
+            artifact,
+            profile: Box::new(pulled.profile),
+            content,
+            created: None,
+        }),
+        Ok(v) => Answer::Refused(status_of_verdict(
+            &v,
+            config.policy.require_signature,
+            &format!("{pinned}: "),
+        )),
+        Err(e) => unreachable(&e),
     }
-    None
 }
 
-/// The newest verified profile for `digest` that discovery finds in
-/// `repository`; otherwise `failure` says why not.
+/// The newest verified profile for `digest` that discovery finds in `place`
+/// (`registry/repository`); otherwise why not.
 async fn from_repository(
     config: &ResolverConfig,
     cache: &BlobCache,
     digest: &Digest,
-    repository: &Reference,
+    place: &str,
     allowed: &[Digest],
-    failure: &mut Option<Status>,
-) -> Option<Resolved> {
-    let registry = match Registry::new(&config.registry, &[repository]) {
+) -> Answer {
+    let Some(repository) = repository_reference(place) else {
+        return Answer::Nothing;
+    };
+    let registry = match client_for(config, &repository) {
         Ok(r) => r,
-        Err(e) => {
-            *failure = Some(Status::Unreachable(e.to_string()));
-            return None;
-        }
+        Err(e) => return Answer::Refused(Status::Unreachable(format!("{place}: {e}"))),
     };
-    let registry = match imprint_oci::credentials::find(
-        repository.resolve_registry(),
-        &imprint_oci::credentials::config_paths(|k| std::env::var(k).ok()),
-        None,
-    ) {
-        Ok(Some(c)) => registry.with_auth(c.into()),
-        _ => registry,
-    };
-    let discovery = match registry.discover(repository, digest).await {
+    let discovery = match registry.discover(&repository, digest).await {
         Ok(d) => d,
-        Err(e) => {
-            failure.get_or_insert(Status::Unreachable(e.to_string()));
-            return None;
-        }
+        Err(e) => return Answer::Refused(Status::Unreachable(e.to_string())),
     };
+    let mut failure: Option<Status> = None;
     if let Some((artifact, why)) = discovery.rejected.first()
         && why.contains("subject")
     {
-        failure.get_or_insert(Status::SubjectMismatch(format!("{artifact}: {why}")));
+        failure = Some(Status::SubjectMismatch(format!("{artifact}: {why}")));
     }
     let mut artifacts = discovery.artifacts;
     newest_first(&mut artifacts);
     for found in artifacts {
-        let verdict = match registry
-            .verify(repository, &found.digest, &config.policy)
-            .await
-        {
-            Ok(v) => v,
-            Err(e) => {
-                failure.get_or_insert(Status::Unreachable(e.to_string()));
-                continue;
+        let found = verified_in(config, cache, digest, &registry, &repository, found).await;
+        match found {
+            Ok(candidate) => {
+                let whole = format!("{place}@{}", candidate.artifact);
+                match delivered_content(allowed, &candidate.profile, &whole) {
+                    Ok(_) => return Answer::Verified(candidate),
+                    Err(status) => failure = Some(status),
+                }
             }
-        };
-        if !verdict.verified {
-            let status = status_of_verdict(&verdict, config.policy.require_signature, "");
-            if failure.is_none() || matches!(*failure, Some(Status::SubjectMismatch(_))) {
-                *failure = Some(status);
-            }
-            continue;
-        }
-        let reference = repository.clone_with_digest(found.digest.to_string());
-        match registry.pull_artifact_cached(&reference, cache).await {
-            Ok(pulled) if &pulled.profile.image.digest == digest => {
-                let content = match delivered_content(allowed, &pulled.profile, &reference.whole())
-                {
-                    Ok(c) => c,
-                    Err(status) => {
-                        *failure = Some(status);
-                        continue;
-                    }
+            Err(status) => {
+                // The first reason stands, except that a later one says more than
+                // unreachability or a subject rejected in the listing.
+                let replaces = match (&failure, &status) {
+                    (None, _) => true,
+                    (Some(_), Status::Unreachable(_)) => false,
+                    (Some(Status::SubjectMismatch(_) | Status::Unreachable(_)), _) => true,
+                    (Some(_), Status::SubjectMismatch(_)) => true,
+                    _ => false,
                 };
-                return Some(Resolved::Enforce {
-                    repository: format!("{}/{}", repository.registry(), repository.repository()),
-                    artifact: found.digest,
-                    profile: Box::new(pulled.profile),
-                    content,
-                });
-            }
-            Ok(pulled) => {
-                *failure = Some(Status::SubjectMismatch(format!(
-                    "{}: its profile is for {}",
-                    found.digest, pulled.profile.image.digest
-                )));
-            }
-            Err(e) => {
-                failure.get_or_insert(Status::Unreachable(e.to_string()));
+                if replaces {
+                    failure = Some(status);
+                }
             }
         }
     }
-    None
+    failure.map_or(Answer::Nothing, Answer::Refused)
+}
+
+/// One discovered artifact, when it verifies and its profile names `digest`.
+/// Its `content` is the profile's digest, to be checked against what Git
+/// delivers.
+async fn verified_in(
+    config: &ResolverConfig,
+    cache: &BlobCache,
+    digest: &Digest,
+    registry: &Registry,
+    repository: &Reference,
+    found: Discovered,
+) -> Result<Candidate, Status> {
+    let verdict = registry
+        .verify(repository, &found.digest, &config.policy)
+        .await
+        .map_err(|e| Status::Unreachable(e.to_string()))?;
+    if !verdict.verified {
+        return Err(status_of_verdict(
+            &verdict,
+            config.policy.require_signature,
+            "",
+        ));
+    }
+    let reference = repository.clone_with_digest(found.digest.to_string());
+    let pulled = registry
+        .pull_artifact_cached(&reference, cache)
+        .await
+        .map_err(|e| Status::Unreachable(e.to_string()))?;
+    if &pulled.profile.image.digest != digest {
+        return Err(Status::SubjectMismatch(format!(
+            "{}: its profile is for {}",
+            found.digest, pulled.profile.image.digest
+        )));
+    }
+    let content = imprint_schema::digest(&pulled.profile);
+    Ok(Candidate {
+        repository: format!("{}/{}", repository.registry(), repository.repository()),
+        artifact: found.digest,
+        profile: Box::new(pulled.profile),
+        content,
+        created: created_at(found.created.as_deref()),
+    })
+}
+
+/// The instant an `org.opencontainers.image.created` annotation names.
+fn created_at(created: Option<&str>) -> Option<jiff::Timestamp> {
+    created.and_then(|c| c.parse::<jiff::Timestamp>().ok())
 }
 
 /// Digests for a message.
@@ -275,11 +368,7 @@ fn joined(digests: &[Digest]) -> String {
 /// before `12:00:00Z`, offsets differ). Equal or unreadable stamps fall back to
 /// the digest, so every node picks the same artifact.
 pub(super) fn newest_first(artifacts: &mut [Discovered]) {
-    let at = |d: &Discovered| {
-        d.created
-            .as_deref()
-            .and_then(|c| c.parse::<jiff::Timestamp>().ok())
-    };
+    let at = |d: &Discovered| created_at(d.created.as_deref());
     artifacts.sort_by(|a, b| at(b).cmp(&at(a)).then_with(|| b.digest.cmp(&a.digest)));
 }
 

@@ -18,6 +18,12 @@
 //! resolves that manifest's profiles. The mapping is content-addressed, so it is
 //! remembered across restarts.
 //!
+//! A digest's profiles are looked for in every repository it was seen from on
+//! this node and in the configured profile repositories ([`places`]): a tenant
+//! who runs the same digest from a repository it controls adds a place to look,
+//! and cannot take away a profile verified elsewhere. The policy's
+//! `profiles.repositories` names the only repositories that may be asked.
+//!
 //! Profiles delivered through GitOps ([`crate::delivered`]) narrow the choice:
 //! for a digest with a delivered profile, only a verified artifact with exactly
 //! that content is enforced, whichever repository holds it.
@@ -29,17 +35,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
-use imprint_oci::BlobCache;
-use imprint_oci::{Registry, RegistryError, parse_reference};
+use imprint_oci::{BlobCache, RegistryError, parse_reference};
 use imprint_schema::Digest;
 
 use crate::delivered::{admits, lock};
 
 mod lookup;
 mod model;
+mod places;
 
-use lookup::{platform_manifest, resolve};
-use model::{Change, Remembered, Watched};
+use lookup::{ClientError, client_for, pin_refusal, platform_manifest, resolve};
+use model::{Change, Remembered, Sighting, Watched, repository_name};
 pub use model::{ResolverConfig, Status, Update, node_platforms};
 
 /// Runs the resolver on this thread until `stop`: digests to watch arrive on
@@ -72,6 +78,11 @@ pub fn run(
         watched: BTreeMap::new(),
         manifests: HashSet::new(),
     };
+    for pinned in &resolver.config.pinned {
+        if let Some(refusal) = pin_refusal(&resolver.config, pinned) {
+            eprintln!("imprint-agent: --profile-ref not used: {refusal:?}");
+        }
+    }
     resolver.restore();
     let mut last_round = Instant::now();
     let mut due: Vec<Digest> = Vec::new();
@@ -138,12 +149,21 @@ impl Resolver {
         self.remembered
             .verified
             .retain(|digest, _| !platforms.contains_key(digest));
+        let allowed = self.config.policy.profile_repositories.clone();
         for (digest, (repo, artifact)) in self.remembered.verified.clone() {
+            if allowed.as_ref().is_some_and(|globs| !globs.allows(&repo)) {
+                // The policy no longer admits where it came from.
+                continue;
+            }
             let Ok(reference) = parse_reference(&format!("{repo}@{artifact}")) else {
                 continue;
             };
-            let Ok(registry) = Registry::new(&self.config.registry, &[&reference]) else {
-                continue;
+            let registry = match client_for(&self.config, &reference) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("imprint-agent: cannot restore {}: {e}", reference.whole());
+                    continue;
+                }
             };
             let pulled = self
                 .runtime
@@ -160,7 +180,6 @@ impl Resolver {
                     profile: Box::new(pulled.profile),
                 });
                 let watched = Watched {
-                    image_ref: None,
                     enforced: Some(reference.whole()),
                     content: Some(content),
                     status: Some(Status::Verified(reference.whole())),
@@ -170,20 +189,40 @@ impl Resolver {
         }
     }
 
-    /// A digest seen running (again): watched from now on. Returns it, due.
+    /// A digest seen running (again): watched from now on, and the repository
+    /// of its reference remembered as a place to look (unless the policy does not
+    /// admit it). Returns it, due.
     fn watch(&mut self, digest: Digest, image_ref: Option<String>) -> Digest {
-        let w = self.watched.entry(digest.clone()).or_default();
-        if image_ref.is_some() {
-            w.image_ref = image_ref;
+        self.watched.entry(digest.clone()).or_default();
+        let Some(repository) = image_ref.as_deref().and_then(repository_name) else {
+            return digest;
+        };
+        let globs = self.config.policy.profile_repositories.as_ref();
+        if globs.is_some_and(|g| !g.allows(&repository)) {
+            eprintln!(
+                "imprint-agent: {digest} seen from {repository}, which the policy's profiles.repositories does not admit: not asked"
+            );
+            return digest;
         }
+        match self.remembered.see(&digest, &repository) {
+            Sighting::Known => return digest,
+            Sighting::Added => {
+                eprintln!("imprint-agent: {digest} seen from {repository}: asked for its profiles")
+            }
+            Sighting::AddedDropping(dropped) => eprintln!(
+                "imprint-agent: {digest} seen from {repository}: asked for its profiles; {dropped} no longer is (at most {} per digest)",
+                places::MAX_SEEN_REPOSITORIES
+            ),
+        }
+        self.remembered.save(&self.remembered_path);
         digest
     }
 
     /// Looks `digest` up and tells the detector what changed. Returns the digest
     /// due next: the platform manifest, when `digest` turned out to be an index.
     fn look_up(&mut self, digest: &Digest) -> Option<Digest> {
-        let image_ref = self.watched.get(digest)?.image_ref.clone();
-        if let Some(manifest) = self.platform_of(digest, image_ref.as_deref()) {
+        self.watched.get(digest)?;
+        if let Some(manifest) = self.platform_of(digest) {
             // The index stands for the manifest from here on (also when an event
             // still named the index after a restart): the detector is told, and
             // whatever the index had (a status, a profile resolved while the
@@ -194,20 +233,26 @@ impl Resolver {
                 index: digest.clone(),
                 manifest: manifest.clone(),
             });
+            // Where the index was seen from is asked for the manifest too
+            // (`Remembered::places` goes by every name of a digest).
             self.watched.remove(digest);
-            self.watched.entry(manifest.clone()).or_insert(Watched {
-                image_ref,
-                ..Watched::default()
-            });
+            self.watched.entry(manifest.clone()).or_default();
             return Some(manifest);
         }
         let names = self.remembered.names(digest);
+        let places = self.remembered.places(
+            digest,
+            &self.config.profile_repos,
+            self.config.policy.profile_repositories.as_ref(),
+        );
+        let enforced = self.watched.get(digest)?.enforced.clone();
         let outcome = self.runtime.block_on(resolve(
             &self.config,
             &self.cache,
             digest,
             &names,
-            image_ref.as_deref(),
+            &places,
+            enforced.as_deref(),
         ));
         let allowed = self.delivered_contents(&names);
         let w = self.watched.get_mut(digest)?;
@@ -248,12 +293,23 @@ impl Resolver {
 
     /// The manifest `digest` stands for on this node when it is a multi-platform
     /// index (remembered, or asked of the registry once).
-    fn platform_of(&mut self, digest: &Digest, image_ref: Option<&str>) -> Option<Digest> {
+    fn platform_of(&mut self, digest: &Digest) -> Option<Digest> {
         if let Some(manifest) = self.remembered.platforms.get(digest) {
             return Some(manifest.clone());
         }
-        let image_ref = image_ref.filter(|_| !self.manifests.contains(digest))?;
-        match (self.runtime).block_on(platform_manifest(&self.config, image_ref, digest)) {
+        if self.manifests.contains(digest) {
+            return None;
+        }
+        let globs = self.config.policy.profile_repositories.as_ref();
+        let sources = self.remembered.places(digest, &[], globs);
+        if sources.is_empty() {
+            // Seen from no repository yet: nothing to read the index from.
+            return None;
+        }
+        match self
+            .runtime
+            .block_on(first_platform_answer(&self.config, &sources, digest))
+        {
             Ok(None) => {
                 self.manifests.insert(digest.clone());
                 None
@@ -266,7 +322,7 @@ impl Resolver {
                 (self.remembered.platforms).insert(digest.clone(), manifest.clone());
                 Some(manifest)
             }
-            Err(e @ RegistryError::Platform { .. }) => {
+            Err(e @ ClientError::Registry(RegistryError::Platform { .. })) => {
                 // An index without this platform: nothing can match it.
                 eprintln!("imprint-agent: {digest}: {e}");
                 self.manifests.insert(digest.clone());
@@ -276,4 +332,27 @@ impl Resolver {
             Err(_) => None,
         }
     }
+}
+
+/// What the first repository that can say gives for [`platform_manifest`]: the
+/// index is content-checked, so any repository holding the digest will do.
+/// `Ok(None)` when none was seen (nothing to ask).
+async fn first_platform_answer(
+    config: &ResolverConfig,
+    repositories: &[String],
+    digest: &Digest,
+) -> Result<Option<Digest>, ClientError> {
+    let mut last = Ok(None);
+    for repository in repositories {
+        match platform_manifest(config, repository, digest).await {
+            Err(ClientError::Registry(e)) if !matches!(e, RegistryError::Platform { .. }) => {
+                last = Err(ClientError::Registry(e));
+            }
+            Err(ClientError::Credentials { host, source }) => {
+                last = Err(ClientError::Credentials { host, source });
+            }
+            answer => return answer,
+        }
+    }
+    last
 }

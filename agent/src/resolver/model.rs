@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use imprint_oci::RegistryOptions;
-use imprint_oci::policy::Policy;
+use imprint_oci::policy::{Policy, RepositoryGlobs};
 use imprint_schema::{Digest, Profile};
+
+pub(super) use super::places::{SeenRepositories, Sighting};
 
 /// Why an image has no enforced profile, or that it has one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -28,6 +30,9 @@ pub enum Status {
     Unreachable(String),
     /// Git delivers different profiles for the digest; none is enforced.
     DeliveryConflict(String),
+    /// A pinned artifact is in a repository the policy's `profiles.repositories`
+    /// does not admit; it is not asked.
+    RepositoryNotAllowed(String),
 }
 
 impl Status {
@@ -41,6 +46,7 @@ impl Status {
             Status::SubjectMismatch(_) => "subject-mismatch",
             Status::Unreachable(_) => "unreachable",
             Status::DeliveryConflict(_) => "delivery-conflict",
+            Status::RepositoryNotAllowed(_) => "repository-not-allowed",
         }
     }
 }
@@ -109,6 +115,10 @@ pub(super) struct Remembered {
     /// Index digest → this node's platform manifest in it.
     #[serde(default)]
     pub(super) platforms: BTreeMap<Digest, Digest>,
+    /// digest → the repositories it was seen running from on this node, so a
+    /// restart asks the same places.
+    #[serde(default)]
+    pub(super) seen: BTreeMap<Digest, SeenRepositories>,
 }
 
 impl Remembered {
@@ -141,6 +151,49 @@ impl Remembered {
             )
             .collect()
     }
+
+    /// Records that `digest` ran from `repository`. At the cap the least
+    /// recently seen repository goes, never the one the verified profile came from.
+    pub(super) fn see(&mut self, digest: &Digest, repository: &str) -> Sighting {
+        let keep = self.verified.get(digest).map(|(r, _)| r.clone());
+        let seen = self.seen.entry(digest.clone()).or_default();
+        seen.see(repository, keep.as_deref())
+    }
+
+    /// The repositories `digest` was seen from, under any of its names (an index
+    /// standing for it counts).
+    pub(super) fn seen_from(&self, digest: &Digest) -> Vec<String> {
+        let mut out: Vec<String> = (self.names(digest).iter())
+            .filter_map(|name| self.seen.get(name))
+            .flat_map(|seen| seen.iter().map(str::to_string))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Every place to ask for `digest`'s profiles: the repositories it was seen
+    /// from and the configured ones, less what `allowed` does not admit.
+    pub(super) fn places(
+        &self,
+        digest: &Digest,
+        configured: &[String],
+        allowed: Option<&RepositoryGlobs>,
+    ) -> Vec<String> {
+        let mut out = self.seen_from(digest);
+        out.extend(configured.iter().filter_map(|r| repository_name(r)));
+        out.retain(|r| allowed.is_none_or(|globs| globs.allows(r)));
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// `registry/repository` of an image or repository reference, as profiles'
+/// places are named (and the policy's globs match).
+pub(super) fn repository_name(reference: &str) -> Option<String> {
+    let r = imprint_oci::parse_reference(reference).ok()?;
+    Some(format!("{}/{}", r.registry(), r.repository()))
 }
 
 /// This node's platform, as image indexes name it (`linux/amd64`), in the order
@@ -173,7 +226,7 @@ pub fn node_platforms() -> Vec<String> {
 /// A digest the resolver keeps looking up.
 #[derive(Debug, Default)]
 pub(super) struct Watched {
-    pub(super) image_ref: Option<String>,
+    /// The enforced artifact (`registry/repository@sha256:…`).
     pub(super) enforced: Option<String>,
     /// The digest of the enforced profile's canonical JSON.
     pub(super) content: Option<Digest>,

@@ -3,6 +3,8 @@
 use imprint_oci::policy::{Finding, Policy, Verdict};
 use imprint_oci::{KeyAlgorithm, SigningKey};
 
+use imprint_oci::policy::RepositoryGlobs;
+
 use super::*;
 use crate::delivered::{Delivery, SharedDeliveries};
 
@@ -64,7 +66,8 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         &cache,
         &digest(),
         &[digest()],
-        Some("127.0.0.1:1/shop/web:1"),
+        &["127.0.0.1:1/shop/web".to_string()],
+        None,
     ));
     match outcome {
         Resolved::Not(Status::DeliveryConflict(why)) => {
@@ -91,7 +94,7 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         ..config
     };
     let names = [digest(), d("index")];
-    let outcome = run(resolve(&config, &cache, &digest(), &names, None));
+    let outcome = run(resolve(&config, &cache, &digest(), &names, &[], None));
     assert!(matches!(
         outcome,
         Resolved::Not(Status::DeliveryConflict(_))
@@ -103,7 +106,7 @@ fn with_nowhere_to_look_there_is_no_profile() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), SharedDeliveries::default());
     let cache = BlobCache::open(dir.path().join("cache")).unwrap();
-    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], None));
+    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], &[], None));
     assert!(
         matches!(outcome, Resolved::Not(Status::NoProfile)),
         "{outcome:?}"
@@ -192,4 +195,74 @@ fn artifacts_are_ordered_by_time_not_text_and_ties_by_digest() {
     let order: Vec<String> = artifacts.iter().map(|a| a.digest.to_string()).collect();
     // 13:30+02:00 is 11:30Z, the oldest stamp; the two at .5 s tie on digest.
     assert_eq!(order, [n(6), n(2), n(1), n(4), n(5), n(3)]);
+}
+
+fn with_globs(config: ResolverConfig, globs: &[&str]) -> ResolverConfig {
+    let globs: Vec<String> = globs.iter().map(|g| g.to_string()).collect();
+    let mut policy = config.policy.clone();
+    policy.profile_repositories = Some(RepositoryGlobs::new(&globs).unwrap());
+    ResolverConfig { policy, ..config }
+}
+
+#[test]
+fn a_pin_outside_the_policys_repositories_is_refused_without_asking() {
+    let dir = tempfile::tempdir().unwrap();
+    let delivered = SharedDeliveries::default();
+    // Git pins an artifact in a registry that does not exist: were it asked, the
+    // outcome would be `unreachable`.
+    let pin = format!("oci://127.0.0.1:1/tenant/web@{}", d("artifact"));
+    lock(&delivered).set(
+        "Profile/web",
+        Delivery {
+            image_digest: digest(),
+            content_digest: d("content"),
+            artifact: Some(pin.clone()),
+        },
+    );
+    let config = with_globs(config(dir.path(), delivered), &["127.0.0.1:1/shop/**"]);
+    let cache = BlobCache::open(dir.path().join("cache")).unwrap();
+    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], &[], None));
+    match outcome {
+        Resolved::Not(Status::RepositoryNotAllowed(why)) => assert!(
+            why.contains(&pin)
+                && why.contains("127.0.0.1:1/tenant/web is not among")
+                && why.contains("127.0.0.1:1/shop/**"),
+            "{why}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Inside the globs it is asked (and the registry is not there).
+    let config = with_globs(config, &["127.0.0.1:1/**"]);
+    assert!(pin_refusal(&config, &pin).is_none());
+    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], &[], None));
+    assert!(
+        matches!(outcome, Resolved::Not(Status::Unreachable(ref why)) if why.contains(&pin)),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn an_unusable_credentials_file_is_named_not_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = config(dir.path(), SharedDeliveries::default());
+    let auth = dir.path().join("auth.json");
+    std::fs::write(
+        &auth,
+        "{\"auths\": {\"127.0.0.1:1\": {\"auth\": \"not base64!\"}}}",
+    )
+    .unwrap();
+    let reference = parse_reference("127.0.0.1:1/shop/web:latest").unwrap();
+    let Err(err) = client_with(&config, &reference, &[auth.clone()]) else {
+        panic!("an unusable credentials file was skipped");
+    };
+    let text = err.to_string();
+    assert!(
+        matches!(err, ClientError::Credentials { .. })
+            && text.contains("credentials for 127.0.0.1:1")
+            && text.contains(&auth.display().to_string()),
+        "{text}"
+    );
+    // No entry for the host: anonymous, no error.
+    std::fs::write(&auth, "{\"auths\": {}}").unwrap();
+    assert!(client_with(&config, &reference, &[auth]).is_ok());
 }

@@ -135,6 +135,7 @@ fn every_status_has_its_metric_label() {
         Status::SubjectMismatch(String::new()),
         Status::Unreachable(String::new()),
         Status::DeliveryConflict(String::new()),
+        Status::RepositoryNotAllowed(String::new()),
     ]
     .iter()
     .map(Status::label)
@@ -148,7 +149,68 @@ fn every_status_has_its_metric_label() {
             "attestation-failed",
             "subject-mismatch",
             "unreachable",
-            "delivery-conflict"
+            "delivery-conflict",
+            "repository-not-allowed"
         ]
     );
+}
+
+#[test]
+fn every_repository_a_digest_was_seen_from_is_asked_after_a_restart_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("verified.json");
+    let mut remembered = Remembered::default();
+    let digest = d("image");
+    assert_eq!(
+        remembered.see(&digest, "registry.example/shop/web"),
+        Sighting::Added
+    );
+    // A tenant runs the same digest from its own repository: a place is added,
+    // none is replaced.
+    remembered.see(&digest, "registry.example/tenant/web");
+    remembered.save(&path);
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&path).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let restored = Remembered::load(&path);
+    assert_eq!(restored, remembered);
+    let configured = ["registry.example/profiles/web".to_string()];
+    assert_eq!(
+        restored.places(&digest, &configured, None),
+        [
+            "registry.example/profiles/web",
+            "registry.example/shop/web",
+            "registry.example/tenant/web"
+        ]
+    );
+    // Where an index standing for the digest was seen counts for its manifest.
+    let mut remembered = restored;
+    remembered.platforms.insert(d("index"), digest.clone());
+    remembered.see(&d("index"), "registry.example/multi/web");
+    assert!(
+        remembered
+            .places(&digest, &[], None)
+            .contains(&"registry.example/multi/web".to_string())
+    );
+    // The policy's globs leave out everything else, configured repositories too.
+    let globs =
+        imprint_oci::policy::RepositoryGlobs::new(&["registry.example/shop/**".into()]).unwrap();
+    assert_eq!(
+        remembered.places(&digest, &configured, Some(&globs)),
+        ["registry.example/shop/web"]
+    );
+}
+
+#[test]
+fn references_are_named_by_registry_and_repository() {
+    assert_eq!(
+        repository_name("registry.example/shop/web:2.4@sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5")
+            .as_deref(),
+        Some("registry.example/shop/web")
+    );
+    assert_eq!(
+        repository_name("127.0.0.1:5000/shop/web").as_deref(),
+        Some("127.0.0.1:5000/shop/web")
+    );
+    assert_eq!(repository_name("not a reference"), None);
 }
