@@ -6,12 +6,13 @@
 //! imprint's trust (an issuer and a subject expression) onto it.
 
 use sigstore_verify::trust_root::TrustedRoot;
-use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, Sha256Hash};
+use sigstore_verify::types::{Artifact, Bundle, DerPublicKey, Sha256Hash, SignatureContent};
 use sigstore_verify::{PublicKeyVerificationPolicy, VerificationPolicy, Verifier};
 
 use imprint_schema::{Digest, DigestAlgorithm};
 
 use crate::keys::VerifyingKey;
+use crate::signing::{self, SignatureError};
 
 /// Why a sigstore bundle does not verify.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,9 @@ pub enum BundleError {
     /// The bundle does not parse as a sigstore bundle.
     #[error("not a sigstore bundle: {0}")]
     NotABundle(String),
+    /// The bundle could be read two ways (a repeated key, two contents).
+    #[error("{0}")]
+    Ambiguous(SignatureError),
     /// The trusted root does not parse, or gives no verifier.
     #[error("trusted root: {0}")]
     TrustedRoot(String),
@@ -84,14 +88,41 @@ pub struct Signer {
     pub identity: String,
     /// The certificate's OIDC issuer, when keyless.
     pub issuer: Option<String>,
+    /// The DSSE envelope's payload, from the parse the signature was checked
+    /// on; `None` for a message signature.
+    pub dsse: Option<VerifiedPayload>,
 }
 
-/// Verifies a bundle (`bundle.sigstore.json`) over `signed` under `trust`.
+/// A DSSE payload as the verifier read and checked it: what a statement is
+/// taken from, so that it is the content the signature covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedPayload {
+    /// The envelope's `payloadType`.
+    pub payload_type: String,
+    /// The payload, decoded.
+    pub payload: Vec<u8>,
+}
+
+/// The verified bundle's DSSE payload, if it holds one.
+fn verified_payload(bundle: &Bundle) -> Option<VerifiedPayload> {
+    match &bundle.content {
+        SignatureContent::DsseEnvelope(envelope) => Some(VerifiedPayload {
+            payload_type: envelope.payload_type.clone(),
+            payload: envelope.payload.as_bytes().to_vec(),
+        }),
+        _ => None,
+    }
+}
+
+/// Verifies a bundle (`bundle.sigstore.json`) over `signed` under `trust`. A
+/// bundle other parsers could read differently (a repeated key, a DSSE envelope
+/// and a message signature) is refused before the verifier sees it.
 pub fn verify_bundle(
     bundle_json: &[u8],
     signed: Signed<'_>,
     trust: &BundleTrust<'_>,
 ) -> Result<Signer, BundleError> {
+    signing::check_bundle_unambiguous(bundle_json).map_err(BundleError::Ambiguous)?;
     let text = std::str::from_utf8(bundle_json).map_err(|_| BundleError::NotUtf8("the bundle"))?;
     let bundle = Bundle::from_json(text).map_err(|e| BundleError::NotABundle(e.to_string()))?;
     let root_json = match trust {
@@ -131,6 +162,7 @@ pub fn verify_bundle(
             Ok(Signer {
                 identity: "key".to_string(),
                 issuer: None,
+                dsse: verified_payload(&bundle),
             })
         }
         BundleTrust::Keyless {
@@ -156,6 +188,7 @@ pub fn verify_bundle(
             Ok(Signer {
                 identity,
                 issuer: result.issuer().map(str::to_string),
+                dsse: verified_payload(&bundle),
             })
         }
     }

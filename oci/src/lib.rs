@@ -30,7 +30,9 @@ pub use cache::BlobCache;
 // Signing and verifying keys, in cosign's and sigstore's formats.
 pub use keys::{KeyAlgorithm, KeyError, SigningKey, VerifyingKey};
 // Sigstore bundle verification (by key or keyless).
-pub use bundle_verify::{BundleError, BundleTrust, Signed, Signer, verify_bundle};
+pub use bundle_verify::{
+    BundleError, BundleTrust, Signed, Signer, VerifiedPayload, verify_bundle,
+};
 pub use verify::Rejection;
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.

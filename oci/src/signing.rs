@@ -66,6 +66,22 @@ pub enum SignatureError {
     /// No key accepts the signature.
     #[error("no trusted key verifies the signature ({0})")]
     NoKey(String),
+    /// Signed JSON in which one object names a key twice: parsers differ on
+    /// which value counts (the first, the last, or an error), so none does.
+    #[error("{what}: {detail} (a repeated key is refused: parsers differ on which one counts)")]
+    DuplicateKey {
+        /// What was read: `bundle` or `statement`.
+        what: &'static str,
+        /// The key, with line and column.
+        detail: String,
+    },
+    /// A bundle holding more than one content: sigstore's verifier reads one of
+    /// them, and which one is not something the reader of the statement could know.
+    #[error(
+        "the bundle holds {} where it may hold one: the signature check and the statement could come from different contents",
+        .0.join(" and ")
+    )]
+    AmbiguousBundle(Vec<String>),
 }
 
 /// The tag cosign stores signatures of `digest` under.
@@ -295,9 +311,15 @@ impl Statement {
     }
 
     /// Parses a statement and checks that it is about `digest`.
+    /// A key repeated in any object is refused: the verifier's check of the
+    /// subject and the policy's reading of the predicate must see one value.
     pub fn parse_for(payload: &[u8], digest: &Digest) -> Result<Statement, SignatureError> {
         let statement: Statement = serde_json::from_slice(payload)
             .map_err(|e| SignatureError::Malformed(format!("not an in-toto statement: {e}")))?;
+        unique_keys::check(payload).map_err(|e| SignatureError::DuplicateKey {
+            what: "statement",
+            detail: e.to_string(),
+        })?;
         if statement.statement_type != STATEMENT_TYPE
             && statement.statement_type != "https://in-toto.io/Statement/v0.1"
         {
@@ -399,6 +421,40 @@ impl ProfilePredicate {
     }
 }
 
+/// The content keys of a bundle, in the JSON name and the proto field name:
+/// protojson readers (sigstore-go, so cosign) accept both spellings.
+const BUNDLE_CONTENT_KEYS: [&str; 4] = [
+    "dsseEnvelope",
+    "dsse_envelope",
+    "messageSignature",
+    "message_signature",
+];
+
+/// Refuses a bundle two parsers could read differently: one with a key repeated
+/// in any object, or with more than one content (a DSSE envelope and a message
+/// signature). sigstore's verifier takes the first content it meets and imprint
+/// reads the envelope, so such a bundle could pass a check of one and be used
+/// for the other.
+pub fn check_bundle_unambiguous(bytes: &[u8]) -> Result<(), SignatureError> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| SignatureError::Malformed(format!("not a sigstore bundle: {e}")))?;
+    // Well-formed JSON now, so the only complaint left is a repeated key.
+    unique_keys::check(bytes).map_err(|e| SignatureError::DuplicateKey {
+        what: "bundle",
+        detail: e.to_string(),
+    })?;
+    // A null content counts too: readers differ on whether it is absent.
+    let found: Vec<String> = BUNDLE_CONTENT_KEYS
+        .iter()
+        .filter(|key| value.get(**key).is_some())
+        .map(|key| key.to_string())
+        .collect();
+    if found.len() > 1 {
+        return Err(SignatureError::AmbiguousBundle(found));
+    }
+    Ok(())
+}
+
 /// A sigstore bundle v0.3 (the parts imprint writes and reads).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -430,13 +486,15 @@ impl Bundle {
         }
     }
 
-    /// Parses one, bounded, and checks its media type.
+    /// Parses one, bounded, and checks its media type and that it holds exactly
+    /// one content, read the same by any parser ([`check_bundle_unambiguous`]).
     pub fn parse(bytes: &[u8]) -> Result<Bundle, SignatureError> {
         if bytes.len() as u64 > MAX_SIGNED_BLOB_BYTES {
             return Err(SignatureError::Malformed(format!(
                 "bundle is larger than {MAX_SIGNED_BLOB_BYTES} bytes"
             )));
         }
+        check_bundle_unambiguous(bytes)?;
         let bundle: Bundle = serde_json::from_slice(bytes)
             .map_err(|e| SignatureError::Malformed(format!("not a sigstore bundle: {e}")))?;
         if bundle.media_type != BUNDLE_MEDIA_TYPE {
@@ -444,6 +502,11 @@ impl Bundle {
                 "bundle media type {:?} is not {BUNDLE_MEDIA_TYPE:?}",
                 bundle.media_type
             )));
+        }
+        if bundle.dsse_envelope.is_none() && bundle.message_signature.is_none() {
+            return Err(SignatureError::Malformed(
+                "the bundle holds neither a DSSE envelope nor a message signature".into(),
+            ));
         }
         Ok(bundle)
     }
@@ -536,6 +599,8 @@ pub fn bundle_manifest(
     };
     serde_json::to_vec(&manifest).expect("manifests serialize")
 }
+
+mod unique_keys;
 
 #[cfg(test)]
 mod tests;

@@ -271,12 +271,16 @@ impl Checker<'_> {
             });
         }
         let bytes = self.signed_blob(layer).await?;
+        // Refuses a bundle holding both a DSSE envelope and a message signature,
+        // or a repeated key: what is verified and what is read must be one content.
         let bundle = Bundle::parse(&bytes)?;
         let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
+        // By key, imprint verifies the envelope it parsed; keyless, sigstore's
+        // verifier checks the bytes and the statement comes from its parse.
         let (statement, authority) = if bundle.verification_material.get("publicKey").is_some() {
             policy::check_envelope(self.policy, digest, envelope)?
         } else {
-            check_keyless(self.policy, digest, &bytes, envelope)?
+            check_keyless(self.policy, digest, &bytes)?
         };
         if is_signature {
             if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
@@ -290,12 +294,12 @@ impl Checker<'_> {
 }
 
 /// Verifies a keyless (certificate) bundle with the policy's keyless identities,
-/// then reads its statement, which must be about `digest`.
+/// then reads its statement, which must be about `digest`, from the DSSE payload
+/// sigstore's verifier checked (not from a parse of its own, which could differ).
 fn check_keyless(
     policy: &Policy,
     digest: &Digest,
     bundle_bytes: &[u8],
-    envelope: &Envelope,
 ) -> Result<(Statement, String), Rejection> {
     let mut reasons = Vec::new();
     for authority in &policy.authorities {
@@ -324,14 +328,11 @@ fn check_keyless(
             &trust,
         ) {
             Ok(signer) => {
-                let payload =
-                    STANDARD
-                        .decode(&envelope.payload)
-                        .map_err(|source| Rejection::NotBase64 {
-                            what: "DSSE payload",
-                            source,
-                        })?;
-                let statement = Statement::parse_for(&payload, digest)?;
+                let verified = signer.dsse.ok_or(Rejection::MessageSignature)?;
+                if verified.payload_type != signing::IN_TOTO_PAYLOAD_TYPE {
+                    return Err(Rejection::PayloadType(verified.payload_type));
+                }
+                let statement = Statement::parse_for(&verified.payload, digest)?;
                 return Ok((statement, format!("{name} ({})", signer.identity)));
             }
             Err(e) => reasons.push(format!("{name}: {e}")),

@@ -124,6 +124,51 @@ impl World {
         (d, envelope_bytes.to_vec())
     }
 
+    /// Pushes `bundle` as a bundle referrer of `subject` (the registry has no
+    /// referrers API: the fallback index lists it).
+    async fn put_bundle_referrer(&self, subject: &Digest, bundle: &[u8], predicate_type: &str) {
+        let descriptor = self.client.resolve(&self.at(subject)).await.unwrap();
+        let manifest = signing::bundle_manifest(bundle, &descriptor, predicate_type, created());
+        self.client
+            .push_blob(&self.repository, layout::EMPTY_CONFIG)
+            .await
+            .unwrap();
+        self.client
+            .push_blob(&self.repository, bundle)
+            .await
+            .unwrap();
+        let digest = self
+            .client
+            .push_manifest(&self.repository, &manifest, MANIFEST_MEDIA_TYPE)
+            .await
+            .unwrap();
+        let mut entry = Descriptor::of(MANIFEST_MEDIA_TYPE, &manifest);
+        entry.artifact_type = Some(signing::BUNDLE_MEDIA_TYPE.into());
+        assert_eq!(entry.digest, digest);
+        self.client
+            .update_fallback_index(&self.repository, subject, entry)
+            .await
+            .unwrap();
+    }
+
+    /// A key-based bundle whose DSSE envelope is a valid attestation of
+    /// `subject`, signed by the world's key, as JSON to doctor.
+    fn attestation_bundle(&self, subject: &Digest) -> serde_json::Value {
+        let statement = Statement::new(
+            "r",
+            subject,
+            signing::PROFILE_PREDICATE_TYPE,
+            self.predicate(),
+        );
+        let envelope = Envelope::sign(
+            signing::IN_TOTO_PAYLOAD_TYPE,
+            &serde_json::to_vec(&statement).unwrap(),
+            &self.key,
+        );
+        let bundle = signing::Bundle::for_envelope(envelope, &self.key.verifying_key());
+        serde_json::to_value(bundle).unwrap()
+    }
+
     fn predicate(&self) -> serde_json::Value {
         serde_json::json!({
             "imageDigest": format!("sha256:{}", "a".repeat(64)),
@@ -493,7 +538,7 @@ async fn a_keyless_bundle_is_checked_against_the_policys_identities() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/conformance/cosign-keys/trust_root/prod/trusted_root.json");
     std::fs::copy(root, dir.path().join("trusted_root.json")).unwrap();
-    let text = "apiVersion: imprint.dev/v1\nkind: VerificationPolicy\nauthorities:\n  - name: beacon\n    keyless:\n      issuer: https://token.actions.githubusercontent.com\n      subjectRegExp: ^https://github\\.com/sigstore-conformance/\n      trustedRoot: trusted_root.json\nsignatures: {required: false}\n";
+    let text = "apiVersion: imprint.dev/v1\nkind: VerificationPolicy\nauthorities:\n  - name: beacon\n    keyless:\n      issuer: https://token.actions.githubusercontent.com\n      subjectRegExp: ^https://github\\.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/\\.github/workflows/extremely-dangerous-oidc-beacon\\.yml@refs/heads/main$\n      trustedRoot: trusted_root.json\nsignatures: {required: false}\n";
     let path = dir.path().join("policy.yaml");
     std::fs::write(&path, text).unwrap();
     let policy = Policy::load(&path, text.as_bytes()).unwrap();
@@ -503,4 +548,182 @@ async fn a_keyless_bundle_is_checked_against_the_policys_identities() {
     assert!(error.starts_with("beacon: "), "{error}");
     assert!(!error.contains("names no keyless"), "{error}");
     eprintln!("keyless refusal: {error}");
+}
+
+#[tokio::test]
+async fn a_bundle_holding_a_signed_envelope_and_a_message_signature_is_refused() {
+    let Some(w) = world("bundle/two-contents").await else {
+        return;
+    };
+    let policy = w.policy(true);
+    for subject in [&w.a, &w.b] {
+        w.client
+            .sign(&w.at(subject), &w.key, false, created())
+            .await
+            .unwrap();
+    }
+    // The envelope alone is a valid attestation of A.
+    let bundle = w.attestation_bundle(&w.a);
+    w.put_bundle_referrer(
+        &w.a,
+        &serde_json::to_vec(&bundle).unwrap(),
+        signing::PROFILE_PREDICATE_TYPE,
+    )
+    .await;
+    let verdict = w.verify(&w.a, &policy).await;
+    assert!(verdict.verified, "{:?}", verdict.failures);
+
+    // The same envelope, validly signed for B, beside a message signature: a
+    // verifier reading the first content would check the message signature and
+    // the statement would come from the envelope. Refused, whatever the order.
+    let mut both = w.attestation_bundle(&w.b);
+    let message = serde_json::json!({
+        "messageDigest": {"algorithm": "SHA2_256", "digest": STANDARD.encode([7u8; 32])},
+        "signature": STANDARD.encode(w.key.sign(b"something else")),
+    });
+    both["messageSignature"] = message.clone();
+    let text = serde_json::to_string(&both).unwrap();
+    let message_first = format!(
+        r#"{{"messageSignature":{message},{}"#,
+        text.strip_prefix('{')
+            .unwrap()
+            .replace(&format!(r#","messageSignature":{message}"#), "")
+    );
+    for doctored in [text, message_first] {
+        w.put_bundle_referrer(&w.b, doctored.as_bytes(), signing::PROFILE_PREDICATE_TYPE)
+            .await;
+    }
+    let verdict = w.verify(&w.b, &policy).await;
+    assert_eq!(verdict.attestations.len(), 2, "{:?}", verdict.attestations);
+    for finding in &verdict.attestations {
+        let error = finding.error.as_deref().unwrap_or("verified");
+        assert!(
+            error.contains("the bundle holds dsseEnvelope and messageSignature"),
+            "{error}"
+        );
+    }
+    assert_fails(&verdict, "could come from different contents");
+}
+
+#[tokio::test]
+async fn a_bundle_naming_its_envelope_twice_is_refused() {
+    let Some(w) = world("bundle/two-envelopes").await else {
+        return;
+    };
+    w.client
+        .sign(&w.at(&w.b), &w.key, false, created())
+        .await
+        .unwrap();
+    // Two signed envelopes under one key: one about A (which a reader keeping
+    // the first would refuse), one about B (which a reader keeping the last
+    // would take).
+    let about_a = w.attestation_bundle(&w.a);
+    let about_b = w.attestation_bundle(&w.b);
+    let text = serde_json::to_string(&about_a).unwrap();
+    let first = serde_json::to_string(&about_a["dsseEnvelope"]).unwrap();
+    let last = serde_json::to_string(&about_b["dsseEnvelope"]).unwrap();
+    let doctored = text.replacen(
+        &format!(r#""dsseEnvelope":{first}"#),
+        &format!(r#""dsseEnvelope":{first},"dsseEnvelope":{last}"#),
+        1,
+    );
+    assert_ne!(doctored, text);
+    w.put_bundle_referrer(&w.b, doctored.as_bytes(), signing::PROFILE_PREDICATE_TYPE)
+        .await;
+    let verdict = w.verify(&w.b, &w.policy(true)).await;
+    assert_fails(
+        &verdict,
+        r#"bundle: duplicate key "dsseEnvelope" at line 1"#,
+    );
+}
+
+/// The attack the one-content rule stops, on sigstore's own parser: a real
+/// keyless bundle whose message signature verifies, with a forged DSSE envelope
+/// added. sigstore's parser reads the message signature (and verifies it);
+/// imprint's reads the envelope. `verify_bundle` refuses the bundle.
+#[test]
+fn sigstore_and_imprint_would_read_different_contents_of_a_bundle_holding_both() {
+    let suite = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/conformance/sigstore-conformance/bundle-verify");
+    if !suite.is_dir() {
+        support::skip(format!("{} absent", suite.display()));
+        return;
+    }
+    let genuine = std::fs::read(suite.join("happy-path-v0.3/bundle.sigstore.json")).unwrap();
+    let artifact = std::fs::read(suite.join("a.txt")).unwrap();
+    let root =
+        std::fs::read(suite.join("../../cosign-keys/trust_root/prod/trusted_root.json")).unwrap();
+    let subject = regex::Regex::new(
+        r"^https://github\.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/\.github/workflows/extremely-dangerous-oidc-beacon\.yml@refs/heads/main$",
+    )
+    .unwrap();
+    let trust = imprint_oci::BundleTrust::Keyless {
+        issuer: "https://token.actions.githubusercontent.com",
+        subject: &subject,
+        trusted_root: &root,
+    };
+    let verify = |bytes: &[u8]| {
+        imprint_oci::verify_bundle(bytes, imprint_oci::Signed::Bytes(&artifact), &trust)
+    };
+    let signer = verify(&genuine).unwrap();
+    assert_eq!(signer.dsse, None, "a message signature has no DSSE payload");
+
+    // Add a forged envelope (no valid signature) with a statement of our own,
+    // after the message signature.
+    let statement = serde_json::json!({
+        "_type": signing::STATEMENT_TYPE,
+        "subject": [{"name": "a.txt", "digest": {"sha256": "00"}}],
+        "predicateType": signing::PROFILE_PREDICATE_TYPE,
+        "predicate": {"learning": {"completeness": "complete"}},
+    });
+    let envelope = serde_json::json!({
+        "payloadType": signing::IN_TOTO_PAYLOAD_TYPE,
+        "payload": STANDARD.encode(serde_json::to_vec(&statement).unwrap()),
+        "signatures": [{"sig": STANDARD.encode(b"forged")}],
+    });
+    let text = std::str::from_utf8(&genuine).unwrap().trim_end();
+    let forged = format!(
+        r#"{}, "dsseEnvelope": {envelope}}}"#,
+        text.strip_suffix('}').unwrap()
+    )
+    .into_bytes();
+    // The divergence is real: sigstore's parser takes the message signature,
+    // imprint's the envelope.
+    let theirs =
+        sigstore_verify::types::Bundle::from_json(std::str::from_utf8(&forged).unwrap()).unwrap();
+    assert!(matches!(
+        theirs.content,
+        sigstore_verify::types::SignatureContent::MessageSignature(_)
+    ));
+    // ... and verifies it: without the rule, this bundle passes sigstore's check.
+    let root_text = std::str::from_utf8(&root).unwrap();
+    let trusted = sigstore_verify::trust_root::TrustedRoot::from_json(root_text).unwrap();
+    sigstore_verify::Verifier::new(&trusted)
+        .unwrap()
+        .verify(
+            sigstore_verify::types::Artifact::from_blob(&artifact),
+            &theirs,
+            &sigstore_verify::VerificationPolicy::any_identity()
+                .require_issuer("https://token.actions.githubusercontent.com"),
+        )
+        .unwrap();
+    let ours: serde_json::Value = serde_json::from_slice(&forged).unwrap();
+    assert!(ours.get("dsseEnvelope").is_some());
+    // And the bundle is refused, by name, before any verifier reads it.
+    let err = verify(&forged).unwrap_err();
+    assert!(
+        matches!(err, imprint_oci::BundleError::Ambiguous(_)),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("dsseEnvelope and messageSignature"),
+        "{err}"
+    );
+    let err = signing::Bundle::parse(&forged).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("dsseEnvelope and messageSignature"),
+        "{err}"
+    );
 }

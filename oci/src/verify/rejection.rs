@@ -65,6 +65,9 @@ pub enum Rejection {
     /// A bundle holding a message signature, which imprint does not write.
     #[error("the bundle holds a message signature, not a DSSE envelope")]
     MessageSignature,
+    /// A verified DSSE payload that is not an in-toto statement.
+    #[error("DSSE payloadType is {0:?}, not {expected:?}", expected = crate::signing::IN_TOTO_PAYLOAD_TYPE)]
+    PayloadType(String),
     /// A bundle listed as a signature whose statement is something else.
     #[error("listed as a signature, but its predicateType is {0:?}")]
     NotASignature(String),
