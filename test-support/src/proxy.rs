@@ -4,9 +4,10 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// What the fault-injecting proxy does with one request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Fault {
     /// Pass it to the registry.
     Forward,
@@ -22,6 +23,23 @@ pub enum Fault {
     Serve(&'static str, fn() -> Vec<u8>),
     /// A 200 with this content type, no length, and a body that does not end.
     Endless(&'static str),
+    /// Pass it to the registry, and the registry's answer back: its head at once,
+    /// then its body one byte every `every` (a registry that never quite stops
+    /// sending, so no read timeout fires).
+    Drip {
+        /// The pause before each byte of the body.
+        every: Duration,
+    },
+    /// Answer with this status, these headers and this body (its
+    /// `Content-Length` is added) instead of the registry's.
+    Respond {
+        /// The status code.
+        status: u16,
+        /// Header names and values.
+        headers: Vec<(String, String)>,
+        /// The body, shared between the requests it answers.
+        body: Arc<[u8]>,
+    },
 }
 
 /// The rule a proxy judges each request by: the request line and its number (from 0).
@@ -127,7 +145,16 @@ fn serve_one(
                 .and_then(|()| client.write_all(&body))
         }
         Fault::Endless(content_type) => serve_endless(&mut client, content_type),
-        Fault::Forward => forward(&mut client, upstream, &head, &body),
+        Fault::Forward => {
+            ask_upstream(upstream, &head, &body).and_then(|response| client.write_all(&response))
+        }
+        Fault::Drip { every } => ask_upstream(upstream, &head, &body)
+            .and_then(|response| drip(&mut client, &response, every)),
+        Fault::Respond {
+            status,
+            headers,
+            body,
+        } => respond(&mut client, status, &headers, &body),
     };
 }
 
@@ -144,9 +171,45 @@ fn serve_endless(client: &mut TcpStream, content_type: &str) -> std::io::Result<
     Ok(())
 }
 
-/// Passes the request to `upstream` and its response back, both marked
+/// A canned answer: `status`, `headers`, and `body` with its length.
+fn respond(
+    client: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> std::io::Result<()> {
+    let mut head = format!("HTTP/1.1 {status} Injected\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    client.write_all(head.as_bytes())?;
+    client.write_all(body)
+}
+
+/// Writes `response`'s head at once and its body one byte every `every`, until
+/// it is all sent or the client hangs up.
+fn drip(client: &mut TcpStream, response: &[u8], every: Duration) -> std::io::Result<()> {
+    let body_start = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map_or(response.len(), |i| i + 4);
+    let (head, body) = response.split_at(body_start);
+    client.write_all(head)?;
+    for byte in body {
+        std::thread::sleep(every);
+        client.write_all(std::slice::from_ref(byte))?;
+        client.flush()?;
+    }
+    Ok(())
+}
+
+/// Passes the request to `upstream` and returns its response, both marked
 /// `Connection: close` (one request per connection).
-fn forward(client: &mut TcpStream, upstream: &str, head: &str, body: &[u8]) -> std::io::Result<()> {
+fn ask_upstream(upstream: &str, head: &str, body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut up = TcpStream::connect(upstream)?;
     let head =
         without_connection_header(head).trim_end().to_string() + "\r\nConnection: close\r\n\r\n";
@@ -156,7 +219,7 @@ fn forward(client: &mut TcpStream, upstream: &str, head: &str, body: &[u8]) -> s
     let mut response = Vec::new();
     let _ = up.read_to_end(&mut response);
     // Tell the client this connection ends with the response.
-    let response = match response.windows(4).position(|w| w == b"\r\n\r\n") {
+    Ok(match response.windows(4).position(|w| w == b"\r\n\r\n") {
         Some(i) => {
             let (h, rest) = response.split_at(i);
             let h =
@@ -164,8 +227,7 @@ fn forward(client: &mut TcpStream, upstream: &str, head: &str, body: &[u8]) -> s
             [h.as_bytes(), rest].concat()
         }
         None => response,
-    };
-    client.write_all(&response)
+    })
 }
 
 /// A message head without its `Connection:` header lines.
