@@ -22,8 +22,8 @@ mod verify;
 
 // The registry client and what its verbs return.
 pub use registry::{
-    Discovered, Discovery, Pulled, Reference, Registry, RegistryError, RegistryOptions, Written,
-    parse_reference,
+    DEFAULT_MAX_LISTING_BYTES, Discovered, Discovery, MAX_REFERRERS_EXAMINED, Pulled, Reference,
+    Registry, RegistryError, RegistryOptions, Written, parse_reference,
 };
 // The content-addressed cache pulls go through.
 pub use cache::BlobCache;
