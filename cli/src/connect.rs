@@ -92,6 +92,7 @@ pub fn classify(e: RegistryError) -> Failure {
         | RegistryError::Digest { .. } => Failure::invalid(e),
         RegistryError::Reference { .. }
         | RegistryError::Request { .. }
+        | RegistryError::Deadline { .. }
         | RegistryError::Config(_) => Failure::from(anyhow::Error::new(e)),
     }
 }

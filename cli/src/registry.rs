@@ -193,6 +193,15 @@ pub fn discover(args: DiscoverArgs) -> CmdResult {
     for (digest, why) in &found.rejected {
         eprintln!("imprint: warning: ignored referrer {digest}: {why}");
     }
+    if found.unexamined > 0 {
+        // More referrers than are examined: possibly a flood hiding the real one.
+        eprintln!(
+            "imprint: warning: the referrers list of {subject} has {} entries beyond the {} examined; they were not checked (a flooded list can hide a genuine profile)",
+            found.unexamined,
+            imprint_oci::MAX_REFERRERS_EXAMINED,
+            subject = args.image,
+        );
+    }
     match args.output {
         OutputFormat::Text => {
             for a in &found.artifacts {
