@@ -8,7 +8,8 @@
 //! - [`learn`]: the learning session and its state log;
 //! - [`resolver`]: which verified profile is enforced for each image digest, from
 //!   the registry and the [`delivered`] profiles;
-//! - [`outputs`] for alerts and [`metrics`] for Prometheus.
+//! - [`outputs`] for alerts, [`metrics`] for Prometheus and the health endpoints,
+//!   and [`status`] for what is enforced where (`/status`, `imprint-agent status`).
 //!
 //! `src/main.rs` is the binary on top: it parses the settings and runs the mode.
 
@@ -24,6 +25,7 @@ pub mod resolver;
 pub mod sensing;
 pub mod sensor;
 pub mod settings;
+pub mod status;
 pub mod tracker;
 pub mod translate;
 

@@ -1,11 +1,23 @@
 //! The agent's counters, served in Prometheus' text format on `--metrics-addr`
-//! (`GET /metrics`; `GET /healthz` answers `ok`).
+//! (`GET /metrics`), with `GET /healthz` (the process answers), `GET /readyz`
+//! (the sensor is attached and, enforcing, the resolver runs) and, enforcing,
+//! `GET /status` (the [`StatusReport`]).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+
+use crate::status::StatusReport;
 
 /// Counters and gauges, updated by the agent, read by the endpoint.
 #[derive(Debug, Default)]
@@ -38,6 +50,9 @@ pub struct Metrics {
     pub profiles_by_state: Mutex<BTreeMap<String, u64>>,
     /// The sensor is attached (and, enforcing, the last verified profiles are loaded).
     pub ready: AtomicBool,
+    /// Enforcing: what is enforced per digest, and whether the resolver runs.
+    /// `None` in learn mode.
+    pub status: Mutex<Option<StatusReport>>,
 }
 
 impl Metrics {
@@ -53,6 +68,17 @@ impl Metrics {
             .store(tracker.unresolved(), Ordering::Relaxed);
         self.host_events
             .store(tracker.host_events(), Ordering::Relaxed);
+    }
+
+    /// Why the agent is not ready, or `None` when it is: the sensor is not
+    /// attached yet, or (enforcing) the resolver has stopped.
+    pub fn not_ready(&self) -> Option<String> {
+        if !self.ready.load(Ordering::Relaxed) {
+            return Some("the sensor is not attached yet".into());
+        }
+        let status = lock(&self.status);
+        let stopped = status.as_ref().and_then(|s| s.resolver.stopped.clone())?;
+        Some(format!("the resolver stopped: {stopped}"))
     }
 
     /// The text exposition (format 0.0.4).
@@ -154,50 +180,121 @@ impl Metrics {
                 out.push_str(&format!("{name}{{{label}=\"{key}\"}} {n}\n"));
             }
         }
+        if let Some(status) = &*lock(&self.status) {
+            let up = u8::from(status.resolver.running);
+            out.push_str(&format!(
+                "# HELP imprint_resolver_up Whether the profile resolver runs (enforce mode).\n# TYPE imprint_resolver_up gauge\nimprint_resolver_up {up}\n"
+            ));
+        }
         out
     }
 }
 
-/// Serves `/metrics` and `/healthz` on `listener` until `stop`.
+/// Serves `/metrics`, `/healthz`, `/readyz` and (enforcing) `/status` on
+/// `listener` until `stop`, with hyper on a runtime of its own thread.
 pub fn serve(listener: TcpListener, metrics: Arc<Metrics>, stop: Arc<AtomicBool>) {
-    let _ = listener.set_nonblocking(true);
-    while !stop.load(Ordering::Relaxed) {
-        let Ok((mut conn, _)) = listener.accept() else {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            continue;
-        };
-        let _ = conn.set_nonblocking(false);
-        let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(2)));
-        let mut line = String::new();
-        if BufReader::new(&conn).read_line(&mut line).is_err() {
-            continue;
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("imprint-agent: no metrics endpoint: a tokio runtime: {e}");
+            return;
         }
-        let path = line.split_whitespace().nth(1).unwrap_or("");
-        let (status, content_type, body) = match path {
-            "/metrics" => ("200 OK", "text/plain; version=0.0.4", metrics.render()),
-            "/healthz" => ("200 OK", "text/plain", "ok\n".to_string()),
-            "/readyz" if metrics.ready.load(Ordering::Relaxed) => {
-                ("200 OK", "text/plain", "ready\n".to_string())
+    };
+    runtime.block_on(async move {
+        let listener = match listener
+            .set_nonblocking(true)
+            .and_then(|()| tokio::net::TcpListener::from_std(listener))
+        {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("imprint-agent: no metrics endpoint: {e}");
+                return;
             }
-            "/readyz" => (
-                "503 Service Unavailable",
-                "text/plain",
-                "not ready\n".to_string(),
-            ),
-            _ => ("404 Not Found", "text/plain", "not found\n".to_string()),
         };
-        let _ = write!(
-            conn,
-            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
+        while !stop.load(Ordering::Relaxed) {
+            let accepted =
+                tokio::time::timeout(Duration::from_millis(100), listener.accept()).await;
+            let Ok(Ok((stream, _))) = accepted else {
+                continue;
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| {
+                    let answer = answer(&metrics, request.method(), request.uri().path());
+                    async move { Ok::<_, std::convert::Infallible>(answer) }
+                });
+                let connection = http1::Builder::new()
+                    .keep_alive(false)
+                    .serve_connection(TokioIo::new(stream), service);
+                // A client that never finishes its request does not keep a task.
+                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, connection).await;
+            });
+        }
+    });
+}
+
+/// How long one connection may take.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The response to `GET path`.
+fn answer(metrics: &Metrics, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, content_type: &str, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(value) = HeaderValue::from_str(content_type) {
+            response.headers_mut().insert(CONTENT_TYPE, value);
+        }
+        response
+    };
+    if method != Method::GET {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
         );
     }
+    match path {
+        "/metrics" => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        "/healthz" => reply(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => match metrics.not_ready() {
+            None => reply(StatusCode::OK, "text/plain", "ready\n".into()),
+            Some(why) => reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+        },
+        "/status" => match &*lock(&metrics.status) {
+            Some(report) => reply(
+                StatusCode::OK,
+                "application/json",
+                serde_json::to_string(report).expect("reports serialize"),
+            ),
+            None => reply(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                "not enforcing: /status is served in enforce mode\n".into(),
+            ),
+        },
+        _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Read;
+    use std::io::{Read, Write};
 
     #[test]
     fn counters_are_served_in_prometheus_text_format() {
@@ -236,6 +333,40 @@ mod tests {
             get("/metrics").contains("imprint_alerts_by_rule_total{rule=\"reverse-shell\"} 2\n")
         );
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        // Learn mode has no status; enforcing, it is the report, and a stopped
+        // resolver makes the agent unready and says so in a gauge.
+        assert!(get("/status").starts_with("HTTP/1.1 404"));
+        *metrics.status.lock().unwrap() = Some(StatusReport::default());
+        assert!(get("/status").contains("\"running\":true"));
+        assert!(get("/metrics").contains("imprint_resolver_up 1\n"));
+        metrics.status.lock().unwrap().as_mut().unwrap().resolver = crate::status::ResolverHealth {
+            running: false,
+            stopped: Some("it panicked".into()),
+        };
+        let readyz = get("/readyz");
+        assert!(readyz.starts_with("HTTP/1.1 503"), "{readyz}");
+        assert!(
+            readyz.ends_with("not ready: the resolver stopped: it panicked\n"),
+            "{readyz}"
+        );
+        assert!(get("/metrics").contains("imprint_resolver_up 0\n"));
+        // Only GET; a client that sends half a request does not hold the server.
+        let mut c = std::net::TcpStream::connect(addr).unwrap();
+        write!(c, "GET /met").unwrap();
+        let post = {
+            let mut c = std::net::TcpStream::connect(addr).unwrap();
+            write!(
+                c,
+                "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+            )
+            .unwrap();
+            let mut response = String::new();
+            c.read_to_string(&mut response).unwrap();
+            response
+        };
+        assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+        assert!(get("/healthz").ends_with("ok\n"));
+        drop(c);
         stop.store(true, Ordering::Relaxed);
         server.join().unwrap();
     }

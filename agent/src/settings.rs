@@ -112,7 +112,8 @@ pub struct Settings {
     #[arg(long)]
     #[serde(default)]
     pub state_dir: Option<PathBuf>,
-    /// Serve Prometheus metrics (`/metrics`), `/healthz` and `/readyz` on this address.
+    /// Serve Prometheus metrics (`/metrics`), `/healthz`, `/readyz` and (enforcing) `/status` on
+    /// this address.
     #[arg(long)]
     #[serde(default)]
     pub metrics_addr: Option<SocketAddr>,

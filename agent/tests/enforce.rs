@@ -314,6 +314,48 @@ fn verified_profiles_are_enforced_and_alerts_reach_alertmanager() {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
     assert!(get("/readyz").ends_with("ready\n"));
+    assert!(metrics.contains("imprint_resolver_up 1\n"), "{metrics}");
+
+    // `imprint-agent status` says per digest what is enforced and from where, and
+    // why the others are on behaviour rules only.
+    let status = Command::new(env!("CARGO_BIN_EXE_imprint-agent"))
+        .args([
+            "status",
+            "--metrics-addr",
+            &metrics_addr,
+            "--output",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{status:?}");
+    let report: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(report["resolver"]["running"], true, "{report:#}");
+    let enforced = &report["digests"][digest.as_str()];
+    assert_eq!(enforced["state"], "verified", "{report:#}");
+    assert!(
+        enforced["enforced"]
+            .as_str()
+            .is_some_and(|a| a.contains("/shop/enforced@sha256:")),
+        "{report:#}"
+    );
+    let refused = &report["digests"][unsigned_digest.as_str()];
+    assert_eq!(refused["state"], "unsigned", "{report:#}");
+    assert!(
+        refused["detail"].as_str().is_some_and(|d| !d.is_empty()),
+        "{report:#}"
+    );
+    assert!(refused.get("enforced").is_none(), "{report:#}");
+    let table = Command::new(env!("CARGO_BIN_EXE_imprint-agent"))
+        .args(["status", "--metrics-addr", &metrics_addr])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.starts_with("resolver: running\n"), "{table}");
+    assert!(
+        table.contains(&format!("{unsigned_digest} ")) && table.contains("unsigned"),
+        "{table}"
+    );
 
     // 8. Alertmanager goes away; alerts raised meanwhile are spooled, and all
     //    arrive once it is back.

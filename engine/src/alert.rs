@@ -26,6 +26,9 @@ pub enum Source {
     Anomaly,
     /// A behaviour rule, which runs for every container.
     Behaviour,
+    /// The agent itself: a part of it that judges containers has stopped, so a
+    /// silence would not mean nothing happened.
+    Agent,
 }
 
 /// One alert.

@@ -12,7 +12,7 @@ use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use imprint_engine::{Alert, Correlator, Detector, Event, Outcome};
+use imprint_engine::{Alert, Correlator, Detector, Event, Outcome, Severity, Source};
 use imprint_schema::Digest;
 
 use crate::delivered::SharedDeliveries;
@@ -21,6 +21,7 @@ use crate::outputs::Outputs;
 use crate::resolver::{self, ResolverConfig, Update};
 use crate::sensing::{self, Sensing};
 use crate::settings::Settings;
+use crate::status::{ResolverHealth, StatusReport};
 
 mod setup;
 
@@ -78,6 +79,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         std::thread::spawn(move || resolver::run(config, watch_rx, update_tx, resolver_stop));
 
     let metrics = Arc::new(Metrics::default());
+    *lock(&metrics.status) = Some(StatusReport::default());
     let mut sensing = Sensing::start(
         settings,
         &stop,
@@ -96,6 +98,8 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         watched: HashSet::new(),
         platforms: HashMap::new(),
         states: HashMap::new(),
+        resolver: Some(resolver),
+        node: settings.node.clone(),
     };
     let mut last_tick = Instant::now();
     loop {
@@ -106,7 +110,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         let events = sensing.next_events(Duration::from_millis(100), &mut stopping);
         enforcer.on_events(events);
         if stopping || last_tick.elapsed() >= TICK {
-            enforcer.on_tick();
+            enforcer.on_tick(stopping);
             sensing.observe(&metrics);
             last_tick = Instant::now();
         }
@@ -115,7 +119,9 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         }
     }
     let summary = sensing.finish();
-    let _ = resolver.join();
+    if let Some(resolver) = enforcer.resolver.take() {
+        let _ = resolver.join();
+    }
     // Graceful: give the receivers a moment to take what is queued; the rest
     // stays spooled for the next start.
     enforcer.outputs.shutdown(Duration::from_secs(5));
@@ -137,11 +143,18 @@ struct Enforcer {
     platforms: HashMap<Digest, Digest>,
     /// Each digest's profile state, as the metrics report it.
     states: HashMap<Digest, &'static str>,
+    /// The resolver's thread, until it is found stopped.
+    resolver: Option<std::thread::JoinHandle<()>>,
+    /// This node's name, for the agent's own alerts.
+    node: Option<String>,
 }
 
 impl Enforcer {
     /// A resolver's decision: a profile enforced, revoked, or why there is none.
     fn on_update(&mut self, update: Update) {
+        if let Some(report) = lock(&self.metrics.status).as_mut() {
+            report.apply(&update);
+        }
         match update {
             Update::Enforce {
                 digest,
@@ -204,6 +217,9 @@ impl Enforcer {
             if let Some(digest) = &event.image_digest
                 && self.watched.insert(digest.clone())
             {
+                if let Some(report) = lock(&self.metrics.status).as_mut() {
+                    report.seen(digest);
+                }
                 let _ = (self.watch).send((digest.clone(), event.image_ref.clone()));
             }
             self.correlator.observe(&event);
@@ -228,14 +244,74 @@ impl Enforcer {
         Some((alert, id))
     }
 
-    /// Once a second: incidents past their window close; the queue is measured.
-    fn on_tick(&mut self) {
+    /// Once a second: incidents past their window close; the queue is measured;
+    /// a resolver found stopped is said loudly.
+    fn on_tick(&mut self, stopping: bool) {
+        if !stopping {
+            self.check_resolver();
+        }
         self.correlator.expire(jiff::Timestamp::now());
         self.metrics
             .output_queue
             .store(self.outputs.queued() as u64, Ordering::Relaxed);
     }
+
+    /// The resolver runs until the agent stops. If it ends before (its cache is
+    /// unusable, it panicked), no profile changes any more and new images stay
+    /// on behaviour rules: `/readyz` fails, `imprint_resolver_up` is 0, `/status`
+    /// says why, and an alert goes out, so the node is never on rules only in
+    /// silence. Enforcing what was already loaded goes on.
+    fn check_resolver(&mut self) {
+        if !self.resolver.as_ref().is_some_and(|r| r.is_finished()) {
+            return;
+        }
+        let Some(resolver) = self.resolver.take() else {
+            return;
+        };
+        let why = match resolver.join() {
+            Ok(()) => "it ended (its log line says why)".to_string(),
+            Err(panic) => match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+                (Some(message), _) => format!("it panicked: {message}"),
+                (None, Some(message)) => format!("it panicked: {message}"),
+                (None, None) => "it panicked".to_string(),
+            },
+        };
+        eprintln!("imprint-agent: error: the profile resolver stopped: {why}");
+        if let Some(report) = lock(&self.metrics.status).as_mut() {
+            report.resolver = ResolverHealth {
+                running: false,
+                stopped: Some(why.clone()),
+            };
+        }
+        let now = jiff::Timestamp::now();
+        let alert = Alert {
+            rule: RESOLVER_STOPPED.to_string(),
+            source: Source::Agent,
+            severity: Severity::Critical,
+            mitre: vec![],
+            message: format!(
+                "The profile resolver stopped ({why}): no profile is verified or revoked any more, and new images are on behaviour rules only"
+            ),
+            subject: "resolver".to_string(),
+            time: now,
+            container_id: String::new(),
+            image_digest: None,
+            node: self.node.clone(),
+            pid: std::process::id(),
+            comm: Some("imprint-agent".to_string()),
+        };
+        // Not correlated: it is about the agent, not a container.
+        self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.metrics.alerts_by_rule)
+            .entry(alert.rule.clone())
+            .or_insert(0) += 1;
+        let incident = format!("agent-{}", now.as_second());
+        self.outputs.send(&[(alert, incident)]);
+    }
 }
+
+/// The rule id of the alert a stopped resolver raises.
+pub const RESOLVER_STOPPED: &str = "agent-resolver-stopped";
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())

@@ -154,7 +154,10 @@ impl Agent {
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("sensor attached") || line.contains("error") {
+                // A fatal error ends the start; other lines (a resolver that
+                // cannot open its cache, say) are only logged.
+                let fatal = line.starts_with("error") || line.starts_with("imprint-agent: error");
+                if line.contains("sensor attached") || fatal {
                     let _ = ready_tx.send(line.clone());
                 }
                 lines.lock().unwrap().push(line);
@@ -386,4 +389,121 @@ pub fn build_attacks(dir: &Path) -> std::path::PathBuf {
         "clang-19 could not build tests/behaviours/attacks.c (libc6-dev?)"
     );
     attacks
+}
+
+/// Pushes the image `Podman::push_busybox` built for `marker` again, to
+/// `destination` (`registry/repo:tag`), as `creds` (`user:password`) when given.
+/// The same local image pushed again has the same manifest digest, returned.
+pub fn push_again(podman: &Podman, marker: &str, destination: &str, creds: Option<&str>) -> String {
+    let digest_file = podman.dir.path().join(format!("digest-again-{marker}"));
+    let local = format!("localhost/imprint-agent-test:{marker}");
+    let mut args = vec!["push", "--tls-verify=false", "--digestfile"];
+    args.push(digest_file.to_str().unwrap());
+    let creds_flag;
+    if let Some(c) = creds {
+        creds_flag = format!("--creds={c}");
+        args.push(&creds_flag);
+    }
+    let target = format!("docker://{destination}");
+    args.extend([local.as_str(), target.as_str()]);
+    podman.run(&args);
+    std::fs::read_to_string(&digest_file)
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// [`publish_to`] through `client` (an authenticated one, for a private registry).
+pub fn publish_with(
+    client: &imprint_oci::Registry,
+    registry: &str,
+    repo: &str,
+    image_repo: &str,
+    profile_path: &Path,
+    key: &imprint_oci::SigningKey,
+) -> String {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
+    let image =
+        imprint_oci::parse_reference(&format!("{registry}/{image_repo}@{}", profile.image.digest))
+            .unwrap();
+    rt.block_on(async {
+        let subject = client.resolve(&image).await.unwrap();
+        let artifact =
+            imprint_oci::layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
+        let repository = imprint_oci::parse_reference(&format!("{registry}/{repo}")).unwrap();
+        let digest = client
+            .push_artifact(&repository, &artifact, None)
+            .await
+            .unwrap();
+        let at = repository.clone_with_digest(digest.to_string());
+        client
+            .sign(&at, key, false, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        let predicate = imprint_oci::signing::ProfilePredicate::for_artifact(
+            &artifact.manifest,
+            &profile,
+            "https://ci.example/imprint/e2e",
+        );
+        client
+            .attest(
+                &at,
+                key,
+                imprint_oci::signing::PROFILE_PREDICATE_TYPE,
+                serde_json::to_value(predicate).unwrap(),
+                false,
+                jiff::Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        digest.to_string()
+    })
+}
+
+impl Agent {
+    /// [`Agent::spawn`] with these environment variables set for the agent (such
+    /// as `REGISTRY_AUTH_FILE`), and the credential variables of this process
+    /// removed.
+    pub fn spawn_with_env(args: &[std::ffi::OsString], env: &[(&str, &Path)]) -> Agent {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_imprint-agent"));
+        command
+            .args(args)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .envs(env.iter().map(|(k, v)| (k, v.as_os_str())))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let lines = log.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // A fatal error ends the start; other lines (a resolver that
+                // cannot open its cache, say) are only logged.
+                let fatal = line.starts_with("error") || line.starts_with("imprint-agent: error");
+                if line.contains("sensor attached") || fatal {
+                    let _ = ready_tx.send(line.clone());
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let first = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the agent did not start");
+        assert!(first.contains("sensor attached"), "{first}");
+        Agent { child, log }
+    }
+}
+
+/// Whether the webhook received an `anomaly.exec` alert for `digest`.
+pub fn exec_anomaly_for(received: &Received, digest: &str) -> bool {
+    received.lock().unwrap().iter().any(|(_, batch)| {
+        batch.as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["rule"] == "anomaly.exec" && x["imageDigest"] == digest)
+        })
+    })
 }
