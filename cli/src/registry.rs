@@ -25,11 +25,53 @@ pub struct PushArgs {
     /// For a multi-platform image: the platform (`linux/amd64`); default: the profile's.
     #[arg(long)]
     platform: Option<String>,
+    /// The artifact's created time (RFC 3339, `2026-11-26T12:00:00Z`) for a
+    /// profile without a learning end (an imported one). Default: the
+    /// `SOURCE_DATE_EPOCH` environment variable (seconds since 1970), else
+    /// 1970-01-01T00:00:00Z; never the clock, so pushing the same profile twice
+    /// gives the same artifact digest. A learned profile's created time is the
+    /// end of its learning window.
+    #[arg(long, value_name = "RFC3339")]
+    created: Option<jiff::Timestamp>,
     /// `json` prints a machine-readable result.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
     #[command(flatten)]
     registry: RegistryFlags,
+}
+
+/// The reproducible-builds variable: a build's time as seconds since the epoch.
+const SOURCE_DATE_EPOCH: &str = "SOURCE_DATE_EPOCH";
+
+/// The created time of a pushed artifact, and where it came from: the end of
+/// learning, else `--created`, else `SOURCE_DATE_EPOCH`, else the Unix epoch.
+/// Never the clock: the time is part of the manifest, so it decides the digest.
+fn created_time(
+    learning_end: Option<jiff::Timestamp>,
+    flag: Option<jiff::Timestamp>,
+    source_date_epoch: Option<std::ffi::OsString>,
+) -> anyhow::Result<(jiff::Timestamp, &'static str)> {
+    if let Some(end) = learning_end {
+        return Ok((end, "the end of learning"));
+    }
+    if let Some(created) = flag {
+        return Ok((created, "--created"));
+    }
+    let Some(value) = source_date_epoch else {
+        return Ok((jiff::Timestamp::UNIX_EPOCH, "the Unix epoch"));
+    };
+    let malformed = || {
+        anyhow::anyhow!(
+            "{SOURCE_DATE_EPOCH}={value:?} is not a time: give whole seconds since 1970-01-01T00:00:00Z, as `date +%s` prints them"
+        )
+    };
+    // Digits only, as the convention says: no sign, fraction or blanks.
+    let text = value
+        .to_str()
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
+    let seconds: i64 = text.and_then(|t| t.parse().ok()).ok_or_else(malformed)?;
+    let created = jiff::Timestamp::from_second(seconds).map_err(|e| malformed().context(e))?;
+    Ok((created, SOURCE_DATE_EPOCH))
 }
 
 #[derive(Args, Debug)]
@@ -102,6 +144,18 @@ async fn learned_from_index(
 
 pub fn push(args: PushArgs) -> CmdResult {
     let mut profile = load_profile(&args.profile)?;
+    let (created, created_from) = created_time(
+        profile.learning.end,
+        args.created,
+        std::env::var_os(SOURCE_DATE_EPOCH),
+    )
+    .map_err(Failure::invalid)?;
+    if args.created.is_some() && created_from != "--created" {
+        eprintln!(
+            "imprint: --created is not used: {} has a learning window, and its end ({created}) is the artifact's created time",
+            args.profile.display()
+        );
+    }
     let image = parse_reference(&args.image).map_err(classify)?;
     let target = match &args.to {
         Some(to) => parse_reference(to).map_err(classify)?,
@@ -143,9 +197,8 @@ pub fn push(args: PushArgs) -> CmdResult {
                 subject.digest
             )));
         }
-        // `created` is when the profile was made (the end of learning), so pushing
+        // `created` is when the profile was made, never the clock, so pushing
         // the same profile again gives the same artifact digest.
-        let created = profile.learning.end.unwrap_or_else(jiff::Timestamp::now);
         let artifact = layout::build(&profile, &subject, created).map_err(Failure::invalid)?;
         let digest = registry
             .push_artifact(&target, &artifact, tag.as_deref())
@@ -272,7 +325,7 @@ pub fn pull(args: PullArgs) -> CmdResult {
 
 #[cfg(test)]
 mod tests {
-    use super::written_tag;
+    use super::*;
 
     #[test]
     fn only_a_written_tag_is_a_tag() {
@@ -282,5 +335,51 @@ mod tests {
         assert_eq!(written_tag("r.example/p/web"), None);
         assert_eq!(written_tag("r.example/p/web@sha256:ab"), None);
         assert_eq!(written_tag("r.example/p/web:v2@sha256:ab"), Some("v2"));
+    }
+
+    fn at(text: &str) -> jiff::Timestamp {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_created_time_is_never_the_clock() {
+        let end = at("2026-11-26T12:00:00Z");
+        let flag = at("2026-01-02T03:04:05Z");
+        let epoch = Some("1764000000".into());
+        assert_eq!(
+            created_time(Some(end), Some(flag), epoch.clone())
+                .unwrap()
+                .0,
+            end
+        );
+        assert_eq!(
+            created_time(None, Some(flag), epoch.clone()).unwrap().0,
+            flag
+        );
+        assert_eq!(
+            created_time(None, None, epoch).unwrap(),
+            (
+                jiff::Timestamp::from_second(1_764_000_000).unwrap(),
+                SOURCE_DATE_EPOCH
+            )
+        );
+        assert_eq!(
+            created_time(None, None, None).unwrap().0,
+            at("1970-01-01T00:00:00Z")
+        );
+    }
+
+    #[test]
+    fn a_malformed_source_date_epoch_is_named() {
+        for bad in ["", "-1", "+5", "1.5", " 17", "soon", "99999999999999999999"] {
+            let err = created_time(None, None, Some(bad.into())).unwrap_err();
+            let message = format!("{err:#}");
+            assert!(
+                message.contains(&format!("SOURCE_DATE_EPOCH={bad:?}")),
+                "{message}"
+            );
+        }
+        // Ignored when a learning end or --created decides.
+        assert!(created_time(None, Some(at("2026-01-01T00:00:00Z")), Some("x".into())).is_ok());
     }
 }
