@@ -20,6 +20,8 @@ pub struct TestRegistry {
     /// `127.0.0.1:<port>`.
     pub addr: String,
     _dir: tempfile::TempDir,
+    /// The htpasswd file of a private registry, kept while it runs.
+    _auth_dir: Option<tempfile::TempDir>,
 }
 
 impl TestRegistry {
@@ -32,6 +34,21 @@ impl TestRegistry {
     /// Starts one with extra top-level config (such as an `auth:` section).
     pub fn start_with_config(extra: &str) -> Option<TestRegistry> {
         TestRegistry::start_full(extra, "")
+    }
+
+    /// Starts a private one: every request needs HTTP basic auth as `user` with
+    /// `password` (an htpasswd file, bcrypt, as docker-registry reads it).
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Option<TestRegistry> {
+        let dir = tempfile::tempdir().unwrap();
+        let htpasswd = dir.path().join("htpasswd");
+        let hash = bcrypt::hash(password, 4).unwrap();
+        std::fs::write(&htpasswd, format!("{user}:{hash}\n")).unwrap();
+        let mut registry = TestRegistry::start_with_config(&format!(
+            "auth:\n  htpasswd:\n    realm: imprint-test\n    path: {}\n",
+            htpasswd.display()
+        ))?;
+        registry._auth_dir = Some(dir);
+        Some(registry)
     }
 
     /// Starts one serving TLS with this certificate and key (PEM files).
@@ -76,6 +93,7 @@ impl TestRegistry {
             child,
             addr,
             _dir: dir,
+            _auth_dir: None,
         };
         let deadline = Instant::now() + Duration::from_secs(15);
         while !registry.ready() {

@@ -1,0 +1,392 @@
+//! Trust that holds against registry writers and tenants, attacked for real:
+//! a real registry, podman containers and the agent binary (root).
+//!
+//! - A tenant runs the digest of a profiled image from a repository it controls,
+//!   holding an older signed profile (copied: signatures are by digest) and
+//!   unsigned junk: the profile from the image's own repository stays enforced,
+//!   across a restart too.
+//! - With the policy's `profiles.repositories`, the tenant's repository is never
+//!   asked, even when it holds a newer validly signed profile.
+//! - A private registry (htpasswd) serves a multi-arch image and a pinned
+//!   profile: the agent reads the index, verifies and enforces the pin, and
+//!   restores it after a restart, with the credentials of REGISTRY_AUTH_FILE.
+
+#[allow(dead_code)]
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::*;
+
+/// A profile of `digest` allowing these execs, written to `dir/name.yaml`.
+fn profile_allowing(dir: &Path, name: &str, digest: &str, execs: &[&str]) -> std::path::PathBuf {
+    let mut profile = imprint_schema::Profile::new(digest.parse().unwrap());
+    for path in execs {
+        profile.execs.push(imprint_schema::Exec {
+            path: (*path).into(),
+            args: None,
+        });
+    }
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, imprint_schema::to_yaml(&profile)).unwrap();
+    path
+}
+
+/// An enforcing agent with these extra arguments, alerts to `webhook`.
+fn enforcing(state: &Path, webhook: &str, extra: &[&str]) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = vec![
+        "--mode".into(),
+        "enforce".into(),
+        "--webhook-url".into(),
+        format!("http://{webhook}/").into(),
+        "--state-dir".into(),
+        state.into(),
+        "--refresh".into(),
+        "2".into(),
+    ];
+    args.extend(extra.iter().map(Into::into));
+    args
+}
+
+fn run_in(podman: &Podman, image: &str, script: &str) {
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        image,
+        "/bin/sh",
+        "-c",
+        script,
+    ]);
+}
+
+/// Runs `deviate` until the webhook has an `anomaly.exec` alert for `digest`
+/// (again every 5 s: a short-lived container's image can go unattributed), at
+/// most 45 s.
+fn alerts_on(what: &str, received: &Received, digest: &str, deviate: impl Fn()) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    loop {
+        deviate();
+        let next = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < next {
+            if exec_anomaly_for(received, digest) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        assert!(std::time::Instant::now() < deadline, "no alert: {what}");
+    }
+}
+
+#[test]
+fn a_tenant_repository_of_the_same_digest_cannot_take_the_profile_away() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry.addr.as_str();
+    let (shop, digest) = podman.push_busybox(reg, "shop/web", "tenant-attack");
+    let copied = push_again(
+        &podman,
+        "tenant-attack",
+        &format!("{reg}/tenant/web:x"),
+        None,
+    );
+    assert_eq!(copied, digest, "the tenant's copy has the same digest");
+    let tenant = format!("{reg}/tenant/web@{digest}");
+    let (key, public) = trusted_key(dir.path());
+    // The tenant's repository: an older profile that allows busybox, validly
+    // signed (copied from where CI once published it), and newer unsigned junk.
+    let permissive = profile_allowing(dir.path(), "old", &digest, &["/bin/sh", "/bin/busybox"]);
+    publish_to(reg, "tenant/web", "tenant/web", &permissive, Some(&key));
+    std::thread::sleep(Duration::from_millis(1100));
+    // The shop's current profile allows only the shell.
+    let strict = profile_allowing(dir.path(), "strict", &digest, &["/bin/sh"]);
+    let artifact = publish_to(reg, "shop/web", "shop/web", &strict, Some(&key));
+    std::thread::sleep(Duration::from_millis(1100));
+    publish_to(reg, "tenant/web", "tenant/web", &permissive, None);
+
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let public = public.to_str().unwrap();
+    let args = enforcing(&state, &webhook, &["--key", public]);
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &shop, "true");
+    let enforced = format!("enforcing {reg}/shop/web@{artifact} for {digest}");
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    run_in(&podman, &tenant, "true");
+    alerts_on(
+        "an anomaly by the shop's profile",
+        &received,
+        &digest,
+        || run_in(&podman, &tenant, "/bin/busybox id > /dev/null"),
+    );
+    drop(agent);
+
+    // After a restart the tenant's container comes first: its repository is
+    // asked beside the remembered shop/web, and the shop's profile stays.
+    received.lock().unwrap().clear();
+    let agent = Agent::spawn(&args);
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    run_in(&podman, &tenant, "true");
+    agent.wait_for_log(
+        &format!("{digest} seen from {reg}/tenant/web: asked for its profiles"),
+        Duration::from_secs(30),
+    );
+    // A refresh round (2 s) after the tenant's repository was asked.
+    std::thread::sleep(Duration::from_secs(3));
+    alerts_on(
+        "an anomaly by the shop's profile after the restart",
+        &received,
+        &digest,
+        || run_in(&podman, &tenant, "/bin/busybox id > /dev/null"),
+    );
+    let log = agent.log();
+    assert!(!log.contains("no longer enforcing"), "{log}");
+    assert!(
+        !log.contains(&format!("enforcing {reg}/tenant/web@")),
+        "{log}"
+    );
+    drop(agent);
+}
+
+#[test]
+fn with_profile_repositories_set_a_tenant_repository_is_never_asked() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    // Images and profiles are pushed to the registry directly; containers and
+    // the agent reach it through the proxy, which records every request.
+    let proxy = support::FaultProxy::start(&registry.addr, |_, _| support::Fault::Forward);
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry.addr.as_str();
+    let (_, digest) = podman.push_busybox(reg, "shop/web", "tenant-globs");
+    let copied = push_again(
+        &podman,
+        "tenant-globs",
+        &format!("{reg}/tenant/web:x"),
+        None,
+    );
+    assert_eq!(copied, digest);
+    // The policy names the key by its file, dir/cosign.pub.
+    let (key, _) = trusted_key(dir.path());
+    let strict = profile_allowing(dir.path(), "strict", &digest, &["/bin/sh"]);
+    let artifact = publish_to(reg, "shop/web", "shop/web", &strict, Some(&key));
+    std::thread::sleep(Duration::from_millis(1100));
+    // Newer and validly signed: were the tenant's repository asked, it would win.
+    let permissive = profile_allowing(dir.path(), "open", &digest, &["/bin/sh", "/bin/busybox"]);
+    publish_to(reg, "tenant/web", "tenant/web", &permissive, Some(&key));
+    let via = proxy.addr.as_str();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "apiVersion: imprint.dev/v1\nkind: VerificationPolicy\nauthorities:\n  - key: {{path: cosign.pub}}\nprofiles:\n  repositories: [\"{via}/shop/**\"]\n"
+        ),
+    )
+    .unwrap();
+
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let args = enforcing(&state, &webhook, &["--policy", policy.to_str().unwrap()]);
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &format!("{via}/shop/web@{digest}"), "true");
+    let enforced = format!("enforcing {via}/shop/web@{artifact} for {digest}");
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    drop(agent);
+    // After a restart the tenant's reference is the first the agent sees.
+    let agent = Agent::spawn(&args);
+    let tenant = format!("{via}/tenant/web@{digest}");
+    run_in(&podman, &tenant, "true");
+    agent.wait_for_log(
+        &format!("{digest} seen from {via}/tenant/web, which the policy's profiles.repositories does not admit"),
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    alerts_on(
+        "an anomaly by the shop's profile",
+        &received,
+        &digest,
+        || run_in(&podman, &tenant, "/bin/busybox id > /dev/null"),
+    );
+    drop(agent);
+    // Discovery's requests (the referrers API, cosign's sha256-<hex> tags) went
+    // to shop/web, never to tenant/web (podman's pulls name sha256:<hex>).
+    let heads = proxy.heads();
+    let discovery_of = |repo: &str| {
+        let referrers = format!("/v2/{repo}/referrers/");
+        let tags = format!("/v2/{repo}/manifests/sha256-");
+        heads
+            .iter()
+            .filter(|h| h.contains(&referrers) || h.contains(&tags))
+            .count()
+    };
+    assert!(discovery_of("shop/web") > 0, "{heads:#?}");
+    assert_eq!(discovery_of("tenant/web"), 0, "{heads:#?}");
+}
+
+/// A private registry: a multi-arch index and a pinned profile for its amd64
+/// manifest, readable only with credentials; the agent has them in
+/// REGISTRY_AUTH_FILE, as podman keeps them.
+#[test]
+fn a_pinned_profile_for_a_multi_arch_image_in_a_private_registry_is_enforced_and_restored() {
+    if std::env::consts::ARCH != "x86_64" {
+        support::skip_other_arch("the index built here has an amd64 entry to run");
+        return;
+    }
+    let Some(Env {
+        serial: _serial,
+        registry: public_registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let Some(private) = support::TestRegistry::start_with_htpasswd("alice", "s3cret") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = private.addr.as_str();
+    let creds = Some("alice:s3cret");
+    podman.push_busybox(&public_registry.addr, "build/multi", "private-amd64");
+    podman.push_busybox(&public_registry.addr, "build/multi", "private-arm64");
+    let manifest = push_again(
+        &podman,
+        "private-amd64",
+        &format!("{reg}/shop/multi:amd64"),
+        creds,
+    );
+    let other = push_again(
+        &podman,
+        "private-arm64",
+        &format!("{reg}/shop/multi:arm64"),
+        creds,
+    );
+    let named = imprint_oci::parse_reference(&format!("{reg}/shop/multi:amd64")).unwrap();
+    let client = imprint_oci::Registry::new(&Default::default(), &[&named])
+        .unwrap()
+        .with_auth(
+            imprint_oci::credentials::Credential::Basic {
+                username: "alice".into(),
+                password: "s3cret".into(),
+            }
+            .into(),
+        );
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let index = rt.block_on(async {
+        use imprint_oci::layout;
+        let amd64 = client.resolve(&named).await.unwrap();
+        let arm64 = client
+            .resolve(&named.clone_with_digest(other.clone()))
+            .await
+            .unwrap();
+        let list_type = if amd64.media_type == layout::DOCKER_MANIFEST_MEDIA_TYPE {
+            layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE
+        } else {
+            layout::INDEX_MEDIA_TYPE
+        };
+        let entry = |d: &layout::Descriptor, platform: serde_json::Value| {
+            serde_json::json!({
+                "mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                "platform": platform,
+            })
+        };
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": list_type,
+            "manifests": [
+                entry(&arm64, serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})),
+                entry(&amd64, serde_json::json!({"architecture": "amd64", "os": "linux"})),
+            ],
+        }))
+        .unwrap();
+        let tag = imprint_oci::parse_reference(&format!("{reg}/shop/multi:latest")).unwrap();
+        client.push_manifest(&tag, &index, list_type).await.unwrap()
+    });
+    let (key, public) = trusted_key(dir.path());
+    let strict = profile_allowing(dir.path(), "strict", &manifest, &["/bin/sh"]);
+    let artifact = publish_with(&client, reg, "profiles/multi", "shop/multi", &strict, &key);
+    let auth = dir.path().join("auth.json");
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    std::fs::write(
+        &auth,
+        format!(r#"{{"auths": {{"{reg}": {{"auth": "{encoded}"}}}}}}"#),
+    )
+    .unwrap();
+
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let pin = format!("oci://{reg}/profiles/multi@{artifact}");
+    let public = public.to_str().unwrap();
+    let args = enforcing(&state, &webhook, &["--key", public, "--profile-ref", &pin]);
+    let with_credentials = [("REGISTRY_AUTH_FILE", auth.as_path())];
+    let agent = Agent::spawn_with_env(&args, &with_credentials);
+    let by_index = format!("{reg}/shop/multi@{index}");
+    // podman reads the same file (its run has no --creds).
+    let authfile = format!("--authfile={}", auth.display());
+    let run = |script: &str| {
+        podman.run(&[
+            "run",
+            "--rm",
+            "--tls-verify=false",
+            &authfile,
+            &by_index,
+            "/bin/sh",
+            "-c",
+            script,
+        ])
+    };
+    run("true");
+    agent.wait_for_log(
+        &format!("{index} is a multi-platform index; this node (linux/amd64) runs {manifest}"),
+        Duration::from_secs(30),
+    );
+    let enforced = format!("enforcing {reg}/profiles/multi@{artifact} for {manifest}");
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    alerts_on(
+        "an anomaly by the private pinned profile",
+        &received,
+        &manifest,
+        || {
+            run("/bin/busybox id > /dev/null");
+        },
+    );
+    drop(agent);
+
+    // Restarted with the cache gone: the remembered artifact is pulled from the
+    // private registry again before any container runs, so only with credentials.
+    std::fs::remove_dir_all(state.join("cache")).unwrap();
+    let anonymous = Agent::spawn_with_env(&args, &[]);
+    std::thread::sleep(Duration::from_secs(5));
+    let log = anonymous.log();
+    assert!(
+        !log.contains(&enforced),
+        "restored without credentials:\n{log}"
+    );
+    drop(anonymous);
+    std::fs::remove_dir_all(state.join("cache")).ok();
+    let agent = Agent::spawn_with_env(&args, &with_credentials);
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    received.lock().unwrap().clear();
+    alerts_on(
+        "an anomaly by the restored profile",
+        &received,
+        &manifest,
+        || {
+            run("/bin/busybox id > /dev/null");
+        },
+    );
+    drop(agent);
+}
