@@ -252,7 +252,7 @@ fn an_unusable_credentials_file_is_named_not_skipped() {
     )
     .unwrap();
     let reference = parse_reference("127.0.0.1:1/shop/web:latest").unwrap();
-    let Err(err) = client_with(&config, &reference, &[auth.clone()]) else {
+    let Err(err) = client_with(&config, &reference, std::slice::from_ref(&auth)) else {
         panic!("an unusable credentials file was skipped");
     };
     let text = err.to_string();
