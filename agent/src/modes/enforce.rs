@@ -95,7 +95,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         outputs,
         metrics: metrics.clone(),
         watch: watch_tx,
-        watched: HashSet::new(),
+        watched: HashMap::new(),
         platforms: HashMap::new(),
         states: HashMap::new(),
         resolver: Some(resolver),
@@ -138,7 +138,10 @@ struct Enforcer {
     /// Where each newly seen image digest (and the reference it ran from) is
     /// sent, for the resolver to look up.
     watch: Sender<(Digest, Option<String>)>,
-    watched: HashSet<Digest>,
+    /// The references each digest was sent with: every new one goes to the
+    /// resolver (a reference adds a place to look), at most
+    /// [`MAX_REFERENCES_SENT`] per digest, so a workload cannot flood it.
+    watched: HashMap<Digest, HashSet<Option<String>>>,
     /// Index digest → the platform manifest this node runs (from the resolver).
     platforms: HashMap<Digest, Digest>,
     /// Each digest's profile state, as the metrics report it.
@@ -214,13 +217,8 @@ impl Enforcer {
             }
             self.metrics.events.fetch_add(1, Ordering::Relaxed);
             // A container whose image is not known yet meets the rules only.
-            if let Some(digest) = &event.image_digest
-                && self.watched.insert(digest.clone())
-            {
-                if let Some(report) = lock(&self.metrics.status).as_mut() {
-                    report.seen(digest);
-                }
-                let _ = (self.watch).send((digest.clone(), event.image_ref.clone()));
+            if let Some(digest) = &event.image_digest {
+                self.watch(digest, &event.image_ref);
             }
             self.correlator.observe(&event);
             self.detector.check(&event, &mut alerts);
@@ -229,6 +227,19 @@ impl Enforcer {
         if !batch.is_empty() {
             self.outputs.send(&batch);
         }
+    }
+
+    /// Sends a digest to the resolver the first time it runs, and again with each
+    /// new reference it runs from (up to the bound).
+    fn watch(&mut self, digest: &Digest, image_ref: &Option<String>) {
+        let sent = self.watched.entry(digest.clone()).or_default();
+        if sent.len() >= MAX_REFERENCES_SENT || !sent.insert(image_ref.clone()) {
+            return;
+        }
+        if let Some(report) = lock(&self.metrics.status).as_mut() {
+            report.seen(digest);
+        }
+        let _ = (self.watch).send((digest.clone(), image_ref.clone()));
     }
 
     /// The incident an alert opens or joins, counted; `None` when it is a repeat.
@@ -309,6 +320,10 @@ impl Enforcer {
         self.outputs.send(&[(alert, incident)]);
     }
 }
+
+/// How many distinct references of one digest are sent to the resolver (which
+/// bounds what it remembers on its own).
+const MAX_REFERENCES_SENT: usize = 32;
 
 /// The rule id of the alert a stopped resolver raises.
 pub const RESOLVER_STOPPED: &str = "agent-resolver-stopped";
