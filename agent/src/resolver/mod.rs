@@ -63,7 +63,8 @@ pub fn run(
     let cache = match BlobCache::open(config.state_dir.join("cache")) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("imprint-agent: profile cache unusable ({e}); resolving without it");
+            // The enforce loop finds the resolver ended and says so loudly.
+            eprintln!("imprint-agent: the profile cache is unusable ({e}); the resolver stops");
             return;
         }
     };
