@@ -276,7 +276,7 @@ fn a_bundle_with_a_repeated_key_is_refused_at_any_depth() {
         1,
     );
     let hint = r#""hint":"#;
-    let deep = text.replacen(hint, &format!(r#""hint":"other","hint":"#), 1);
+    let deep = text.replacen(hint, r#""hint":"other","hint":"#, 1);
     assert_ne!(deep, text);
     for (doctored, key) in [
         (two_envelopes, "dsseEnvelope"),
