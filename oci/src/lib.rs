@@ -17,6 +17,7 @@ pub mod layout;
 mod manifests;
 pub mod policy;
 mod registry;
+mod revocation;
 pub mod signing;
 mod verify;
 
@@ -34,6 +35,13 @@ pub use bundle_verify::{
     BundleError, BundleTrust, Signed, Signer, VerifiedPayload, verify_bundle,
 };
 pub use verify::Rejection;
+// Signed revocations of profile artifacts, written and read from the image.
+pub use registry::Revoked;
+pub use revocation::{
+    REVOCATION_PREDICATE_TYPE, RejectedRevocation, RevocationClaim, RevocationClaims,
+    RevocationError, RevocationPredicate, Revocations, VerifiedRevocation,
+    check_revocation_statement, revocation_statement,
+};
 
 /// `artifactType` of a profile artifact and media type of its canonical profile layer.
 pub const PROFILE_MEDIA_TYPE: &str = "application/vnd.imprint.profile.v1+json";

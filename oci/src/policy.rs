@@ -97,6 +97,9 @@ pub struct PolicyFile {
     /// Where profiles may come from (absent: any repository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profiles: Option<ProfileSources>,
+    /// Who may revoke artifacts (absent: every authority).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocations: Option<RevocationAuthorities>,
 }
 
 /// One trusted authority, as written.
@@ -243,6 +246,9 @@ pub struct Policy {
     pub builder_id: Option<regex::Regex>,
     /// The repositories profiles may come from (`None`: any).
     pub profile_repositories: Option<RepositoryGlobs>,
+    /// The names of the authorities that may revoke (`None`: all); see
+    /// [`Policy::revokers`].
+    pub revocation_authorities: Option<Vec<String>>,
 }
 
 impl Policy {
@@ -260,6 +266,7 @@ impl Policy {
             min_learning_duration: None,
             builder_id: None,
             profile_repositories: None,
+            revocation_authorities: None,
         }
     }
 
@@ -363,6 +370,10 @@ impl Policy {
             .map(|p| RepositoryGlobs::new(&p.repositories))
             .transpose()
             .map_err(|e| invalid(e.to_string()))?;
+        let revocation_authorities = (file.revocations.as_ref())
+            .map(|r| r.check(&authorities))
+            .transpose()
+            .map_err(invalid)?;
         Ok(Policy {
             authorities,
             require_signature: file.signatures.required,
@@ -372,6 +383,7 @@ impl Policy {
             min_learning_duration,
             builder_id,
             profile_repositories,
+            revocation_authorities,
         })
     }
 
@@ -554,9 +566,11 @@ pub fn check_envelope(
 
 mod conditions;
 mod repositories;
+mod revokers;
 
 pub use conditions::ConditionFailed;
 pub use repositories::{ProfileSources, RepositoryGlobError, RepositoryGlobs};
+pub use revokers::RevocationAuthorities;
 
 #[cfg(test)]
 mod tests;

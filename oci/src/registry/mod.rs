@@ -7,12 +7,13 @@
 //!
 //! The client (construction, credentials, retries, timeouts) is here; each verb has
 //! its own file: [`Registry::push_artifact`], [`Registry::sign`] and
-//! [`Registry::attest`] write, [`Registry::pull_artifact`] and [`Registry::resolve`]
-//! read, [`Registry::discover`] lists referrers.
+//! [`Registry::attest`] write (and [`Registry::revoke`]), [`Registry::pull_artifact`]
+//! and [`Registry::resolve`] read, [`Registry::discover`] lists referrers.
 
 mod discover;
 mod pull;
 mod push;
+mod revoke;
 
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ pub use discover::{Discovered, Discovery, MAX_REFERRERS_EXAMINED};
 pub use pull::Pulled;
 pub(crate) use pull::parse_any_manifest;
 pub use push::Written;
+pub use revoke::Revoked;
 
 /// Why a registry operation failed.
 #[derive(Debug, thiserror::Error)]

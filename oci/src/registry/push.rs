@@ -383,12 +383,29 @@ impl Registry {
         let repository_name = format!("{}/{}", reference.registry(), reference.repository());
         let statement =
             Statement::new(&repository_name, &subject.digest, predicate_type, predicate);
-        let payload = serde_json::to_vec(&statement).expect("statements serialize");
+        self.write_statement(reference, &subject, &statement, key, bundle, created)
+            .await
+    }
+
+    /// Signs `statement` (about `subject`) and writes it in `repository`: a DSSE
+    /// envelope in cosign's `.att` tag of the subject, or a bundle referrer of it.
+    /// The subject's manifest need not be in `repository`.
+    pub(super) async fn write_statement(
+        &self,
+        repository: &Reference,
+        subject: &Descriptor,
+        statement: &Statement,
+        key: &SigningKey,
+        bundle: bool,
+        created: jiff::Timestamp,
+    ) -> Result<Written, RegistryError> {
+        let predicate_type = statement.predicate_type.as_str();
+        let payload = serde_json::to_vec(statement).expect("statements serialize");
         let envelope = Envelope::sign(signing::IN_TOTO_PAYLOAD_TYPE, &payload, key);
         if bundle {
             let bundle = Bundle::for_envelope(envelope, &key.verifying_key());
             return self
-                .push_bundle(reference, &subject, &bundle, predicate_type, created)
+                .push_bundle(repository, subject, &bundle, predicate_type, created)
                 .await;
         }
         let envelope_bytes = serde_json::to_vec(&envelope).expect("envelopes serialize");
@@ -401,7 +418,7 @@ impl Registry {
             (signing::SIGNATURE_ANNOTATION.to_string(), String::new()),
         ]);
         self.append_to_tag(
-            reference,
+            repository,
             signing::attestation_tag(&subject.digest),
             layer,
             &envelope_bytes,
