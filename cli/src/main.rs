@@ -11,6 +11,7 @@ mod output;
 mod reference;
 mod registry;
 mod replay;
+mod revoke;
 mod signing;
 
 use std::path::PathBuf;
@@ -63,6 +64,10 @@ enum Command {
     /// Verify a profile artifact's signatures and attestations against a key or a
     /// policy; exit 0 only when it holds, 1 naming the failing condition otherwise.
     Verify(signing::VerifyArgs),
+    /// Revoke a profile artifact: a signed revocation, stored with the image's
+    /// attestations, that `verify` and the agent honour when the policy lets its
+    /// signer revoke.
+    Revoke(revoke::RevokeArgs),
     /// Run the detector and behaviour rules offline on recorded events; exit 1 when
     /// anything alerts.
     Replay(replay::ReplayArgs),
@@ -288,6 +293,7 @@ fn main() -> ExitCode {
         Command::Sign(args) => signing::sign(args),
         Command::Attest(args) => signing::attest(args),
         Command::Verify(args) => signing::verify(args),
+        Command::Revoke(args) => revoke::revoke(args),
         Command::Replay(args) => replay::replay(args),
         Command::Schema { document } => commands::schema(document),
         Command::Completions { shell } => {

@@ -231,17 +231,19 @@ pub fn discover(args: DiscoverArgs) -> CmdResult {
     };
     let registry = client(&args.registry, &[&image, &repository])?;
     let rt = runtime()?;
-    let found = rt.block_on(async {
+    let (found, revocations) = rt.block_on(async {
         let subject = match image.digest() {
             Some(d) => d
                 .parse()
                 .map_err(|e| Failure::invalid(anyhow::anyhow!("{}: {e}", args.image)))?,
             None => registry.resolve(&image).await.map_err(classify)?.digest,
         };
-        registry
+        let found = registry
             .discover(&repository, &subject)
             .await
-            .map_err(classify)
+            .map_err(classify)?;
+        let revocations = crate::revoke::claims(&registry, &repository, &subject).await?;
+        Ok::<_, Failure>((found, revocations))
     })?;
     for (digest, why) in &found.rejected {
         eprintln!("imprint: warning: ignored referrer {digest}: {why}");
@@ -255,20 +257,7 @@ pub fn discover(args: DiscoverArgs) -> CmdResult {
             subject = args.image,
         );
     }
-    match args.output {
-        OutputFormat::Text => {
-            for a in &found.artifacts {
-                println!(
-                    "{}/{}@{}\t{}",
-                    repository.registry(),
-                    repository.repository(),
-                    a.digest,
-                    a.created.as_deref().unwrap_or("-")
-                );
-            }
-        }
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&found.artifacts)?),
-    }
+    crate::revoke::print_discovered(&repository, &found.artifacts, &revocations, args.output)?;
     Ok(EXIT_OK)
 }
 
@@ -292,8 +281,11 @@ pub fn pull(args: PullArgs) -> CmdResult {
         }
         .load_policy()?;
         // The digest verified is the one pulled and checked, not a tag's.
-        let verdict = rt
-            .block_on(registry.verify(&reference, &pulled.digest, &policy))
+        let (verdict, _) = rt
+            .block_on(async {
+                let verdict = registry.verify(&reference, &pulled.digest, &policy).await?;
+                crate::revoke::judge_revocations(&registry, &reference, verdict, &policy).await
+            })
             .map_err(classify)?;
         if !verdict.verified {
             report(&verdict, OutputFormat::Text);

@@ -15,7 +15,7 @@ use crate::files::{
     CmdResult, EXIT_FINDINGS, EXIT_OK, Failure, MAX_SMALL_FILE, read_bounded, write_atomic,
 };
 use crate::options::{RegistryFlags, TrustArgs};
-use crate::output::{OutputFormat, print_written, report};
+use crate::output::{OutputFormat, print_written};
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
@@ -153,7 +153,7 @@ fn password(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
     ))
 }
 
-fn load_signing_key(path: &Path) -> Result<SigningKey, Failure> {
+pub(crate) fn load_signing_key(path: &Path) -> Result<SigningKey, Failure> {
     let pem = read_bounded(path, MAX_SMALL_FILE)
         .with_context(|| format!("cannot read --key {}", path.display()))?;
     let password = password(false)?;
@@ -330,13 +330,15 @@ pub fn verify(args: VerifyArgs) -> CmdResult {
     let reference = parse_reference(&args.artifact).map_err(classify)?;
     let registry = client(&args.registry, &[&reference])?;
     let rt = runtime()?;
-    let verdict = rt
+    let (verdict, revocations) = rt
         .block_on(async {
             let digest = registry.resolve(&reference).await?.digest;
-            registry.verify(&reference, &digest, &policy).await
+            let verdict = registry.verify(&reference, &digest, &policy).await?;
+            // A revocation by one of the policy's revokers fails the verdict.
+            crate::revoke::judge_revocations(&registry, &reference, verdict, &policy).await
         })
         .map_err(classify)?;
-    report(&verdict, args.output);
+    crate::revoke::report_with_revocations(&verdict, &revocations, args.output);
     Ok(if verdict.verified {
         EXIT_OK
     } else {
