@@ -684,8 +684,11 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
         },
     );
 
-    // Revoked: the signature tag is replaced by one from another key. Within a
-    // refresh the profile stops being enforced, without a restart.
+    // An attack, not a revocation: someone who can write to the registry but
+    // holds no trusted key replaces the signature tag with one from another key.
+    // The profile no longer verifies, but nothing explicit (a pin change, a
+    // policy change, a signed revocation) asked to drop it: it stays in force,
+    // and an alert says it was withdrawn.
     let stranger = SigningKey::generate(KeyAlgorithm::EcdsaP256);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -713,10 +716,41 @@ fn a_pinned_profile_reference_is_enforced_only_once_verified() {
             .await
             .unwrap();
     });
-    agent.wait_for_log(
-        &format!("no longer enforcing a profile for {digest}: unsigned"),
+    agent.wait_for_log(&format!("{digest}: withdrawn:"), Duration::from_secs(30));
+    wait_until("the withdrawal alert", Duration::from_secs(30), || {
+        received.lock().unwrap().iter().any(|(_, batch)| {
+            batch.as_array().is_some_and(|a| {
+                a.iter().any(|x| {
+                    x["rule"] == "agent-profile-withdrawn" && x["imageDigest"] == digest.as_str()
+                })
+            })
+        })
+    });
+    // Still enforced: the exec the profile lacks still alerts.
+    received.lock().unwrap().clear();
+    podman.run(&[
+        "run",
+        "--rm",
+        "--tls-verify=false",
+        &image,
+        "/bin/sh",
+        "-c",
+        "/bin/busybox id > /dev/null",
+    ]);
+    wait_until(
+        "an anomaly from the profile still in force",
         Duration::from_secs(30),
+        || {
+            received.lock().unwrap().iter().any(|(_, batch)| {
+                batch.as_array().is_some_and(|a| {
+                    a.iter()
+                        .any(|x| x["rule"] == "anomaly.exec" && x["imageDigest"] == digest.as_str())
+                })
+            })
+        },
     );
+    let log = agent.log();
+    assert!(!log.contains("no longer enforcing"), "{log}");
     drop(agent);
 }
 

@@ -399,3 +399,107 @@ fn a_pinned_profile_for_a_multi_arch_image_in_a_private_registry_is_enforced_and
     );
     drop(agent);
 }
+
+/// The fallback-tag index of `image` in `repository`, rewritten to list only
+/// what `keep` admits: what a registry writer without a key can do.
+fn rewrite_listing(registry: &str, repository: &str, image: &str, keep: impl Fn(&str) -> bool) {
+    use imprint_oci::layout;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let image: imprint_schema::Digest = image.parse().unwrap();
+        let tag = imprint_oci::parse_reference(&format!(
+            "{registry}/{repository}:{}",
+            layout::fallback_tag(&image)
+        ))
+        .unwrap();
+        let client = imprint_oci::Registry::new(&Default::default(), &[&tag]).unwrap();
+        let repo = imprint_oci::parse_reference(&format!("{registry}/{repository}")).unwrap();
+        let listed = client.referrers(&repo, &image).await.unwrap();
+        let mut index = layout::Index::new();
+        index.manifests = (listed.manifests.into_iter())
+            .filter(|d| keep(d.digest.as_str()))
+            .collect();
+        let bytes = serde_json::to_vec(&index).unwrap();
+        client
+            .push_manifest(&tag, &bytes, layout::INDEX_MEDIA_TYPE)
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn deleting_the_newest_profile_from_the_listing_does_not_bring_back_an_older_one() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry.addr.as_str();
+    let (shop, digest) = podman.push_busybox(reg, "shop/web", "rollback");
+    let (key, public) = trusted_key(dir.path());
+    // v1 (older) allowed busybox; v2, the current one, allows only the shell.
+    let old = profile_allowing(dir.path(), "v1", &digest, &["/bin/sh", "/bin/busybox"]);
+    let old_artifact = publish_to(reg, "shop/web", "shop/web", &old, Some(&key));
+    std::thread::sleep(Duration::from_millis(1100));
+    let strict = profile_allowing(dir.path(), "v2", &digest, &["/bin/sh"]);
+    let artifact = publish_to(reg, "shop/web", "shop/web", &strict, Some(&key));
+
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let args = enforcing(&state, &webhook, &["--key", public.to_str().unwrap()]);
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &shop, "true");
+    let enforced = format!("enforcing {reg}/shop/web@{artifact} for {digest}");
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+
+    // The attack: the newest artifact is taken out of the fallback index. The
+    // older one, validly signed, is all discovery now finds.
+    rewrite_listing(reg, "shop/web", &digest, |d| d != artifact);
+    agent.wait_for_log(&format!("{digest}: withdrawn:"), Duration::from_secs(30));
+    let withdrawal = |received: &Received| {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, batch)| batch.to_string().contains("agent-profile-withdrawn"))
+    };
+    wait_until("the withdrawal alert", Duration::from_secs(30), || {
+        withdrawal(&received)
+    });
+    // v2 stays in force: busybox still deviates.
+    alerts_on(
+        "an anomaly by the newest profile",
+        &received,
+        &digest,
+        || run_in(&podman, &shop, "/bin/busybox id > /dev/null"),
+    );
+    let log = agent.log();
+    assert!(
+        !log.contains(&format!("@{old_artifact} for")),
+        "the older one was enforced:\n{log}"
+    );
+    assert!(!log.contains("no longer enforcing"), "{log}");
+    drop(agent);
+
+    // After a restart, too: the memory of the newest outlives the process.
+    received.lock().unwrap().clear();
+    let agent = Agent::spawn(&args);
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(&format!("{digest}: withdrawn:"), Duration::from_secs(30));
+    alerts_on(
+        "an anomaly by the newest profile after the restart",
+        &received,
+        &digest,
+        || run_in(&podman, &shop, "/bin/busybox id > /dev/null"),
+    );
+    let log = agent.log();
+    assert!(
+        !log.contains(&format!("@{old_artifact} for")),
+        "the older one was enforced:\n{log}"
+    );
+}

@@ -13,6 +13,7 @@ mod registry;
 mod replay;
 mod revoke;
 mod signing;
+mod version;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,7 +51,8 @@ enum Command {
     Export(ExportCommand),
     /// Push a profile as an OCI artifact whose subject is the image it describes.
     Push(registry::PushArgs),
-    /// List the profile artifacts of an image digest (referrers API or fallback tag).
+    /// List the profile artifacts of an image digest (referrers API or fallback tag),
+    /// and the revocations claimed for them (unverified: `verify` checks them).
     Discover(registry::DiscoverArgs),
     /// Pull a profile artifact, check every digest and size, and write the profile.
     Pull(registry::PullArgs),
@@ -60,9 +62,13 @@ enum Command {
     /// Sign a profile artifact: cosign's `.sig` tag, or a bundle referrer.
     Sign(signing::SignArgs),
     /// Attest how a profile was learned: in-toto in DSSE, as `.att` or a bundle.
+    // `attest --version N` is the profile's place in the order of the image's
+    // profiles; `imprint --version` still prints imprint's.
+    #[command(disable_version_flag = true)]
     Attest(signing::AttestArgs),
     /// Verify a profile artifact's signatures and attestations against a key or a
-    /// policy; exit 0 only when it holds, 1 naming the failing condition otherwise.
+    /// policy; exit 0 only when it holds and no revoker of the policy revoked it, 1
+    /// naming the failing condition (`revoked by <authority>`) otherwise.
     Verify(signing::VerifyArgs),
     /// Revoke a profile artifact: a signed revocation, stored with the image's
     /// attestations, that `verify` and the agent honour when the policy lets its

@@ -28,7 +28,7 @@ pub fn markdown(mut cli: Command) -> String {
         out,
         "Exit codes, as diff(1) and cosign use them: {EXIT_OK} success; {EXIT_FINDINGS} findings \
          (an invalid document, a difference, a failed verification, an alert); {EXIT_ERROR} usage \
-         or I/O error. Every command takes `-h`/`--help` and `-V`/`--version`.\n"
+         or I/O error. Every command takes `-h`/`--help`, and all but `attest` (where `--version` is the profile's version) take `-V`/`--version`.\n"
     )
     .unwrap();
     let commands = visible_commands(&cli, &name);

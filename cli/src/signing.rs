@@ -16,6 +16,7 @@ use crate::files::{
 };
 use crate::options::{RegistryFlags, TrustArgs};
 use crate::output::{OutputFormat, print_written};
+use crate::version::next_version;
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCommand {
@@ -104,6 +105,12 @@ pub struct AttestArgs {
     /// Write a sigstore bundle v0.3 referrer instead of the `.att` tag.
     #[arg(long)]
     bundle: bool,
+    /// The profile's version, which orders an image digest's profiles before
+    /// their creation time (agents never go back to a lower one on their own).
+    /// Default: one more than the newest version the key verifies for the
+    /// image digest (1 for the first); with --print-predicate, 0.
+    #[arg(long)]
+    version: Option<u64>,
     /// `json` prints a machine-readable result.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     output: OutputFormat,
@@ -256,6 +263,7 @@ pub fn attest(args: AttestArgs) -> CmdResult {
     let reference = by_digest(&args.artifact)?;
     let registry = client(&args.registry, &[&reference])?;
     let rt = runtime()?;
+    let key = args.key.as_deref().map(load_signing_key).transpose()?;
     let predicate = match &args.predicate {
         Some(path) => {
             let bytes = read_bounded(path, MAX_SMALL_FILE)
@@ -272,6 +280,10 @@ pub fn attest(args: AttestArgs) -> CmdResult {
                         )
                     })
                     .map_err(Failure::invalid)?;
+            }
+            let mut value = value;
+            if let (Some(version), Some(object)) = (args.version, value.as_object_mut()) {
+                object.insert("version".into(), version.into());
             }
             value
         }
@@ -295,26 +307,41 @@ pub fn attest(args: AttestArgs) -> CmdResult {
             let pulled = rt
                 .block_on(registry.pull_artifact(&reference))
                 .map_err(classify)?;
+            let version = match (args.version, &key) {
+                (Some(version), _) => version,
+                (None, Some(key)) => {
+                    // The image's profiles in the artifact's own repository.
+                    let image = &pulled.profile.image.digest;
+                    rt.block_on(next_version(&registry, &reference, image, key))
+                        .map_err(classify)?
+                }
+                (None, None) => {
+                    eprintln!(
+                        "imprint: no key to verify the image's other profiles with: version 0 (give --version N)"
+                    );
+                    0
+                }
+            };
             serde_json::to_value(ProfilePredicate::for_artifact(
                 &pulled.manifest,
                 &pulled.profile,
                 &builder_id,
+                version,
             ))
             .expect("predicates serialize")
         }
     };
-    let Some(key) = &args.key else {
+    let Some(key) = &key else {
         // --print-predicate: clap allows no key only with it.
         let mut out = serde_json::to_string_pretty(&predicate).expect("JSON values serialize");
         out.push('\n');
         crate::files::write_output(None, out.as_bytes())?;
         return Ok(EXIT_OK);
     };
-    let key = load_signing_key(key)?;
     let written = rt
         .block_on(registry.attest(
             &reference,
-            &key,
+            key,
             &args.predicate_type,
             predicate,
             args.bundle,

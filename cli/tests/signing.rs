@@ -500,3 +500,64 @@ fn bundles_verify_without_cosign_tags() {
         text(&out.stderr)
     );
 }
+
+/// `imprint attest` gives each profile the next version its key can verify for
+/// the image digest (1 for the first), or `--version N`; `verify` reports it.
+#[test]
+fn attest_gives_each_new_profile_the_next_version_the_key_verifies() {
+    let Some(s) = setup("shop/versions") else {
+        return;
+    };
+    let (key, public) = generate_key(&s, "cosign", "ecdsa-p256");
+    let attest = |artifact: &str, extra: &[&str]| {
+        let out = imprint(&[&"sign", &artifact, &"--key", &key]);
+        assert_exit(&out, 0);
+        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
+            vec![&"attest", &artifact, &"--key", &key, &"--from-profile"];
+        args.extend([
+            &"--builder-id" as &dyn AsRef<std::ffi::OsStr>,
+            &"https://ci.example/v",
+        ]);
+        for e in extra {
+            args.push(e);
+        }
+        assert_exit(&imprint(&args), 0);
+        let out = imprint(&[
+            &"verify",
+            &artifact,
+            &"--key",
+            &public,
+            &"--output",
+            &"json",
+        ]);
+        assert_exit(&out, 0);
+        let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        verdict["version"].as_u64().unwrap()
+    };
+    let first = s.push("shop/versions", 30);
+    assert_eq!(attest(&first, &[]), 1);
+    let second = s.push("shop/versions", 31);
+    assert_eq!(attest(&second, &[]), 2);
+    // An artifact signed by a stranger's key does not count toward the next one.
+    let (stranger_key, _) = generate_key(&s, "stranger", "ed25519");
+    let third = s.push("shop/versions", 32);
+    let out = imprint(&[&"sign", &third, &"--key", &stranger_key]);
+    assert_exit(&out, 0);
+    let out = imprint(&[
+        &"attest",
+        &third,
+        &"--key",
+        &stranger_key,
+        &"--from-profile",
+        &"--builder-id",
+        &"https://ci.example/v",
+        &"--version",
+        &"99",
+    ]);
+    assert_exit(&out, 0);
+    let fourth = s.push("shop/versions", 33);
+    assert_eq!(attest(&fourth, &[]), 3);
+    // The signer may choose.
+    let fifth = s.push("shop/versions", 34);
+    assert_eq!(attest(&fifth, &["--version", "7"]), 7);
+}

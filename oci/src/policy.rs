@@ -413,6 +413,9 @@ pub struct Finding {
     /// Why it did not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The version a verified learning attestation gives the artifact.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// The outcome of verifying an artifact against a policy.
@@ -429,6 +432,14 @@ pub struct Verdict {
     pub attestations: Vec<Finding>,
     /// The failing conditions, each named.
     pub failures: Vec<String>,
+    /// The artifact's version: the highest one a verified learning attestation
+    /// gives it (0 when none does). It orders an image digest's profiles before
+    /// their creation time.
+    pub version: u64,
+    /// Cosign tags holding more layers than are examined (`tag …: N more`): a
+    /// flood can hide a signature, so the caller says so rather than skip it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unexamined: Vec<String>,
 }
 
 impl Verdict {
@@ -469,12 +480,19 @@ impl Verdict {
                 &attestations,
             ));
         }
+        let version = (attestations.iter())
+            .filter(|f| f.verified)
+            .filter_map(|f| f.version)
+            .max()
+            .unwrap_or(0);
         Verdict {
             digest: digest.clone(),
             verified: failures.is_empty(),
             signatures,
             attestations,
             failures,
+            version,
+            unexamined: Vec::new(),
         }
     }
 }
@@ -565,6 +583,7 @@ pub fn check_envelope(
 }
 
 mod conditions;
+mod fingerprint;
 mod repositories;
 mod revokers;
 

@@ -364,6 +364,11 @@ pub struct ProfilePredicate {
     pub learning: LearningWindow,
     /// Who learned it.
     pub builder: Builder,
+    /// The profile's place in the order of the image digest's profiles: the
+    /// signer's choice, compared before the creation time. Attestations made
+    /// before versions existed read as 0.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// When and how completely a profile was learned.
@@ -389,11 +394,12 @@ pub struct Builder {
 }
 
 impl ProfilePredicate {
-    /// The predicate for a pulled profile artifact.
+    /// The predicate for a pulled profile artifact, at `version`.
     pub fn for_artifact(
         manifest: &Manifest,
         profile: &imprint_schema::Profile,
         builder_id: &str,
+        version: u64,
     ) -> ProfilePredicate {
         let layer = manifest
             .layers
@@ -417,6 +423,7 @@ impl ProfilePredicate {
             builder: Builder {
                 id: builder_id.to_string(),
             },
+            version,
         }
     }
 }

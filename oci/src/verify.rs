@@ -38,12 +38,21 @@ impl Registry {
             digest,
             policy,
         };
-        let mut signatures = checker.signature_tag().await;
-        let mut attestations = checker.attestation_tag().await;
-        let bundles = checker.bundle_referrers().await?;
-        signatures.extend(bundles.signatures);
-        attestations.extend(bundles.attestations);
-        Ok(Verdict::decide(policy, digest, signatures, attestations))
+        // One deadline for the whole: a registry that drips delays only this.
+        self.within_deadline("verify", repository, async {
+            let (mut signatures, flooded_signatures) = checker.signature_tag().await;
+            let (mut attestations, flooded_attestations) = checker.attestation_tag().await;
+            let bundles = checker.bundle_referrers().await?;
+            signatures.extend(bundles.signatures);
+            attestations.extend(bundles.attestations);
+            let mut verdict = Verdict::decide(policy, digest, signatures, attestations);
+            verdict.unexamined = [flooded_signatures, flooded_attestations, bundles.unexamined]
+                .into_iter()
+                .flatten()
+                .collect();
+            Ok(verdict)
+        })
+        .await
     }
 }
 
@@ -60,6 +69,8 @@ struct Checker<'a> {
 struct BundleFindings {
     signatures: Vec<Finding>,
     attestations: Vec<Finding>,
+    /// When the list held more referrers than are examined: how many more.
+    unexamined: Option<String>,
 }
 
 /// A finding that did not verify.
@@ -69,16 +80,34 @@ fn failed(source: String, error: Rejection) -> Finding {
         verified: false,
         authority: None,
         error: Some(error.to_string()),
+        version: None,
     }
 }
 
-/// A finding that verified, by `authority`.
-fn passed(source: String, authority: String) -> Finding {
+/// What a signature or attestation that verified gives: who signed it and, for
+/// a learning attestation, the artifact's version.
+struct Accepted {
+    authority: String,
+    version: Option<u64>,
+}
+
+impl Accepted {
+    fn signed_by(authority: String) -> Accepted {
+        Accepted {
+            authority,
+            version: None,
+        }
+    }
+}
+
+/// A finding that verified.
+fn passed(source: String, accepted: Accepted) -> Finding {
     Finding {
         source,
         verified: true,
-        authority: Some(authority),
+        authority: Some(accepted.authority),
         error: None,
+        version: accepted.version,
     }
 }
 
@@ -94,7 +123,7 @@ impl Checker<'_> {
 
     /// cosign's `.sig` tag: simple-signing payloads with the signature annotated,
     /// each checked against the policy's keys.
-    async fn signature_tag(&self) -> Vec<Finding> {
+    async fn signature_tag(&self) -> (Vec<Finding>, Option<String>) {
         self.tag_layers(
             signing::signature_tag(self.digest),
             signing::SIMPLE_SIGNING_MEDIA_TYPE,
@@ -119,7 +148,7 @@ impl Checker<'_> {
                 let payload = self.signed_blob(layer).await?;
                 let authority =
                     policy::check_signature(self.policy, self.digest, &payload, &signature)?;
-                Ok(authority)
+                Ok(Accepted::signed_by(authority))
             },
         )
         .await
@@ -127,7 +156,7 @@ impl Checker<'_> {
 
     /// cosign's `.att` tag: DSSE envelopes around in-toto statements, each checked
     /// against the policy's keys and its statement against the policy's conditions.
-    async fn attestation_tag(&self) -> Vec<Finding> {
+    async fn attestation_tag(&self) -> (Vec<Finding>, Option<String>) {
         self.tag_layers(
             signing::attestation_tag(self.digest),
             signing::DSSE_MEDIA_TYPE,
@@ -137,27 +166,37 @@ impl Checker<'_> {
                 let (statement, authority) =
                     policy::check_envelope(self.policy, self.digest, &envelope)?;
                 self.policy.check_statement(&statement)?;
-                Ok(authority)
+                Ok(Accepted {
+                    authority,
+                    version: self.policy.attested_version(&statement),
+                })
             },
         )
         .await
     }
 
     /// Checks every layer of a cosign tag with `check` (after its media type),
-    /// one finding each; a tag too large to examine whole says so in a finding.
+    /// one finding each; a tag too large to examine whole says so in a finding,
+    /// and in the note returned beside them.
     async fn tag_layers(
         &self,
         tag: String,
         media_type: &'static str,
-        check: impl AsyncFn(&Descriptor) -> Result<String, Rejection>,
-    ) -> Vec<Finding> {
+        check: impl AsyncFn(&Descriptor) -> Result<Accepted, Rejection>,
+    ) -> (Vec<Finding>, Option<String>) {
         let (tag, layers, skipped) =
             match self.registry.tag_layers(self.repository, tag.clone()).await {
-                Err(e) => return vec![failed(format!("tag {tag}"), e.into())],
-                Ok(None) => return Vec::new(),
+                Err(e) => return (vec![failed(format!("tag {tag}"), e.into())], None),
+                Ok(None) => return (Vec::new(), None),
                 Ok(Some(found)) => found,
             };
         let mut findings = Vec::new();
+        let unexamined = (skipped > 0).then(|| {
+            format!(
+                "tag {tag}: {skipped} more layers than the {} examined",
+                signing::MAX_LAYERS_PER_TAG
+            )
+        });
         if skipped > 0 {
             findings.push(failed(
                 format!("tag {tag}"),
@@ -178,11 +217,11 @@ impl Checker<'_> {
                 check(layer).await
             };
             findings.push(match result {
-                Ok(authority) => passed(source, authority),
+                Ok(accepted) => passed(source, accepted),
                 Err(e) => failed(source, e),
             });
         }
-        findings
+        (findings, unexamined)
     }
 
     /// Sigstore bundle referrers (at most [`signing::MAX_LAYERS_PER_TAG`]): each
@@ -195,6 +234,15 @@ impl Checker<'_> {
             .referrers(self.repository, self.digest)
             .await?;
         let mut findings = BundleFindings::default();
+        let listed_count = listed.manifests.len();
+        if listed_count > signing::MAX_LAYERS_PER_TAG {
+            findings.unexamined = Some(format!(
+                "referrers of {}: {} more than the {} examined",
+                self.digest,
+                listed_count - signing::MAX_LAYERS_PER_TAG,
+                signing::MAX_LAYERS_PER_TAG
+            ));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for entry in listed.manifests.iter().take(signing::MAX_LAYERS_PER_TAG) {
             if !seen.insert(entry.digest.clone()) {
@@ -218,7 +266,7 @@ impl Checker<'_> {
                 .get(signing::BUNDLE_PREDICATE_TYPE_ANNOTATION)
                 .is_some_and(|t| t == signing::COSIGN_SIGN_PREDICATE_TYPE);
             let finding = match self.bundle(&manifest, is_signature).await {
-                Ok(authority) => passed(source, authority),
+                Ok(accepted) => passed(source, accepted),
                 Err(e) => failed(source, e),
             };
             if is_signature {
@@ -252,7 +300,7 @@ impl Checker<'_> {
     /// One bundle referrer: its subject, its single bundle layer, the DSSE envelope
     /// inside (by key or keyless), and its statement: cosign's sign predicate for a
     /// signature, the policy's conditions for an attestation. Returns the authority.
-    async fn bundle(&self, manifest: &Manifest, is_signature: bool) -> Result<String, Rejection> {
+    async fn bundle(&self, manifest: &Manifest, is_signature: bool) -> Result<Accepted, Rejection> {
         let digest = self.digest;
         let named = manifest.subject.as_ref().map(|s| &s.digest);
         if named != Some(digest) {
@@ -286,10 +334,13 @@ impl Checker<'_> {
             if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
                 return Err(Rejection::NotASignature(statement.predicate_type));
             }
-        } else {
-            self.policy.check_statement(&statement)?;
+            return Ok(Accepted::signed_by(authority));
         }
-        Ok(authority)
+        self.policy.check_statement(&statement)?;
+        Ok(Accepted {
+            authority,
+            version: self.policy.attested_version(&statement),
+        })
     }
 }
 

@@ -18,7 +18,7 @@ use imprint_schema::Digest;
 use crate::delivered::SharedDeliveries;
 use crate::metrics::Metrics;
 use crate::outputs::Outputs;
-use crate::resolver::{self, ResolverConfig, Update};
+use crate::resolver::{self, ResolverConfig, Status, Update};
 use crate::sensing::{self, Sensing};
 use crate::settings::Settings;
 use crate::status::{ResolverHealth, StatusReport};
@@ -183,10 +183,26 @@ impl Enforcer {
                 self.platforms.insert(index, manifest);
             }
             Update::Status { digest, status } => {
-                eprintln!(
-                    "imprint-agent: {digest}: {} ({status:?}); behaviour rules only",
-                    status.label()
-                );
+                if let Status::Withdrawn(why) = &status {
+                    // What is enforced stays; someone removed or broke the newest.
+                    eprintln!(
+                        "imprint-agent: {digest}: withdrawn: {why}; the profile in force stays"
+                    );
+                    let message = format!(
+                        "The profile of {digest} was withdrawn without a revocation, a pin or a policy change: {why}; the profile in force stays"
+                    );
+                    self.agent_alert(
+                        PROFILE_WITHDRAWN,
+                        Severity::High,
+                        message,
+                        Some(digest.clone()),
+                    );
+                } else {
+                    eprintln!(
+                        "imprint-agent: {digest}: {} ({status:?}); behaviour rules only",
+                        status.label()
+                    );
+                }
                 self.states.insert(digest, status.label());
             }
         }
@@ -294,24 +310,39 @@ impl Enforcer {
                 stopped: Some(why.clone()),
             };
         }
+        let message = format!(
+            "The profile resolver stopped ({why}): no profile is verified or revoked any more, and new images are on behaviour rules only"
+        );
+        self.agent_alert(RESOLVER_STOPPED, Severity::Critical, message, None);
+    }
+
+    /// Raises an alert about the agent itself (a stopped resolver, a withdrawn
+    /// profile): not about a container, so not correlated into an incident.
+    fn agent_alert(
+        &mut self,
+        rule: &str,
+        severity: Severity,
+        message: String,
+        digest: Option<Digest>,
+    ) {
         let now = jiff::Timestamp::now();
+        let subject = digest
+            .as_ref()
+            .map_or("resolver".to_string(), |d| d.to_string());
         let alert = Alert {
-            rule: RESOLVER_STOPPED.to_string(),
+            rule: rule.to_string(),
             source: Source::Agent,
-            severity: Severity::Critical,
+            severity,
             mitre: vec![],
-            message: format!(
-                "The profile resolver stopped ({why}): no profile is verified or revoked any more, and new images are on behaviour rules only"
-            ),
-            subject: "resolver".to_string(),
+            message,
+            subject,
             time: now,
             container_id: String::new(),
-            image_digest: None,
+            image_digest: digest,
             node: self.node.clone(),
             pid: std::process::id(),
             comm: Some("imprint-agent".to_string()),
         };
-        // Not correlated: it is about the agent, not a container.
         self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
         *lock(&self.metrics.alerts_by_rule)
             .entry(alert.rule.clone())
@@ -324,6 +355,9 @@ impl Enforcer {
 /// How many distinct references of one digest are sent to the resolver (which
 /// bounds what it remembers on its own).
 const MAX_REFERENCES_SENT: usize = 32;
+
+/// The rule id of the alert a withdrawn profile raises.
+pub const PROFILE_WITHDRAWN: &str = "agent-profile-withdrawn";
 
 /// The rule id of the alert a stopped resolver raises.
 pub const RESOLVER_STOPPED: &str = "agent-resolver-stopped";

@@ -184,7 +184,25 @@ pub(super) async fn resolve(
         answers.push((place.clone(), answer));
     }
     let enforced_place = enforced.and_then(|e| e.split_once('@')).map(|(r, _)| r);
-    decide(answers, enforced_place)
+    match decide(answers, enforced_place) {
+        // Git delivers this content: its choice, not the order, decides.
+        Resolved::Enforce {
+            repository,
+            artifact,
+            profile,
+            content,
+            rank,
+            pinned,
+        } => Resolved::Enforce {
+            pinned: pinned || !allowed.is_empty(),
+            repository,
+            artifact,
+            profile,
+            content,
+            rank,
+        },
+        not => not,
+    }
 }
 
 /// A pinned artifact (`oci://…@sha256:…`): verified when it is a profile for
@@ -235,13 +253,20 @@ async fn pinned_answer(
         Ok(c) => c,
         Err(status) => return Answer::Refused(status),
     };
+    let created = created_at(
+        (pulled.manifest.annotations)
+            .get(imprint_oci::layout::ANNOTATION_CREATED)
+            .map(String::as_str),
+    );
     match registry.verify(&reference, &artifact, &config.policy).await {
         Ok(v) if v.verified => Answer::Verified(Candidate {
             repository: format!("{}/{}", reference.registry(), reference.repository()),
             artifact,
             profile: Box::new(pulled.profile),
             content,
-            created: None,
+            created,
+            version: v.version,
+            pinned: true,
         }),
         Ok(v) => Answer::Refused(status_of_verdict(
             &v,
@@ -280,13 +305,19 @@ async fn from_repository(
     }
     let mut artifacts = discovery.artifacts;
     newest_first(&mut artifacts);
+    // Every listed artifact is verified: the order is the attested version
+    // first, which only a verification reads (bounded by discovery's count).
+    let mut best: Option<Candidate> = None;
     for found in artifacts {
         let found = verified_in(config, cache, digest, &registry, &repository, found).await;
         match found {
             Ok(candidate) => {
                 let whole = format!("{place}@{}", candidate.artifact);
                 match delivered_content(allowed, &candidate.profile, &whole) {
-                    Ok(_) => return Answer::Verified(candidate),
+                    Ok(_) if best.as_ref().is_none_or(|b| candidate.rank() > b.rank()) => {
+                        best = Some(candidate);
+                    }
+                    Ok(_) => {}
                     Err(status) => failure = Some(status),
                 }
             }
@@ -305,6 +336,9 @@ async fn from_repository(
                 }
             }
         }
+    }
+    if let Some(best) = best {
+        return Answer::Verified(best);
     }
     failure.map_or(Answer::Nothing, Answer::Refused)
 }
@@ -349,6 +383,8 @@ async fn verified_in(
         profile: Box::new(pulled.profile),
         content,
         created: created_at(found.created.as_deref()),
+        version: verdict.version,
+        pinned: false,
     })
 }
 

@@ -42,6 +42,7 @@ use crate::delivered::{admits, lock};
 
 mod lookup;
 mod model;
+mod order;
 mod places;
 
 use lookup::{ClientError, client_for, pin_refusal, platform_manifest, resolve};
@@ -84,6 +85,13 @@ pub fn run(
             eprintln!("imprint-agent: --profile-ref not used: {refusal:?}");
         }
     }
+    let fingerprint = resolver.config.policy.fingerprint();
+    if resolver.remembered.under_policy(&fingerprint) {
+        eprintln!(
+            "imprint-agent: the verification policy changed: the newest artifact that verifies under it is enforced from now on, older ones included"
+        );
+    }
+    resolver.remembered.save(&resolver.remembered_path);
     resolver.restore();
     let mut last_round = Instant::now();
     let mut due: Vec<Digest> = Vec::new();
@@ -229,6 +237,7 @@ impl Resolver {
             // whatever the index had (a status, a profile resolved while the
             // registry could not say it was an index) is dropped with it.
             self.remembered.verified.remove(digest);
+            self.remembered.marks.remove(digest);
             self.remembered.save(&self.remembered_path);
             self.send(Update::Platform {
                 index: digest.clone(),
@@ -255,6 +264,14 @@ impl Resolver {
             &places,
             enforced.as_deref(),
         ));
+        // No rollback: an outcome below the digest's mark is a withdrawal.
+        let (outcome, mark) = order::hold(outcome, self.remembered.marks.get(digest));
+        if mark.as_ref() != self.remembered.marks.get(digest)
+            && let Some(mark) = mark
+        {
+            self.remembered.marks.insert(digest.clone(), mark);
+            self.remembered.save(&self.remembered_path);
+        }
         let allowed = self.delivered_contents(&names);
         let w = self.watched.get_mut(digest)?;
         let change = w.settle(outcome, |content| admits(&allowed, content));

@@ -10,6 +10,7 @@ use imprint_oci::RegistryOptions;
 use imprint_oci::policy::{Policy, RepositoryGlobs};
 use imprint_schema::{Digest, Profile};
 
+pub(super) use super::order::{Mark, Rank};
 pub(super) use super::places::{SeenRepositories, Sighting};
 
 /// Why an image has no enforced profile, or that it has one.
@@ -28,6 +29,10 @@ pub enum Status {
     SubjectMismatch(String),
     /// The registry could not be asked; the last verified state stands.
     Unreachable(String),
+    /// The newest verified profile stopped being listed or verifying without an
+    /// explicit act (a pin, a policy change, a revocation): what is enforced
+    /// stays, and an older one is not taken instead.
+    Withdrawn(String),
     /// Git delivers different profiles for the digest; none is enforced.
     DeliveryConflict(String),
     /// A pinned artifact is in a repository the policy's `profiles.repositories`
@@ -45,6 +50,7 @@ impl Status {
             Status::AttestationFailed(_) => "attestation-failed",
             Status::SubjectMismatch(_) => "subject-mismatch",
             Status::Unreachable(_) => "unreachable",
+            Status::Withdrawn(_) => "withdrawn",
             Status::DeliveryConflict(_) => "delivery-conflict",
             Status::RepositoryNotAllowed(_) => "repository-not-allowed",
         }
@@ -119,6 +125,13 @@ pub(super) struct Remembered {
     /// restart asks the same places.
     #[serde(default)]
     pub(super) seen: BTreeMap<Digest, SeenRepositories>,
+    /// digest → the newest artifact verified for it: never gone back from on
+    /// the resolver's own.
+    #[serde(default)]
+    pub(super) marks: BTreeMap<Digest, Mark>,
+    /// The fingerprint of the policy the marks were made under.
+    #[serde(default)]
+    pub(super) policy: Option<Digest>,
 }
 
 impl Remembered {
@@ -136,6 +149,19 @@ impl Remembered {
         if let Err(e) = imprint_fs::write_atomic(path, &bytes, imprint_fs::PRIVATE) {
             eprintln!("imprint-agent: cannot write {}: {e}", path.display());
         }
+    }
+
+    /// Takes the policy in force: when it is not the one the marks were made
+    /// under, they start again (a policy change is an explicit act). Returns
+    /// whether they did.
+    pub(super) fn under_policy(&mut self, fingerprint: &Digest) -> bool {
+        if self.policy.as_ref() == Some(fingerprint) {
+            return false;
+        }
+        let had_marks = !self.marks.is_empty();
+        self.marks.clear();
+        self.policy = Some(fingerprint.clone());
+        had_marks
     }
 
     /// The names a digest goes by here: itself, and the indexes that stand for it
@@ -264,6 +290,7 @@ impl Watched {
                 artifact,
                 profile,
                 content,
+                ..
             } => {
                 let whole = format!("{repository}@{artifact}");
                 self.content = Some(content);
@@ -279,9 +306,9 @@ impl Watched {
                 }
             }
             Resolved::Not(status) => {
-                // An unreachable registry leaves what was verified in force, unless
-                // Git now pins other content for the digest.
-                let keeps = matches!(status, Status::Unreachable(_))
+                // An unreachable registry, or a withdrawal, leaves what was
+                // verified in force, unless Git now pins other content for it.
+                let keeps = matches!(status, Status::Unreachable(_) | Status::Withdrawn(_))
                     && self.content.as_ref().is_some_and(&still_delivered);
                 let change = if self.enforced.is_some() && !keeps {
                     self.enforced = None;
@@ -309,6 +336,10 @@ pub(super) enum Resolved {
         profile: Box<Profile>,
         /// The digest of the profile's canonical JSON.
         content: Digest,
+        /// Its place in the order of the digest's profiles.
+        rank: Rank,
+        /// Chosen by a pin (Git, `--profile-ref`): it stands whatever its place.
+        pinned: bool,
     },
     Not(Status),
 }

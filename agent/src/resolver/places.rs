@@ -11,7 +11,7 @@
 
 use imprint_schema::{Digest, Profile};
 
-use super::model::{Resolved, Status};
+use super::model::{Rank, Resolved, Status};
 
 /// How many repositories are remembered per digest. A node workload can name
 /// the digest from any number of repositories; each is asked on every lookup,
@@ -71,11 +71,28 @@ pub(super) struct Candidate {
     pub(super) content: Digest,
     /// The instant the artifact's `org.opencontainers.image.created` names.
     pub(super) created: Option<jiff::Timestamp>,
+    /// The version its verified learning attestation gives it.
+    pub(super) version: u64,
+    /// Chosen by a pin (Git, `--profile-ref`), not by its place in the order.
+    pub(super) pinned: bool,
+}
+
+impl Candidate {
+    /// Its place in the order of the digest's profiles.
+    pub(super) fn rank(&self) -> Rank {
+        Rank {
+            version: self.version,
+            created: self.created,
+            artifact: self.artifact.clone(),
+        }
+    }
 }
 
 impl From<Candidate> for Resolved {
     fn from(c: Candidate) -> Resolved {
         Resolved::Enforce {
+            rank: c.rank(),
+            pinned: c.pinned,
             repository: c.repository,
             artifact: c.artifact,
             profile: c.profile,
@@ -135,12 +152,11 @@ pub(super) fn decide(answers: Vec<(String, Answer)>, enforced_place: Option<&str
     Resolved::Not(status.unwrap_or(Status::NoProfile))
 }
 
-/// Whether `a` wins over `b`: newer, then the greater artifact digest, then the
-/// smaller repository name (the same artifact copied elsewhere).
+/// Whether `a` wins over `b`: a higher version, then newer, then the greater
+/// artifact digest (see [`Rank`]), then the smaller repository name (the same
+/// artifact copied elsewhere).
 fn better(a: &Candidate, b: &Candidate) -> bool {
-    let order = (a.created.cmp(&b.created))
-        .then_with(|| a.artifact.cmp(&b.artifact))
-        .then_with(|| b.repository.cmp(&a.repository));
+    let order = (a.rank().cmp(&b.rank())).then_with(|| b.repository.cmp(&a.repository));
     order.is_gt()
 }
 

@@ -312,6 +312,7 @@ pub fn publish_to(
                 &artifact.manifest,
                 &profile,
                 "https://ci.example/imprint/e2e",
+                0,
             );
             client
                 .attest(
@@ -445,6 +446,7 @@ pub fn publish_with(
             &artifact.manifest,
             &profile,
             "https://ci.example/imprint/e2e",
+            0,
         );
         client
             .attest(

@@ -45,6 +45,18 @@ pub enum ConditionFailed {
 }
 
 impl Policy {
+    /// The version a statement that passed [`Policy::check_statement`] gives its
+    /// artifact: its learning predicate's `version` (0 before versions), or
+    /// `None` for another predicate type.
+    pub fn attested_version(&self, statement: &Statement) -> Option<u64> {
+        if statement.predicate_type != PROFILE_PREDICATE_TYPE {
+            return None;
+        }
+        let predicate: ProfilePredicate =
+            serde_json::from_value(statement.predicate.clone()).ok()?;
+        Some(predicate.version)
+    }
+
     /// Checks a verified statement's predicate against the conditions; the first
     /// failing condition is named.
     pub fn check_statement(&self, statement: &Statement) -> Result<(), ConditionFailed> {

@@ -32,6 +32,7 @@ fn predicate(completeness: &str, hours: i64, builder: &str) -> serde_json::Value
             observed_containers: 2,
         },
         builder: crate::signing::Builder { id: builder.into() },
+        version: 7,
     })
     .unwrap()
 }
@@ -47,13 +48,13 @@ fn conditions_name_what_fails() {
     )
     .unwrap();
     let statement = |p| Statement::new("r", &digest(), PROFILE_PREDICATE_TYPE, p);
-    policy
-        .check_statement(&statement(predicate(
-            "complete",
-            24,
-            "https://ci.example/acme/run/1",
-        )))
-        .unwrap();
+    let passing = statement(predicate("complete", 24, "https://ci.example/acme/run/1"));
+    policy.check_statement(&passing).unwrap();
+    assert_eq!(policy.attested_version(&passing), Some(7));
+    // Attested before versions existed: version 0.
+    let mut old = predicate("complete", 24, "https://ci.example/acme/run/1");
+    old.as_object_mut().unwrap().remove("version");
+    assert_eq!(policy.attested_version(&statement(old)), Some(0));
     for (p, needle) in [
         (
             predicate("partial", 48, "https://ci.example/acme/1"),
@@ -135,9 +136,12 @@ fn a_verdict_requires_what_the_policy_requires() {
         verified: true,
         authority: Some("ci".into()),
         error: None,
+        version: Some(3),
     };
     let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![ok("att")]);
     assert!(verdict.verified);
+    // The version is the highest a verified attestation gives: not a failed one's.
+    assert_eq!(verdict.version, 3);
     // Signed but not attested.
     let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![]);
     assert!(!verdict.verified);
@@ -152,6 +156,7 @@ fn a_verdict_requires_what_the_policy_requires() {
         verified: false,
         authority: None,
         error: Some("completeness is \"partial\"".into()),
+        version: Some(9),
     };
     let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![bad]);
     assert!(

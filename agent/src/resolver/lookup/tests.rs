@@ -151,9 +151,12 @@ fn verdict(signed: bool) -> Verdict {
             verified: signed,
             authority: None,
             error: None,
+            version: None,
         }],
         attestations: Vec::new(),
         failures: vec!["no attestation found".into()],
+        version: 0,
+        unexamined: Vec::new(),
     }
 }
 

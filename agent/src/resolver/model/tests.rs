@@ -22,6 +22,12 @@ fn found(artifact: &str) -> Resolved {
         artifact: d(artifact),
         profile: profile(),
         content: d(&format!("content-of-{artifact}")),
+        rank: Rank {
+            version: 0,
+            created: None,
+            artifact: d(artifact),
+        },
+        pinned: false,
     }
 }
 

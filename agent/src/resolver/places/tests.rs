@@ -22,6 +22,8 @@ fn verified(repository: &str, artifact: &str, created: Option<jiff::Timestamp>) 
         profile: profile(&d("image")),
         content: d(&format!("content-of-{artifact}")),
         created,
+        version: 0,
+        pinned: false,
     })
 }
 
@@ -163,4 +165,27 @@ fn seen_repositories_are_bounded_and_the_verified_ones_place_is_kept() {
         Sighting::AddedDropping(oldest)
     );
     assert!(seen.iter().any(|r| r == SHOP));
+}
+
+#[test]
+fn a_higher_attested_version_wins_over_a_later_creation_time() {
+    let with_version = |repository: &str, artifact: &str, version, created| {
+        Answer::Verified(Candidate {
+            repository: repository.into(),
+            artifact: d(artifact),
+            profile: profile(&d("image")),
+            content: d(&format!("content-of-{artifact}")),
+            created,
+            version,
+            pinned: false,
+        })
+    };
+    let answers = vec![
+        (
+            "r/a".to_string(),
+            with_version("r/a", "late-v1", 1, at(500)),
+        ),
+        ("r/b".to_string(), with_version("r/b", "early-v2", 2, at(0))),
+    ];
+    assert_eq!(enforced(&decide(answers, None)).1, d("early-v2"));
 }
