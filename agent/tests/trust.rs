@@ -503,3 +503,119 @@ fn deleting_the_newest_profile_from_the_listing_does_not_bring_back_an_older_one
         "the older one was enforced:\n{log}"
     );
 }
+
+/// Revokes `artifact` (in `repository`) with `key`, as `imprint revoke` does.
+fn revoke(registry: &str, repository: &str, artifact: &str, key: &imprint_oci::SigningKey) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let at =
+            imprint_oci::parse_reference(&format!("{registry}/{repository}@{artifact}")).unwrap();
+        let client = imprint_oci::Registry::new(&Default::default(), &[&at]).unwrap();
+        client
+            .revoke(
+                &at,
+                key,
+                Some("learned on a compromised runner".into()),
+                false,
+                jiff::Timestamp::now(),
+            )
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn a_signed_revocation_goes_back_beats_a_pin_and_outlives_its_deletion() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry.addr.as_str();
+    let (shop, digest) = podman.push_busybox(reg, "shop/web", "revoke");
+    let (key, public) = trusted_key(dir.path());
+    let old = profile_allowing(dir.path(), "v1", &digest, &["/bin/sh", "/bin/busybox"]);
+    let old_artifact = publish_to(reg, "shop/web", "shop/web", &old, Some(&key));
+    std::thread::sleep(Duration::from_millis(1100));
+    let strict = profile_allowing(dir.path(), "v2", &digest, &["/bin/sh"]);
+    let artifact = publish_to(reg, "shop/web", "shop/web", &strict, Some(&key));
+
+    let (webhook, _received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let public = public.to_str().unwrap();
+    let args = enforcing(&state, &webhook, &["--key", public]);
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(
+        &format!("enforcing {reg}/shop/web@{artifact} for {digest}"),
+        Duration::from_secs(30),
+    );
+    // The newest is revoked by the key the policy trusts: that is an explicit
+    // act, so the agent goes back to the older one.
+    revoke(reg, "shop/web", &artifact, &key);
+    agent.wait_for_log(&format!("{artifact} revoked by"), Duration::from_secs(30));
+    agent.wait_for_log(
+        &format!("enforcing {reg}/shop/web@{old_artifact} for {digest}"),
+        Duration::from_secs(30),
+    );
+    drop(agent);
+
+    // The revocation is deleted from the registry (the image's .att tag now
+    // holds nothing of it): the revoked artifact does not come back, neither at
+    // a restart nor when --profile-ref pins it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let image: imprint_schema::Digest = digest.parse().unwrap();
+        let tag = imprint_oci::parse_reference(&format!(
+            "{reg}/shop/web:{}",
+            imprint_oci::signing::attestation_tag(&image)
+        ))
+        .unwrap();
+        let client = imprint_oci::Registry::new(&Default::default(), &[&tag]).unwrap();
+        let (manifest, config) = imprint_oci::signing::tag_manifest(Vec::new());
+        client.push_blob(&tag, &config).await.unwrap();
+        client
+            .push_manifest(&tag, &manifest, imprint_oci::layout::MANIFEST_MEDIA_TYPE)
+            .await
+            .unwrap();
+    });
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(
+        &format!("enforcing {reg}/shop/web@{old_artifact} for {digest}"),
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let log = agent.log();
+    assert!(
+        !log.contains(&format!("enforcing {reg}/shop/web@{artifact} for")),
+        "the revoked artifact came back:\n{log}"
+    );
+    drop(agent);
+    // Git pins the revoked profile (a delivered copy of its document): the
+    // revocation beats the pin, and nothing is enforced for the digest.
+    let delivered = dir.path().join("delivered");
+    std::fs::create_dir_all(&delivered).unwrap();
+    std::fs::copy(&strict, delivered.join("web.yaml")).unwrap();
+    let delivered = delivered.to_str().unwrap();
+    let pinned = enforcing(
+        &state,
+        &webhook,
+        &["--key", public, "--profile-dir", delivered],
+    );
+    let agent = Agent::spawn(&pinned);
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(&format!("{digest}: revoked"), Duration::from_secs(30));
+    std::thread::sleep(Duration::from_secs(3));
+    let log = agent.log();
+    for enforced in [&artifact, &old_artifact] {
+        assert!(
+            !log.contains(&format!("enforcing {reg}/shop/web@{enforced} for")),
+            "{enforced} was enforced:\n{log}"
+        );
+    }
+}

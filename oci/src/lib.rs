@@ -31,9 +31,7 @@ pub use cache::BlobCache;
 // Signing and verifying keys, in cosign's and sigstore's formats.
 pub use keys::{KeyAlgorithm, KeyError, SigningKey, VerifyingKey};
 // Sigstore bundle verification (by key or keyless).
-pub use bundle_verify::{
-    BundleError, BundleTrust, Signed, Signer, VerifiedPayload, verify_bundle,
-};
+pub use bundle_verify::{BundleError, BundleTrust, Signed, Signer, VerifiedPayload, verify_bundle};
 pub use verify::Rejection;
 // Signed revocations of profile artifacts, written and read from the image.
 pub use registry::Revoked;

@@ -13,6 +13,7 @@ use imprint_schema::{Digest, Profile};
 
 use super::model::{Resolved, ResolverConfig, Status, node_platforms, repository_name};
 use super::places::{Answer, Candidate, decide};
+use super::revoked::Revoked;
 use crate::delivered::{admits, lock};
 
 /// Why no registry client could be made for a reference.
@@ -142,6 +143,7 @@ pub(super) async fn resolve(
     names: &[Digest],
     places: &[String],
     enforced: Option<&str>,
+    revoked: &mut Revoked<'_>,
 ) -> Resolved {
     let (delivered, allowed) = {
         let d = lock(&config.delivered);
@@ -161,14 +163,14 @@ pub(super) async fn resolve(
         if let Some(refusal) = pin_refusal(config, pinned) {
             answers.push((pinned.clone(), Answer::Refused(refusal)));
         } else {
-            answers.push(from_pin(config, cache, digest, pinned, &allowed).await);
+            answers.push(from_pin(config, cache, digest, pinned, &allowed, revoked).await);
         }
     }
     // --profile-ref pins are for whichever digest their profile names; those the
     // policy refuses were said once at start, and are not asked.
     for pinned in config.pinned.iter() {
         if pin_refusal(config, pinned).is_none() {
-            answers.push(from_pin(config, cache, digest, pinned, &allowed).await);
+            answers.push(from_pin(config, cache, digest, pinned, &allowed, revoked).await);
         }
     }
     // Pinned artifacts first: the Git-reviewed choice wins over discovery.
@@ -180,7 +182,7 @@ pub(super) async fn resolve(
         return found.into();
     }
     for place in places {
-        let answer = from_repository(config, cache, digest, place, &allowed).await;
+        let answer = from_repository(config, cache, digest, place, &allowed, revoked).await;
         answers.push((place.clone(), answer));
     }
     let enforced_place = enforced.and_then(|e| e.split_once('@')).map(|(r, _)| r);
@@ -214,10 +216,11 @@ async fn from_pin(
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
+    revoked: &mut Revoked<'_>,
 ) -> (String, Answer) {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let place = repository_name(text).unwrap_or_else(|| text.to_string());
-    let answer = pinned_answer(config, cache, digest, pinned, allowed).await;
+    let answer = pinned_answer(config, cache, digest, pinned, allowed, revoked).await;
     (place, answer)
 }
 
@@ -227,6 +230,7 @@ async fn pinned_answer(
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
+    revoked: &mut Revoked<'_>,
 ) -> Answer {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let Ok(reference) = parse_reference(text) else {
@@ -247,6 +251,13 @@ async fn pinned_answer(
     };
     if &pulled.profile.image.digest != digest {
         return Answer::Nothing;
+    }
+    // A revocation beats a pin of the same artifact.
+    revoked
+        .read(&registry, &reference, digest, &config.policy)
+        .await;
+    if let Some(why) = revoked.revoking(&artifact) {
+        return Answer::Refused(Status::Revoked(format!("{pinned}: {why}")));
     }
     // Not the delivered content: no need to ask the registry about its signatures.
     let content = match delivered_content(allowed, &pulled.profile, pinned) {
@@ -285,6 +296,7 @@ async fn from_repository(
     digest: &Digest,
     place: &str,
     allowed: &[Digest],
+    revoked: &mut Revoked<'_>,
 ) -> Answer {
     let Some(repository) = repository_reference(place) else {
         return Answer::Nothing;
@@ -297,6 +309,9 @@ async fn from_repository(
         Ok(d) => d,
         Err(e) => return Answer::Refused(Status::Unreachable(e.to_string())),
     };
+    revoked
+        .read(&registry, &repository, digest, &config.policy)
+        .await;
     let mut failure: Option<Status> = None;
     if let Some((artifact, why)) = discovery.rejected.first()
         && why.contains("subject")
@@ -309,6 +324,11 @@ async fn from_repository(
     // first, which only a verification reads (bounded by discovery's count).
     let mut best: Option<Candidate> = None;
     for found in artifacts {
+        if let Some(why) = revoked.revoking(&found.digest) {
+            // An explicit act: it says more than any other refusal here.
+            failure = Some(Status::Revoked(format!("{place}: {why}")));
+            continue;
+        }
         let found = verified_in(config, cache, digest, &registry, &repository, found).await;
         match found {
             Ok(candidate) => {
@@ -318,7 +338,11 @@ async fn from_repository(
                         best = Some(candidate);
                     }
                     Ok(_) => {}
-                    Err(status) => failure = Some(status),
+                    // A revocation found here is the reason that stands.
+                    Err(status) if !matches!(failure, Some(Status::Revoked(_))) => {
+                        failure = Some(status)
+                    }
+                    Err(_) => {}
                 }
             }
             Err(status) => {
@@ -326,6 +350,7 @@ async fn from_repository(
                 // unreachability or a subject rejected in the listing.
                 let replaces = match (&failure, &status) {
                     (None, _) => true,
+                    (Some(Status::Revoked(_)), _) => false,
                     (Some(_), Status::Unreachable(_)) => false,
                     (Some(Status::SubjectMismatch(_) | Status::Unreachable(_)), _) => true,
                     (Some(_), Status::SubjectMismatch(_)) => true,

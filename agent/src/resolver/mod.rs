@@ -44,10 +44,12 @@ mod lookup;
 mod model;
 mod order;
 mod places;
+mod revoked;
 
 use lookup::{ClientError, client_for, pin_refusal, platform_manifest, resolve};
 use model::{Change, Remembered, Sighting, Watched, repository_name};
 pub use model::{ResolverConfig, Status, Update, node_platforms};
+use revoked::Revoked;
 
 /// Runs the resolver on this thread until `stop`: digests to watch arrive on
 /// `watch` (with the image reference, when known), updates go to `updates`.
@@ -160,6 +162,10 @@ impl Resolver {
             .retain(|digest, _| !platforms.contains_key(digest));
         let allowed = self.config.policy.profile_repositories.clone();
         for (digest, (repo, artifact)) in self.remembered.verified.clone() {
+            if self.remembered.revoked.contains_key(&artifact) {
+                // Revoked since: never enforced again, not even from the cache.
+                continue;
+            }
             if allowed.as_ref().is_some_and(|globs| !globs.allows(&repo)) {
                 // The policy no longer admits where it came from.
                 continue;
@@ -256,6 +262,7 @@ impl Resolver {
             self.config.policy.profile_repositories.as_ref(),
         );
         let enforced = self.watched.get(digest)?.enforced.clone();
+        let mut revoked = Revoked::new(&self.remembered.revoked);
         let outcome = self.runtime.block_on(resolve(
             &self.config,
             &self.cache,
@@ -263,7 +270,10 @@ impl Resolver {
             &names,
             &places,
             enforced.as_deref(),
+            &mut revoked,
         ));
+        let found = std::mem::take(&mut revoked.found);
+        self.remember_revocations(digest, found);
         // No rollback: an outcome below the digest's mark is a withdrawal.
         let (outcome, mark) = order::hold(outcome, self.remembered.marks.get(digest));
         if mark.as_ref() != self.remembered.marks.get(digest)
@@ -277,6 +287,33 @@ impl Resolver {
         let change = w.settle(outcome, |content| admits(&allowed, content));
         self.apply(digest, change);
         None
+    }
+
+    /// Keeps the revocations a lookup verified. Revoking the digest's newest
+    /// artifact is an explicit act: its mark goes, so the newest artifact that is
+    /// not revoked can be enforced again.
+    fn remember_revocations(
+        &mut self,
+        digest: &Digest,
+        found: BTreeMap<Digest, revoked::RevokedArtifact>,
+    ) {
+        if found.is_empty() {
+            return;
+        }
+        for (artifact, revocation) in found {
+            eprintln!(
+                "imprint-agent: {digest}: {artifact} revoked by {}; remembered",
+                revocation.authority
+            );
+            self.remembered.revoked.insert(artifact, revocation);
+        }
+        let revoked = &self.remembered.revoked;
+        if (self.remembered.marks.get(digest))
+            .is_some_and(|m| revoked.contains_key(&m.rank.artifact))
+        {
+            self.remembered.marks.remove(digest);
+        }
+        self.remembered.save(&self.remembered_path);
     }
 
     /// Tells the detector, and remembers, what a lookup changed.

@@ -12,6 +12,7 @@ use imprint_schema::{Digest, Profile};
 
 pub(super) use super::order::{Mark, Rank};
 pub(super) use super::places::{SeenRepositories, Sighting};
+pub(super) use super::revoked::RevokedArtifact;
 
 /// Why an image has no enforced profile, or that it has one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -33,6 +34,9 @@ pub enum Status {
     /// explicit act (a pin, a policy change, a revocation): what is enforced
     /// stays, and an older one is not taken instead.
     Withdrawn(String),
+    /// A revoking authority of the policy revoked the artifact (an explicit act:
+    /// it is not enforced, not even when Git pins it).
+    Revoked(String),
     /// Git delivers different profiles for the digest; none is enforced.
     DeliveryConflict(String),
     /// A pinned artifact is in a repository the policy's `profiles.repositories`
@@ -51,6 +55,7 @@ impl Status {
             Status::SubjectMismatch(_) => "subject-mismatch",
             Status::Unreachable(_) => "unreachable",
             Status::Withdrawn(_) => "withdrawn",
+            Status::Revoked(_) => "revoked",
             Status::DeliveryConflict(_) => "delivery-conflict",
             Status::RepositoryNotAllowed(_) => "repository-not-allowed",
         }
@@ -132,6 +137,10 @@ pub(super) struct Remembered {
     /// The fingerprint of the policy the marks were made under.
     #[serde(default)]
     pub(super) policy: Option<Digest>,
+    /// artifact → the verified revocation of it: kept, so deleting a revocation
+    /// from the registry does not bring the profile back.
+    #[serde(default)]
+    pub(super) revoked: BTreeMap<Digest, RevokedArtifact>,
 }
 
 impl Remembered {

@@ -91,6 +91,7 @@ pub(super) fn hold(outcome: Resolved, mark: Option<&Mark>) -> (Resolved, Option<
                 Status::Verified(_)
                 | Status::Unreachable(_)
                 | Status::Withdrawn(_)
+                | Status::Revoked(_)
                 | Status::DeliveryConflict(_)
                 | Status::RepositoryNotAllowed(_) => None,
             };

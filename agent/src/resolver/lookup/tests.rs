@@ -68,6 +68,7 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         &[digest()],
         &["127.0.0.1:1/shop/web".to_string()],
         None,
+        &mut Revoked::new(&Default::default()),
     ));
     match outcome {
         Resolved::Not(Status::DeliveryConflict(why)) => {
@@ -94,7 +95,15 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         ..config
     };
     let names = [digest(), d("index")];
-    let outcome = run(resolve(&config, &cache, &digest(), &names, &[], None));
+    let outcome = run(resolve(
+        &config,
+        &cache,
+        &digest(),
+        &names,
+        &[],
+        None,
+        &mut Revoked::new(&Default::default()),
+    ));
     assert!(matches!(
         outcome,
         Resolved::Not(Status::DeliveryConflict(_))
@@ -106,7 +115,15 @@ fn with_nowhere_to_look_there_is_no_profile() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path(), SharedDeliveries::default());
     let cache = BlobCache::open(dir.path().join("cache")).unwrap();
-    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], &[], None));
+    let outcome = run(resolve(
+        &config,
+        &cache,
+        &digest(),
+        &[digest()],
+        &[],
+        None,
+        &mut Revoked::new(&Default::default()),
+    ));
     assert!(
         matches!(outcome, Resolved::Not(Status::NoProfile)),
         "{outcome:?}"
@@ -224,7 +241,15 @@ fn a_pin_outside_the_policys_repositories_is_refused_without_asking() {
     );
     let config = with_globs(config(dir.path(), delivered), &["127.0.0.1:1/shop/**"]);
     let cache = BlobCache::open(dir.path().join("cache")).unwrap();
-    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], &[], None));
+    let outcome = run(resolve(
+        &config,
+        &cache,
+        &digest(),
+        &[digest()],
+        &[],
+        None,
+        &mut Revoked::new(&Default::default()),
+    ));
     match outcome {
         Resolved::Not(Status::RepositoryNotAllowed(why)) => assert!(
             why.contains(&pin)
@@ -237,7 +262,15 @@ fn a_pin_outside_the_policys_repositories_is_refused_without_asking() {
     // Inside the globs it is asked (and the registry is not there).
     let config = with_globs(config, &["127.0.0.1:1/**"]);
     assert!(pin_refusal(&config, &pin).is_none());
-    let outcome = run(resolve(&config, &cache, &digest(), &[digest()], &[], None));
+    let outcome = run(resolve(
+        &config,
+        &cache,
+        &digest(),
+        &[digest()],
+        &[],
+        None,
+        &mut Revoked::new(&Default::default()),
+    ));
     assert!(
         matches!(outcome, Resolved::Not(Status::Unreachable(ref why)) if why.contains(&pin)),
         "{outcome:?}"
