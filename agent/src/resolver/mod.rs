@@ -275,7 +275,8 @@ impl Resolver {
         let found = std::mem::take(&mut revoked.found);
         self.remember_revocations(digest, found);
         // No rollback: an outcome below the digest's mark is a withdrawal.
-        let (outcome, mark) = order::hold(outcome, self.remembered.marks.get(digest));
+        let delivered = !self.delivered_contents(&names).is_empty();
+        let (outcome, mark) = order::hold(outcome, self.remembered.marks.get(digest), delivered);
         if mark.as_ref() != self.remembered.marks.get(digest)
             && let Some(mark) = mark
         {

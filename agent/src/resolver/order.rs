@@ -53,8 +53,15 @@ impl Mark {
 /// - A verified artifact at or above the mark is enforced and becomes the mark.
 /// - Below the mark, or nothing verifying, is a withdrawal unless the reason is
 ///   an explicit act (a delivery conflict, a repository the policy does not
-///   admit) or only unreachability (which keeps what is enforced anyway).
-pub(super) fn hold(outcome: Resolved, mark: Option<&Mark>) -> (Resolved, Option<Mark>) {
+///   admit, a revocation) or only unreachability (which keeps what is enforced
+///   anyway).
+/// - When Git delivers profiles for the digest (`delivered`), Git's pin is the
+///   explicit act: what it admits decides, and a refusal is not a withdrawal.
+pub(super) fn hold(
+    outcome: Resolved,
+    mark: Option<&Mark>,
+    delivered: bool,
+) -> (Resolved, Option<Mark>) {
     match outcome {
         Resolved::Enforce {
             ref repository,
@@ -80,8 +87,8 @@ pub(super) fn hold(outcome: Resolved, mark: Option<&Mark>) -> (Resolved, Option<
             }
         }
         Resolved::Not(status) => {
-            let Some(mark) = mark else {
-                return (Resolved::Not(status), None);
+            let Some(mark) = mark.filter(|_| !delivered) else {
+                return (Resolved::Not(status), mark.cloned());
             };
             let withdrawn = match &status {
                 Status::Unsigned(why)
