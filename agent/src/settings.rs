@@ -225,6 +225,12 @@ pub struct EnforceSettings {
     #[arg(long)]
     #[serde(default)]
     pub incident_window: Option<Period>,
+    /// Stop enforcing a profile that could not be verified again against its
+    /// registry for this long (`7d`; a bare number is seconds), with an alert
+    /// [default: no limit].
+    #[arg(long)]
+    #[serde(default)]
+    pub max_offline_age: Option<Period>,
 }
 
 /// The outputs (`outputs:` in the file).
@@ -423,6 +429,11 @@ impl EnforceSettings {
     /// The incident window.
     pub fn incident_window(&self) -> std::time::Duration {
         or_default(self.incident_window, DEFAULT_INCIDENT_WINDOW)
+    }
+
+    /// How long a profile may be enforced without verifying again online.
+    pub fn max_offline_age(&self) -> Option<std::time::Duration> {
+        self.max_offline_age.map(Period::get)
     }
 }
 

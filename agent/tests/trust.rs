@@ -619,3 +619,79 @@ fn a_signed_revocation_goes_back_beats_a_pin_and_outlives_its_deletion() {
         );
     }
 }
+
+#[test]
+fn offline_the_kept_signatures_are_judged_by_the_current_policy_and_the_offline_age_ends() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry.addr.clone();
+    let (shop, digest) = podman.push_busybox(&reg, "shop/web", "offline");
+    // The container runs from a local copy: the registry will be gone.
+    podman.run(&["pull", "--tls-verify=false", &shop]);
+    let (key, public) = trusted_key(dir.path());
+    let strict = profile_allowing(dir.path(), "v1", &digest, &["/bin/sh"]);
+    let artifact = publish_to(&reg, "shop/web", "shop/web", &strict, Some(&key));
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let public = public.to_str().unwrap();
+    let args = enforcing(&state, &webhook, &["--key", public]);
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &shop, "true");
+    let enforced = format!("enforcing {reg}/shop/web@{artifact} for {digest}");
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    drop(agent);
+    // The registry goes away.
+    drop(registry);
+
+    // Same key: the kept signatures verify again, and the cached profile is
+    // enforced before (without) the registry.
+    let agent = Agent::spawn(&args);
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    drop(agent);
+
+    // The key is taken out of the policy (another one trusted): the kept
+    // signatures no longer verify, and nothing is restored.
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    let (_, other_public) = trusted_key(&other);
+    let other_args = enforcing(&state, &webhook, &["--key", other_public.to_str().unwrap()]);
+    let agent = Agent::spawn(&other_args);
+    agent.wait_for_log(
+        "no longer verifies under the current policy",
+        Duration::from_secs(30),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!agent.log().contains(&enforced), "{}", agent.log());
+    drop(agent);
+
+    // With the first key again and a maximum offline age: the profile was last
+    // confirmed by the registry before it went away, so it stops being enforced,
+    // with an alert.
+    received.lock().unwrap().clear();
+    let limited = enforcing(
+        &state,
+        &webhook,
+        &["--key", public, "--max-offline-age", "1"],
+    );
+    let agent = Agent::spawn(&limited);
+    agent.wait_for_log(&enforced, Duration::from_secs(30));
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(
+        &format!("no longer enforcing a profile for {digest}: offline-too-long"),
+        Duration::from_secs(30),
+    );
+    wait_until("the offline alert", Duration::from_secs(30), || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, batch)| batch.to_string().contains("agent-profile-offline-too-long"))
+    });
+}

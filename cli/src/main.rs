@@ -13,6 +13,7 @@ mod registry;
 mod replay;
 mod revoke;
 mod signing;
+mod signing_key;
 mod version;
 
 use std::path::PathBuf;

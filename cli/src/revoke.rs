@@ -14,7 +14,7 @@ use crate::connect::{classify, client, runtime};
 use crate::files::{CmdResult, EXIT_OK, Failure};
 use crate::options::RegistryFlags;
 use crate::output::{OutputFormat, report};
-use crate::signing::load_signing_key;
+use crate::signing_key::load_signing_key;
 
 /// Longest `--reason` accepted: it is for people, and travels in every lookup.
 const MAX_REASON_CHARS: usize = 1024;

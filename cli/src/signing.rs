@@ -1,8 +1,7 @@
 //! `key generate`, `sign`, `attest` and `verify`: cosign-compatible signatures
 //! and in-toto attestations of profile artifacts, and the policy that checks them.
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
@@ -16,6 +15,7 @@ use crate::files::{
 };
 use crate::options::{RegistryFlags, TrustArgs};
 use crate::output::{OutputFormat, print_written};
+use crate::signing_key::{load_signing_key, password};
 use crate::version::next_version;
 
 #[derive(Subcommand, Debug)]
@@ -129,44 +129,6 @@ pub struct VerifyArgs {
     output: OutputFormat,
     #[command(flatten)]
     registry: RegistryFlags,
-}
-
-/// The key's password: COSIGN_PASSWORD, else a prompt on the terminal, else one
-/// line of stdin (as cosign does).
-fn password(confirm: bool) -> anyhow::Result<zeroize::Zeroizing<String>> {
-    if let Ok(p) = std::env::var("COSIGN_PASSWORD") {
-        return Ok(zeroize::Zeroizing::new(p));
-    }
-    if std::io::stdin().is_terminal() {
-        let first = zeroize::Zeroizing::new(
-            rpassword::prompt_password("Enter password for private key: ")
-                .context("cannot read the password")?,
-        );
-        if confirm {
-            let again = zeroize::Zeroizing::new(
-                rpassword::prompt_password("Enter password for private key again: ")
-                    .context("cannot read the password")?,
-            );
-            anyhow::ensure!(*first == *again, "the passwords do not match");
-        }
-        return Ok(first);
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .context("cannot read the key password from stdin (set COSIGN_PASSWORD)")?;
-    Ok(zeroize::Zeroizing::new(
-        line.trim_end_matches(['\n', '\r']).to_string(),
-    ))
-}
-
-pub(crate) fn load_signing_key(path: &Path) -> Result<SigningKey, Failure> {
-    let pem = read_bounded(path, MAX_SMALL_FILE)
-        .with_context(|| format!("cannot read --key {}", path.display()))?;
-    let password = password(false)?;
-    SigningKey::from_pem(&pem, password.as_bytes())
-        .with_context(|| format!("--key {}", path.display()))
-        .map_err(Failure::invalid)
 }
 
 /// A reference that names a digest; signing a tag would sign whatever it points

@@ -12,6 +12,7 @@
 mod bundle_verify;
 mod cache;
 pub mod credentials;
+mod evidence;
 mod keys;
 pub mod layout;
 mod manifests;
@@ -32,6 +33,7 @@ pub use cache::BlobCache;
 pub use keys::{KeyAlgorithm, KeyError, SigningKey, VerifyingKey};
 // Sigstore bundle verification (by key or keyless).
 pub use bundle_verify::{BundleError, BundleTrust, Signed, Signer, VerifiedPayload, verify_bundle};
+pub use evidence::{Evidence, Piece};
 pub use verify::Rejection;
 // Signed revocations of profile artifacts, written and read from the image.
 pub use registry::Revoked;

@@ -416,6 +416,10 @@ pub struct Finding {
     /// The version a verified learning attestation gives the artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+    /// The signed material, when it verified: kept to judge again offline
+    /// ([`Verdict::evidence`]).
+    #[serde(skip)]
+    pub evidence: Option<crate::evidence::Piece>,
 }
 
 /// The outcome of verifying an artifact against a policy.

@@ -10,11 +10,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use imprint_schema::Digest;
 
+use crate::evidence::Piece;
 use crate::layout::{self, Descriptor, Manifest};
 use crate::policy::{self, Finding, Policy, Verdict};
 use crate::registry::{Reference, Registry, RegistryError, at_digest, parse_any_manifest};
 use crate::signing::{self, Bundle, Envelope, Statement};
 
+mod evidence;
 mod rejection;
 
 pub use rejection::Rejection;
@@ -81,6 +83,7 @@ fn failed(source: String, error: Rejection) -> Finding {
         authority: None,
         error: Some(error.to_string()),
         version: None,
+        evidence: None,
     }
 }
 
@@ -89,6 +92,8 @@ fn failed(source: String, error: Rejection) -> Finding {
 struct Accepted {
     authority: String,
     version: Option<u64>,
+    /// The signed material, kept with the verdict to judge again offline.
+    piece: Option<Piece>,
 }
 
 impl Accepted {
@@ -96,7 +101,13 @@ impl Accepted {
         Accepted {
             authority,
             version: None,
+            piece: None,
         }
+    }
+
+    fn with(mut self, piece: Piece) -> Accepted {
+        self.piece = Some(piece);
+        self
     }
 }
 
@@ -108,6 +119,7 @@ fn passed(source: String, accepted: Accepted) -> Finding {
         authority: Some(accepted.authority),
         error: None,
         version: accepted.version,
+        evidence: accepted.piece,
     }
 }
 
@@ -148,7 +160,7 @@ impl Checker<'_> {
                 let payload = self.signed_blob(layer).await?;
                 let authority =
                     policy::check_signature(self.policy, self.digest, &payload, &signature)?;
-                Ok(Accepted::signed_by(authority))
+                Ok(Accepted::signed_by(authority).with(Piece::Signature { payload, signature }))
             },
         )
         .await
@@ -169,6 +181,7 @@ impl Checker<'_> {
                 Ok(Accepted {
                     authority,
                     version: self.policy.attested_version(&statement),
+                    piece: Some(Piece::Envelope { envelope: bytes }),
                 })
             },
         )
@@ -319,29 +332,46 @@ impl Checker<'_> {
             });
         }
         let bytes = self.signed_blob(layer).await?;
-        // Refuses a bundle holding both a DSSE envelope and a message signature,
-        // or a repeated key: what is verified and what is read must be one content.
-        let bundle = Bundle::parse(&bytes)?;
-        let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
-        // By key, imprint verifies the envelope it parsed; keyless, sigstore's
-        // verifier checks the bytes and the statement comes from its parse.
-        let (statement, authority) = if bundle.verification_material.get("publicKey").is_some() {
-            policy::check_envelope(self.policy, digest, envelope)?
-        } else {
-            check_keyless(self.policy, digest, &bytes)?
-        };
-        if is_signature {
-            if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
-                return Err(Rejection::NotASignature(statement.predicate_type));
-            }
-            return Ok(Accepted::signed_by(authority));
-        }
-        self.policy.check_statement(&statement)?;
-        Ok(Accepted {
-            authority,
-            version: self.policy.attested_version(&statement),
-        })
+        let accepted = check_bundle(self.policy, digest, &bytes, is_signature)?;
+        Ok(accepted.with(Piece::Bundle {
+            bundle: bytes,
+            signature: is_signature,
+        }))
     }
+}
+
+/// A bundle's content under `policy`: its DSSE envelope (by key or keyless) and
+/// its statement, cosign's sign predicate for a signature, the policy's
+/// conditions for an attestation.
+fn check_bundle(
+    policy: &Policy,
+    digest: &Digest,
+    bytes: &[u8],
+    is_signature: bool,
+) -> Result<Accepted, Rejection> {
+    // Refuses a bundle holding both a DSSE envelope and a message signature,
+    // or a repeated key: what is verified and what is read must be one content.
+    let bundle = Bundle::parse(bytes)?;
+    let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
+    // By key, imprint verifies the envelope it parsed; keyless, sigstore's
+    // verifier checks the bytes and the statement comes from its parse.
+    let (statement, authority) = if bundle.verification_material.get("publicKey").is_some() {
+        policy::check_envelope(policy, digest, envelope)?
+    } else {
+        check_keyless(policy, digest, bytes)?
+    };
+    if is_signature {
+        if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
+            return Err(Rejection::NotASignature(statement.predicate_type));
+        }
+        return Ok(Accepted::signed_by(authority));
+    }
+    policy.check_statement(&statement)?;
+    Ok(Accepted {
+        authority,
+        version: policy.attested_version(&statement),
+        piece: None,
+    })
 }
 
 /// Verifies a keyless (certificate) bundle with the policy's keyless identities,

@@ -73,6 +73,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         state_dir,
         refresh: settings.enforce.refresh(),
         delivered: deliveries,
+        max_offline_age: settings.enforce.max_offline_age(),
     };
     let resolver_stop = stop.clone();
     let resolver =
@@ -169,6 +170,17 @@ impl Enforcer {
                 self.states.insert(digest, "verified");
             }
             Update::Revoke { digest, status } => {
+                if let Status::OfflineTooLong(why) = &status {
+                    let message = format!(
+                        "The profile of {digest} is no longer enforced: {why}; behaviour rules only"
+                    );
+                    self.agent_alert(
+                        PROFILE_OFFLINE,
+                        Severity::High,
+                        message,
+                        Some(digest.clone()),
+                    );
+                }
                 self.detector.unload(&digest);
                 eprintln!(
                     "imprint-agent: no longer enforcing a profile for {digest}: {}: {status:?}",
@@ -355,6 +367,9 @@ impl Enforcer {
 /// How many distinct references of one digest are sent to the resolver (which
 /// bounds what it remembers on its own).
 const MAX_REFERENCES_SENT: usize = 32;
+
+/// The rule id of the alert a profile unconfirmed for too long raises.
+pub const PROFILE_OFFLINE: &str = "agent-profile-offline-too-long";
 
 /// The rule id of the alert a withdrawn profile raises.
 pub const PROFILE_WITHDRAWN: &str = "agent-profile-withdrawn";

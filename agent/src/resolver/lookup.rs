@@ -193,6 +193,7 @@ pub(super) async fn resolve(
             artifact,
             profile,
             content,
+            evidence,
             rank,
             pinned,
         } => Resolved::Enforce {
@@ -201,6 +202,7 @@ pub(super) async fn resolve(
             artifact,
             profile,
             content,
+            evidence,
             rank,
         },
         not => not,
@@ -278,6 +280,7 @@ async fn pinned_answer(
             created,
             version: v.version,
             pinned: true,
+            evidence: v.evidence(),
         }),
         Ok(v) => Answer::Refused(status_of_verdict(
             &v,
@@ -410,6 +413,7 @@ async fn verified_in(
         created: created_at(found.created.as_deref()),
         version: verdict.version,
         pinned: false,
+        evidence: verdict.evidence(),
     })
 }
 

@@ -40,14 +40,17 @@ use imprint_schema::Digest;
 
 use crate::delivered::{admits, lock};
 
+mod kept;
 mod lookup;
 mod model;
 mod order;
 mod places;
+mod rank;
 mod revoked;
+mod seen;
 
 use lookup::{ClientError, client_for, pin_refusal, platform_manifest, resolve};
-use model::{Change, Remembered, Sighting, Watched, repository_name};
+use model::{Change, Remembered, Resolved, Sighting, Watched, repository_name};
 pub use model::{ResolverConfig, Status, Update, node_platforms};
 use revoked::Revoked;
 
@@ -186,6 +189,25 @@ impl Resolver {
             let Ok(pulled) = pulled else {
                 continue;
             };
+            // Judged again under the policy in force now, from the signed material
+            // kept when it verified: a removed key or a stricter condition takes
+            // effect before the registry answers.
+            let Some(evidence) = kept::load(&self.config.state_dir, &artifact) else {
+                eprintln!(
+                    "imprint-agent: {digest}: no kept signatures for {}; it waits for the registry",
+                    reference.whole()
+                );
+                continue;
+            };
+            let verdict = evidence.check(&self.config.policy, &artifact);
+            if !verdict.verified {
+                eprintln!(
+                    "imprint-agent: {digest}: {} no longer verifies under the current policy ({}); not restored",
+                    reference.whole(),
+                    verdict.failures.join("; ")
+                );
+                continue;
+            }
             let content = imprint_schema::digest(&pulled.profile);
             let allowed = self.delivered_contents(&self.remembered.names(&digest));
             if pulled.profile.image.digest == digest && admits(&allowed, &content) {
@@ -226,7 +248,7 @@ impl Resolver {
             }
             Sighting::AddedDropping(dropped) => eprintln!(
                 "imprint-agent: {digest} seen from {repository}: asked for its profiles; {dropped} no longer is (at most {} per digest)",
-                places::MAX_SEEN_REPOSITORIES
+                seen::MAX_SEEN_REPOSITORIES
             ),
         }
         self.remembered.save(&self.remembered_path);
@@ -277,6 +299,7 @@ impl Resolver {
         // No rollback: an outcome below the digest's mark is a withdrawal.
         let delivered = !self.delivered_contents(&names).is_empty();
         let (outcome, mark) = order::hold(outcome, self.remembered.marks.get(digest), delivered);
+        let outcome = self.offline_limit(digest, outcome);
         if mark.as_ref() != self.remembered.marks.get(digest)
             && let Some(mark) = mark
         {
@@ -288,6 +311,27 @@ impl Resolver {
         let change = w.settle(outcome, |content| admits(&allowed, content));
         self.apply(digest, change);
         None
+    }
+
+    /// Records a verification against the registry, and ends enforcement of a
+    /// profile the registry has not confirmed for longer than
+    /// `--max-offline-age` (an alert says so).
+    fn offline_limit(&mut self, digest: &Digest, outcome: Resolved) -> Resolved {
+        let now = jiff::Timestamp::now();
+        match &outcome {
+            Resolved::Enforce { .. } => {
+                self.remembered.checked.insert(digest.clone(), now);
+                outcome
+            }
+            Resolved::Not(Status::Unreachable(_)) => {
+                let checked = self.remembered.checked.get(digest);
+                match kept::offline_too_long(checked, self.config.max_offline_age, now) {
+                    Some(why) => Resolved::Not(Status::OfflineTooLong(why)),
+                    None => outcome,
+                }
+            }
+            Resolved::Not(_) => outcome,
+        }
     }
 
     /// Keeps the revocations a lookup verified. Revoking the digest's newest
@@ -326,7 +370,9 @@ impl Resolver {
                 repository,
                 artifact,
                 profile,
+                evidence,
             } => {
+                kept::save(&self.config.state_dir, &artifact, &evidence);
                 let whole = format!("{repository}@{artifact}");
                 self.send(Update::Enforce {
                     digest: digest.clone(),

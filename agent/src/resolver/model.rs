@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use imprint_oci::RegistryOptions;
 use imprint_oci::policy::{Policy, RepositoryGlobs};
+use imprint_oci::{Evidence, RegistryOptions};
 use imprint_schema::{Digest, Profile};
 
-pub(super) use super::order::{Mark, Rank};
-pub(super) use super::places::{SeenRepositories, Sighting};
+pub(super) use super::rank::{Mark, Rank};
 pub(super) use super::revoked::RevokedArtifact;
+pub(super) use super::seen::{SeenRepositories, Sighting};
 
 /// Why an image has no enforced profile, or that it has one.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -37,6 +37,9 @@ pub enum Status {
     /// A revoking authority of the policy revoked the artifact (an explicit act:
     /// it is not enforced, not even when Git pins it).
     Revoked(String),
+    /// The enforced profile could not be verified again against its registry for
+    /// longer than `--max-offline-age`: it is no longer enforced.
+    OfflineTooLong(String),
     /// Git delivers different profiles for the digest; none is enforced.
     DeliveryConflict(String),
     /// A pinned artifact is in a repository the policy's `profiles.repositories`
@@ -56,6 +59,7 @@ impl Status {
             Status::Unreachable(_) => "unreachable",
             Status::Withdrawn(_) => "withdrawn",
             Status::Revoked(_) => "revoked",
+            Status::OfflineTooLong(_) => "offline-too-long",
             Status::DeliveryConflict(_) => "delivery-conflict",
             Status::RepositoryNotAllowed(_) => "repository-not-allowed",
         }
@@ -116,6 +120,9 @@ pub struct ResolverConfig {
     pub refresh: Duration,
     /// Profiles delivered by Flux, Argo CD or a profile directory.
     pub delivered: crate::delivered::SharedDeliveries,
+    /// How long a profile may be enforced without verifying again online
+    /// (`None`: no limit).
+    pub max_offline_age: Option<Duration>,
 }
 
 /// What is remembered in `verified.json` across restarts.
@@ -141,6 +148,9 @@ pub(super) struct Remembered {
     /// from the registry does not bring the profile back.
     #[serde(default)]
     pub(super) revoked: BTreeMap<Digest, RevokedArtifact>,
+    /// digest → when its enforced artifact last verified against its registry.
+    #[serde(default)]
+    pub(super) checked: BTreeMap<Digest, jiff::Timestamp>,
 }
 
 impl Remembered {
@@ -278,6 +288,7 @@ pub(super) enum Change {
         repository: String,
         artifact: Digest,
         profile: Box<Profile>,
+        evidence: Evidence,
     },
     /// The enforced profile goes: tell the detector, forget it.
     Revoke(Status),
@@ -299,6 +310,7 @@ impl Watched {
                 artifact,
                 profile,
                 content,
+                evidence,
                 ..
             } => {
                 let whole = format!("{repository}@{artifact}");
@@ -312,6 +324,7 @@ impl Watched {
                     repository,
                     artifact,
                     profile,
+                    evidence,
                 }
             }
             Resolved::Not(status) => {
@@ -345,6 +358,8 @@ pub(super) enum Resolved {
         profile: Box<Profile>,
         /// The digest of the profile's canonical JSON.
         content: Digest,
+        /// The signed material that verified, kept to judge it again offline.
+        evidence: Evidence,
         /// Its place in the order of the digest's profiles.
         rank: Rank,
         /// Chosen by a pin (Git, `--profile-ref`): it stands whatever its place.

@@ -13,38 +13,8 @@
 //! stops being listed or verifying without such an act, what is enforced stays
 //! and the status says `withdrawn`, which the agent raises as an alert.
 
-use imprint_schema::Digest;
-use jiff::Timestamp;
-
 use super::model::{Resolved, Status};
-
-/// An artifact's place in the order of its image digest's profiles: the
-/// attested version, then the signed creation time (the manifest's
-/// `org.opencontainers.image.created`, covered by the digest that is signed),
-/// then the digest, so every node picks the same.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub(super) struct Rank {
-    pub(super) version: u64,
-    pub(super) created: Option<Timestamp>,
-    pub(super) artifact: Digest,
-}
-
-/// The newest artifact verified for an image digest under the remembered
-/// policy, and where it was found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(super) struct Mark {
-    pub(super) repository: String,
-    pub(super) rank: Rank,
-}
-
-impl Mark {
-    fn describe(&self) -> String {
-        format!(
-            "{}@{} (version {})",
-            self.repository, self.rank.artifact, self.rank.version
-        )
-    }
-}
+use super::rank::Mark;
 
 /// What a lookup's outcome becomes under the digest's mark, and the mark after.
 ///
@@ -99,6 +69,7 @@ pub(super) fn hold(
                 | Status::Unreachable(_)
                 | Status::Withdrawn(_)
                 | Status::Revoked(_)
+                | Status::OfflineTooLong(_)
                 | Status::DeliveryConflict(_)
                 | Status::RepositoryNotAllowed(_) => None,
             };

@@ -137,6 +137,7 @@ fn a_verdict_requires_what_the_policy_requires() {
         authority: Some("ci".into()),
         error: None,
         version: Some(3),
+        evidence: None,
     };
     let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![ok("att")]);
     assert!(verdict.verified);
@@ -157,6 +158,7 @@ fn a_verdict_requires_what_the_policy_requires() {
         authority: None,
         error: Some("completeness is \"partial\"".into()),
         version: Some(9),
+        evidence: None,
     };
     let verdict = Verdict::decide(&policy, &digest(), vec![ok("sig")], vec![bad]);
     assert!(

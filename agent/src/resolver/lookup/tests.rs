@@ -29,6 +29,7 @@ fn config(dir: &std::path::Path, delivered: SharedDeliveries) -> ResolverConfig 
         state_dir: dir.to_path_buf(),
         refresh: std::time::Duration::from_secs(30),
         delivered,
+        max_offline_age: None,
     }
 }
 
@@ -169,6 +170,7 @@ fn verdict(signed: bool) -> Verdict {
             authority: None,
             error: None,
             version: None,
+            evidence: None,
         }],
         attestations: Vec::new(),
         failures: vec!["no attestation found".into()],

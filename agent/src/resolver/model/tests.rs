@@ -22,6 +22,7 @@ fn found(artifact: &str) -> Resolved {
         artifact: d(artifact),
         profile: profile(),
         content: d(&format!("content-of-{artifact}")),
+        evidence: Default::default(),
         rank: Rank {
             version: 0,
             created: None,

@@ -1,6 +1,9 @@
 //! The order of an image's profiles and the memory of the newest.
 
 use super::*;
+use crate::resolver::rank::Rank;
+use imprint_schema::Digest;
+use jiff::Timestamp;
 
 fn d(name: &str) -> Digest {
     Digest::sha256_of(name.as_bytes())
@@ -16,6 +19,7 @@ fn found(artifact: &str, version: u64, created: Option<Timestamp>, pinned: bool)
         artifact: d(artifact),
         profile: Box::new(imprint_schema::Profile::new(d("image"))),
         content: d(&format!("content of {artifact}")),
+        evidence: Default::default(),
         rank: Rank {
             version,
             created,

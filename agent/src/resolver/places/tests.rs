@@ -1,6 +1,7 @@
 //! Where profiles are looked for, and which answer wins, without a registry.
 
 use super::*;
+use crate::resolver::seen::{MAX_SEEN_REPOSITORIES, SeenRepositories, Sighting};
 
 /// A digest named for the test: the sha256 of its name.
 fn d(name: &str) -> Digest {
@@ -24,6 +25,7 @@ fn verified(repository: &str, artifact: &str, created: Option<jiff::Timestamp>) 
         created,
         version: 0,
         pinned: false,
+        evidence: Default::default(),
     })
 }
 
@@ -178,6 +180,7 @@ fn a_higher_attested_version_wins_over_a_later_creation_time() {
             created,
             version,
             pinned: false,
+            evidence: Default::default(),
         })
     };
     let answers = vec![
