@@ -695,3 +695,60 @@ fn offline_the_kept_signatures_are_judged_by_the_current_policy_and_the_offline_
             .any(|(_, batch)| batch.to_string().contains("agent-profile-offline-too-long"))
     });
 }
+
+#[test]
+fn a_slow_registry_delays_only_the_digests_it_holds() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let Some(slow_registry) = support::TestRegistry::start() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    // The slow place answers profile lookups (referrers, fallback tags) one byte
+    // every half second; images are pulled through it at full speed.
+    let proxy = support::FaultProxy::start(&slow_registry.addr, |head, _| {
+        if head.contains("/referrers/") || head.contains("/manifests/sha256-") {
+            support::Fault::Drip {
+                every: Duration::from_millis(500),
+            }
+        } else {
+            support::Fault::Forward
+        }
+    });
+    let (_, slow_digest) = podman.push_busybox(&slow_registry.addr, "slow/web", "slow");
+    let slow = format!("{}/slow/web@{slow_digest}", proxy.addr);
+    // Something to list, so its fallback tag answers 200 (a 404's body is not read).
+    let listed = profile_allowing(dir.path(), "slow", &slow_digest, &["/bin/sh"]);
+    publish_to(&slow_registry.addr, "slow/web", "slow/web", &listed, None);
+    let reg = registry.addr.as_str();
+    let (shop, digest) = podman.push_busybox(reg, "shop/web", "fast");
+    assert_ne!(slow_digest, digest);
+    let (key, public) = trusted_key(dir.path());
+    let strict = profile_allowing(dir.path(), "strict", &digest, &["/bin/sh"]);
+    let artifact = publish_to(reg, "shop/web", "shop/web", &strict, Some(&key));
+
+    let (webhook, _received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let args = enforcing(&state, &webhook, &["--key", public.to_str().unwrap()]);
+    let agent = Agent::spawn(&args);
+    // The slow digest first: its lookup is stuck in the drip...
+    run_in(&podman, &slow, "true");
+    agent.wait_for_log(&format!("{slow_digest} seen from"), Duration::from_secs(30));
+    // ...and the other digest's profile is enforced meanwhile, not after it.
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(
+        &format!("enforcing {reg}/shop/web@{artifact} for {digest}"),
+        Duration::from_secs(20),
+    );
+    let log = agent.log();
+    assert!(
+        !log.contains(&format!("{slow_digest}: ")),
+        "the slow lookup finished:\n{log}"
+    );
+}

@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use imprint_oci::{BlobCache, RegistryError, parse_reference};
@@ -47,12 +47,13 @@ mod order;
 mod places;
 mod rank;
 mod revoked;
+mod rounds;
 mod seen;
 
-use lookup::{ClientError, client_for, pin_refusal, platform_manifest, resolve};
+use lookup::{ClientError, client_for, pin_refusal, platform_manifest};
 use model::{Change, Remembered, Resolved, Sighting, Watched, repository_name};
 pub use model::{ResolverConfig, Status, Update, node_platforms};
-use revoked::Revoked;
+use rounds::{Prepared, Rounds};
 
 /// Runs the resolver on this thread until `stop`: digests to watch arrive on
 /// `watch` (with the image reference, when known), updates go to `updates`.
@@ -78,7 +79,7 @@ pub fn run(
     let mut resolver = Resolver {
         remembered: Remembered::load(&remembered_path),
         remembered_path,
-        config,
+        config: Arc::new(config),
         cache,
         runtime,
         updates,
@@ -100,6 +101,7 @@ pub fn run(
     resolver.restore();
     let mut last_round = Instant::now();
     let mut due: Vec<Digest> = Vec::new();
+    let mut rounds = Rounds::default();
     let mut delivered_generation = 0;
     while !stop.load(Ordering::Relaxed) {
         let generation = lock(&resolver.config.delivered).generation();
@@ -108,10 +110,12 @@ pub fn run(
             delivered_generation = generation;
             due.extend(resolver.watched.keys().cloned());
         }
-        match watch.recv_timeout(Duration::from_millis(200)) {
-            Ok((digest, image_ref)) => due.push(resolver.watch(digest, image_ref)),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+        loop {
+            match watch.try_recv() {
+                Ok((digest, image_ref)) => due.push(resolver.watch(digest, image_ref)),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return,
+            }
         }
         if last_round.elapsed() >= resolver.config.refresh {
             due.extend(resolver.watched.keys().cloned());
@@ -119,15 +123,41 @@ pub fn run(
         }
         due.sort();
         due.dedup();
-        for digest in std::mem::take(&mut due) {
-            due.extend(resolver.look_up(&digest));
+        // A digest being looked up stays due: it is looked at again after.
+        let (waiting, ready): (Vec<Digest>, Vec<Digest>) = std::mem::take(&mut due)
+            .into_iter()
+            .partition(|d| rounds.is_running(d));
+        due = waiting;
+        for digest in ready {
+            match resolver.prepare(&digest) {
+                Some(Step::Next(manifest)) => due.push(manifest),
+                Some(Step::Ready(prepared)) => rounds.start(
+                    prepared,
+                    resolver.config.clone(),
+                    resolver.cache.clone(),
+                    resolver.remembered.revoked.clone(),
+                    rounds::LOOKUP_DEADLINE,
+                ),
+                None => {}
+            }
+        }
+        for finished in rounds.drive(&resolver.runtime, Duration::from_millis(200)) {
+            resolver.finish(finished);
         }
     }
 }
 
+/// What preparing a lookup gave.
+enum Step {
+    /// The digest is an index: its platform manifest is due instead.
+    Next(Digest),
+    /// A lookup to run.
+    Ready(Prepared),
+}
+
 /// The resolver's state between lookups.
 struct Resolver {
-    config: ResolverConfig,
+    config: Arc<ResolverConfig>,
     cache: BlobCache,
     runtime: tokio::runtime::Runtime,
     updates: Sender<Update>,
@@ -257,7 +287,7 @@ impl Resolver {
 
     /// Looks `digest` up and tells the detector what changed. Returns the digest
     /// due next: the platform manifest, when `digest` turned out to be an index.
-    fn look_up(&mut self, digest: &Digest) -> Option<Digest> {
+    fn prepare(&mut self, digest: &Digest) -> Option<Step> {
         self.watched.get(digest)?;
         if let Some(manifest) = self.platform_of(digest) {
             // The index stands for the manifest from here on (also when an event
@@ -275,7 +305,7 @@ impl Resolver {
             // (`Remembered::places` goes by every name of a digest).
             self.watched.remove(digest);
             self.watched.entry(manifest.clone()).or_default();
-            return Some(manifest);
+            return Some(Step::Next(manifest));
         }
         let names = self.remembered.names(digest);
         let places = self.remembered.places(
@@ -284,33 +314,12 @@ impl Resolver {
             self.config.policy.profile_repositories.as_ref(),
         );
         let enforced = self.watched.get(digest)?.enforced.clone();
-        let mut revoked = Revoked::new(&self.remembered.revoked);
-        let outcome = self.runtime.block_on(resolve(
-            &self.config,
-            &self.cache,
-            digest,
-            &names,
-            &places,
-            enforced.as_deref(),
-            &mut revoked,
-        ));
-        let found = std::mem::take(&mut revoked.found);
-        self.remember_revocations(digest, found);
-        // No rollback: an outcome below the digest's mark is a withdrawal.
-        let delivered = !self.delivered_contents(&names).is_empty();
-        let (outcome, mark) = order::hold(outcome, self.remembered.marks.get(digest), delivered);
-        let outcome = self.offline_limit(digest, outcome);
-        if mark.as_ref() != self.remembered.marks.get(digest)
-            && let Some(mark) = mark
-        {
-            self.remembered.marks.insert(digest.clone(), mark);
-            self.remembered.save(&self.remembered_path);
-        }
-        let allowed = self.delivered_contents(&names);
-        let w = self.watched.get_mut(digest)?;
-        let change = w.settle(outcome, |content| admits(&allowed, content));
-        self.apply(digest, change);
-        None
+        Some(Step::Ready(Prepared {
+            digest: digest.clone(),
+            names,
+            places,
+            enforced,
+        }))
     }
 
     /// Records a verification against the registry, and ends enforcement of a
