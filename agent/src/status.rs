@@ -85,6 +85,7 @@ impl StatusReport {
                 entry.state = status.label().into();
                 entry.detail = detail_of(status);
             }
+            Update::Flooded { .. } => {}
             Update::Platform { index, manifest } => {
                 self.digests.remove(index);
                 let entry = self.digests.entry(manifest.clone()).or_default();

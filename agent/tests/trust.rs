@@ -752,3 +752,78 @@ fn a_slow_registry_delays_only_the_digests_it_holds() {
         "the slow lookup finished:\n{log}"
     );
 }
+
+#[test]
+fn a_flooded_signature_tag_is_an_alert_even_when_the_signature_is_found() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let reg = registry.addr.as_str();
+    let (shop, digest) = podman.push_busybox(reg, "shop/web", "flood");
+    let (key, public) = trusted_key(dir.path());
+    let strict = profile_allowing(dir.path(), "strict", &digest, &["/bin/sh"]);
+    let artifact = publish_to(reg, "shop/web", "shop/web", &strict, Some(&key));
+    // The signature tag, rewritten: a genuine signature first, then more junk
+    // layers than are examined.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        use base64::Engine as _;
+        use imprint_oci::{layout, signing};
+        let signed: imprint_schema::Digest = artifact.parse().unwrap();
+        let repository = imprint_oci::parse_reference(&format!("{reg}/shop/web")).unwrap();
+        let client = imprint_oci::Registry::new(&Default::default(), &[&repository]).unwrap();
+        let payload = signing::simple_signing_payload(&format!("{reg}/shop/web"), &signed);
+        let mut genuine = layout::Descriptor::of(signing::SIMPLE_SIGNING_MEDIA_TYPE, &payload);
+        genuine.annotations.insert(
+            signing::SIGNATURE_ANNOTATION.into(),
+            base64::engine::general_purpose::STANDARD.encode(key.sign(&payload)),
+        );
+        let junk = layout::Descriptor::of(signing::SIMPLE_SIGNING_MEDIA_TYPE, b"junk");
+        client.push_blob(&repository, &payload).await.unwrap();
+        client.push_blob(&repository, b"junk").await.unwrap();
+        let mut layers = vec![genuine];
+        layers.extend(std::iter::repeat_n(junk, signing::MAX_LAYERS_PER_TAG + 10));
+        let (manifest, config) = signing::tag_manifest(layers);
+        client.push_blob(&repository, &config).await.unwrap();
+        let tag = imprint_oci::parse_reference(&format!(
+            "{reg}/shop/web:{}",
+            signing::signature_tag(&signed)
+        ))
+        .unwrap();
+        client
+            .push_manifest(&tag, &manifest, layout::MANIFEST_MEDIA_TYPE)
+            .await
+            .unwrap();
+    });
+    let (webhook, received) = webhook_receiver();
+    let state = dir.path().join("state");
+    let args = enforcing(&state, &webhook, &["--key", public.to_str().unwrap()]);
+    let agent = Agent::spawn(&args);
+    run_in(&podman, &shop, "true");
+    agent.wait_for_log(
+        &format!("enforcing {reg}/shop/web@{artifact} for {digest}"),
+        Duration::from_secs(30),
+    );
+    wait_until("the flood alert", Duration::from_secs(30), || {
+        received
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, batch)| batch.to_string().contains("agent-listing-flooded"))
+    });
+    // Said once, not at every refresh.
+    std::thread::sleep(Duration::from_secs(5));
+    let floods = received
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, batch)| batch.to_string().contains("agent-listing-flooded"))
+        .count();
+    assert_eq!(floods, 1);
+}

@@ -188,6 +188,14 @@ impl Enforcer {
                 );
                 self.states.insert(digest, status.label());
             }
+            Update::Flooded { digest, detail } => {
+                let detail = detail.join("; ");
+                eprintln!("imprint-agent: {digest}: more signatures or referrers than are examined: {detail}");
+                let message = format!(
+                    "A signature tag or referrers list of {digest} holds more entries than are examined ({detail}): a flood can hide a signature"
+                );
+                self.agent_alert(LISTING_FLOODED, Severity::Medium, message, Some(digest));
+            }
             Update::Platform { index, manifest } => {
                 // The index's own state, if any, goes: its events now name the manifest.
                 self.detector.unload(&index);
@@ -370,6 +378,9 @@ const MAX_REFERENCES_SENT: usize = 32;
 
 /// The rule id of the alert a profile unconfirmed for too long raises.
 pub const PROFILE_OFFLINE: &str = "agent-profile-offline-too-long";
+
+/// The rule id of the alert a flooded signature tag or listing raises.
+pub const LISTING_FLOODED: &str = "agent-listing-flooded";
 
 /// The rule id of the alert a withdrawn profile raises.
 pub const PROFILE_WITHDRAWN: &str = "agent-profile-withdrawn";

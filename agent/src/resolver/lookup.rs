@@ -13,7 +13,7 @@ use imprint_schema::{Digest, Profile};
 
 use super::model::{Resolved, ResolverConfig, Status, node_platforms, repository_name};
 use super::places::{Answer, Candidate, decide};
-use super::revoked::Revoked;
+use super::revoked::Learned;
 use crate::delivered::{admits, lock};
 
 /// Why no registry client could be made for a reference.
@@ -143,7 +143,7 @@ pub(super) async fn resolve(
     names: &[Digest],
     places: &[String],
     enforced: Option<&str>,
-    revoked: &mut Revoked<'_>,
+    revoked: &mut Learned<'_>,
 ) -> Resolved {
     let (delivered, allowed) = {
         let d = lock(&config.delivered);
@@ -218,7 +218,7 @@ async fn from_pin(
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
-    revoked: &mut Revoked<'_>,
+    revoked: &mut Learned<'_>,
 ) -> (String, Answer) {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let place = repository_name(text).unwrap_or_else(|| text.to_string());
@@ -232,7 +232,7 @@ async fn pinned_answer(
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
-    revoked: &mut Revoked<'_>,
+    revoked: &mut Learned<'_>,
 ) -> Answer {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let Ok(reference) = parse_reference(text) else {
@@ -271,7 +271,11 @@ async fn pinned_answer(
             .get(imprint_oci::layout::ANNOTATION_CREATED)
             .map(String::as_str),
     );
-    match registry.verify(&reference, &artifact, &config.policy).await {
+    let verdict = registry.verify(&reference, &artifact, &config.policy).await;
+    if let Ok(v) = &verdict {
+        revoked.flooded.extend(v.unexamined.iter().cloned());
+    }
+    match verdict {
         Ok(v) if v.verified => Answer::Verified(Candidate {
             repository: format!("{}/{}", reference.registry(), reference.repository()),
             artifact,
@@ -299,7 +303,7 @@ async fn from_repository(
     digest: &Digest,
     place: &str,
     allowed: &[Digest],
-    revoked: &mut Revoked<'_>,
+    revoked: &mut Learned<'_>,
 ) -> Answer {
     let Some(repository) = repository_reference(place) else {
         return Answer::Nothing;
@@ -312,6 +316,12 @@ async fn from_repository(
         Ok(d) => d,
         Err(e) => return Answer::Refused(Status::Unreachable(e.to_string())),
     };
+    if discovery.unexamined > 0 {
+        revoked.flooded.push(format!(
+            "referrers of {digest} in {place}: {} more than are examined",
+            discovery.unexamined
+        ));
+    }
     revoked
         .read(&registry, &repository, digest, &config.policy)
         .await;
@@ -332,7 +342,8 @@ async fn from_repository(
             failure = Some(Status::Revoked(format!("{place}: {why}")));
             continue;
         }
-        let found = verified_in(config, cache, digest, &registry, &repository, found).await;
+        let found =
+            verified_in(config, cache, digest, &registry, &repository, found, revoked).await;
         match found {
             Ok(candidate) => {
                 let whole = format!("{place}@{}", candidate.artifact);
@@ -381,11 +392,13 @@ async fn verified_in(
     registry: &Registry,
     repository: &Reference,
     found: Discovered,
+    learned: &mut Learned<'_>,
 ) -> Result<Candidate, Status> {
     let verdict = registry
         .verify(repository, &found.digest, &config.policy)
         .await
         .map_err(|e| Status::Unreachable(e.to_string()))?;
+    learned.flooded.extend(verdict.unexamined.iter().cloned());
     if !verdict.verified {
         return Err(status_of_verdict(
             &verdict,

@@ -85,6 +85,7 @@ pub fn run(
         updates,
         watched: BTreeMap::new(),
         manifests: HashSet::new(),
+        flooded_said: HashSet::new(),
     };
     for pinned in &resolver.config.pinned {
         if let Some(refusal) = pin_refusal(&resolver.config, pinned) {
@@ -166,6 +167,8 @@ struct Resolver {
     watched: BTreeMap<Digest, Watched>,
     /// Digests known to be manifests, not indexes (asked once per run).
     manifests: HashSet<Digest>,
+    /// The floods already said, so each is one alert, not one per refresh.
+    flooded_said: HashSet<(Digest, String)>,
 }
 
 impl Resolver {

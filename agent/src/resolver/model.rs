@@ -93,6 +93,14 @@ pub enum Update {
         /// The platform manifest's digest.
         manifest: Digest,
     },
+    /// A signature tag or referrers listing of the digest holds more than is
+    /// examined: a flood that may hide a signature.
+    Flooded {
+        /// The image digest.
+        digest: Digest,
+        /// What holds how many more (`tag …: N more layers…`).
+        detail: Vec<String>,
+    },
     /// The digest's state (for logs and metrics).
     Status {
         /// The image digest.

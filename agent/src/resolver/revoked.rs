@@ -37,18 +37,22 @@ impl RevokedArtifact {
     }
 }
 
-/// The revocations one lookup knows: those remembered, and those it verified.
-pub(super) struct Revoked<'a> {
+/// What one lookup learns beside its outcome: the revocations it verified
+/// (beside those remembered), and the signature tags and listings it found
+/// holding more than is examined (a flood that may hide a signature: an alert).
+pub(super) struct Learned<'a> {
     known: &'a BTreeMap<Digest, RevokedArtifact>,
     pub(super) found: BTreeMap<Digest, RevokedArtifact>,
+    pub(super) flooded: Vec<String>,
 }
 
-impl<'a> Revoked<'a> {
+impl<'a> Learned<'a> {
     /// A lookup's view, starting from what is remembered.
-    pub(super) fn new(known: &'a BTreeMap<Digest, RevokedArtifact>) -> Revoked<'a> {
-        Revoked {
+    pub(super) fn new(known: &'a BTreeMap<Digest, RevokedArtifact>) -> Learned<'a> {
+        Learned {
             known,
             found: BTreeMap::new(),
+            flooded: Vec::new(),
         }
     }
 
@@ -124,7 +128,7 @@ mod tests {
                 reason: Some("key rotated".into()),
             },
         )]);
-        let mut revoked = Revoked::new(&known);
+        let mut revoked = Learned::new(&known);
         revoked.remember(VerifiedRevocation {
             artifact: d("new"),
             image_digest: d("image"),

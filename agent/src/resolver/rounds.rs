@@ -21,8 +21,8 @@ use imprint_schema::Digest;
 
 use super::Resolver;
 use super::lookup::resolve;
-use super::model::{Resolved, ResolverConfig, Status};
-use super::revoked::{Revoked, RevokedArtifact};
+use super::model::{Resolved, ResolverConfig, Status, Update};
+use super::revoked::{Learned, RevokedArtifact};
 use crate::delivered::admits;
 
 /// How long one lookup may take as a whole (discovery, verification and pulls
@@ -44,6 +44,8 @@ pub(super) struct Finished {
     pub(super) names: Vec<Digest>,
     pub(super) outcome: Resolved,
     pub(super) revocations: BTreeMap<Digest, RevokedArtifact>,
+    /// Signature tags and listings holding more than is examined.
+    pub(super) flooded: Vec<String>,
 }
 
 type Running = Pin<Box<dyn Future<Output = Finished>>>;
@@ -79,7 +81,7 @@ impl Rounds {
                 places,
                 enforced,
             } = prepared;
-            let mut revoked = Revoked::new(&known);
+            let mut revoked = Learned::new(&known);
             let looked = resolve(
                 &config,
                 &cache,
@@ -97,11 +99,13 @@ impl Rounds {
                 ))),
             };
             let revocations = std::mem::take(&mut revoked.found);
+            let flooded = std::mem::take(&mut revoked.flooded);
             Finished {
                 digest,
                 names,
                 outcome,
                 revocations,
+                flooded,
             }
         }));
     }
@@ -143,10 +147,21 @@ impl Resolver {
             names,
             outcome,
             revocations,
+            flooded,
         } = finished;
         if !self.watched.contains_key(&digest) {
             // An index found to stand for its manifest meanwhile.
             return;
+        }
+        // A flood may hide a signature: said once each, as an alert.
+        let new: Vec<String> = (flooded.into_iter())
+            .filter(|f| self.flooded_said.insert((digest.clone(), f.clone())))
+            .collect();
+        if !new.is_empty() {
+            self.send(Update::Flooded {
+                digest: digest.clone(),
+                detail: new,
+            });
         }
         self.remember_revocations(&digest, revocations);
         // No rollback: an outcome below the digest's mark is a withdrawal.

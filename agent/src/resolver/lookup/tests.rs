@@ -69,7 +69,7 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         &[digest()],
         &["127.0.0.1:1/shop/web".to_string()],
         None,
-        &mut Revoked::new(&Default::default()),
+        &mut Learned::new(&Default::default()),
     ));
     match outcome {
         Resolved::Not(Status::DeliveryConflict(why)) => {
@@ -103,7 +103,7 @@ fn disagreeing_deliveries_pin_nothing_before_any_registry_is_asked() {
         &names,
         &[],
         None,
-        &mut Revoked::new(&Default::default()),
+        &mut Learned::new(&Default::default()),
     ));
     assert!(matches!(
         outcome,
@@ -123,7 +123,7 @@ fn with_nowhere_to_look_there_is_no_profile() {
         &[digest()],
         &[],
         None,
-        &mut Revoked::new(&Default::default()),
+        &mut Learned::new(&Default::default()),
     ));
     assert!(
         matches!(outcome, Resolved::Not(Status::NoProfile)),
@@ -250,7 +250,7 @@ fn a_pin_outside_the_policys_repositories_is_refused_without_asking() {
         &[digest()],
         &[],
         None,
-        &mut Revoked::new(&Default::default()),
+        &mut Learned::new(&Default::default()),
     ));
     match outcome {
         Resolved::Not(Status::RepositoryNotAllowed(why)) => assert!(
@@ -271,7 +271,7 @@ fn a_pin_outside_the_policys_repositories_is_refused_without_asking() {
         &[digest()],
         &[],
         None,
-        &mut Revoked::new(&Default::default()),
+        &mut Learned::new(&Default::default()),
     ));
     assert!(
         matches!(outcome, Resolved::Not(Status::Unreachable(ref why)) if why.contains(&pin)),
