@@ -190,7 +190,9 @@ impl Enforcer {
             }
             Update::Flooded { digest, detail } => {
                 let detail = detail.join("; ");
-                eprintln!("imprint-agent: {digest}: more signatures or referrers than are examined: {detail}");
+                eprintln!(
+                    "imprint-agent: {digest}: more signatures or referrers than are examined: {detail}"
+                );
                 let message = format!(
                     "A signature tag or referrers list of {digest} holds more entries than are examined ({detail}): a flood can hide a signature"
                 );

@@ -342,8 +342,16 @@ async fn from_repository(
             failure = Some(Status::Revoked(format!("{place}: {why}")));
             continue;
         }
-        let found =
-            verified_in(config, cache, digest, &registry, &repository, found, revoked).await;
+        let found = verified_in(
+            config,
+            cache,
+            digest,
+            &registry,
+            &repository,
+            found,
+            revoked,
+        )
+        .await;
         match found {
             Ok(candidate) => {
                 let whole = format!("{place}@{}", candidate.artifact);
