@@ -221,3 +221,28 @@ fn references_are_named_by_registry_and_repository() {
     );
     assert_eq!(repository_name("not a reference"), None);
 }
+
+#[test]
+fn a_policy_change_lets_the_memory_of_the_newest_start_again_and_nothing_else_does() {
+    let mut remembered = Remembered::default();
+    // The first start records the policy; there was nothing to forget.
+    assert!(!remembered.under_policy(&d("policy-1")));
+    remembered.marks.insert(
+        d("image"),
+        Mark {
+            repository: "registry.example/shop/web".into(),
+            rank: Rank {
+                version: 3,
+                created: None,
+                artifact: d("v3"),
+            },
+        },
+    );
+    // The same policy: the marks stay.
+    assert!(!remembered.under_policy(&d("policy-1")));
+    assert_eq!(remembered.marks.len(), 1);
+    // Another policy (a key removed, a condition added): they start again.
+    assert!(remembered.under_policy(&d("policy-2")));
+    assert!(remembered.marks.is_empty());
+    assert_eq!(remembered.policy, Some(d("policy-2")));
+}
