@@ -70,6 +70,14 @@ impl Metrics {
             .store(tracker.host_events(), Ordering::Relaxed);
     }
 
+    /// Counts an alert sent, in the total and by its rule.
+    pub fn count_alert(&self, rule: &str) {
+        self.alerts.fetch_add(1, Ordering::Relaxed);
+        *lock(&self.alerts_by_rule)
+            .entry(rule.to_string())
+            .or_insert(0) += 1;
+    }
+
     /// Why the agent is not ready, or `None` when it is: the sensor is not
     /// attached yet, or (enforcing) the resolver has stopped.
     pub fn not_ready(&self) -> Option<String> {

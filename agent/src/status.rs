@@ -99,6 +99,16 @@ impl StatusReport {
         }
     }
 
+    /// How many digests are in each state the resolver has decided (digests
+    /// still `resolving` are not counted).
+    pub fn count_by_state(&self) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for status in self.digests.values().filter(|s| s.state != "resolving") {
+            *counts.entry(status.state.clone()).or_insert(0) += 1;
+        }
+        counts
+    }
+
     /// A digest seen running, before the resolver has said anything of it.
     pub fn seen(&mut self, digest: &Digest) {
         let entry = self.digests.entry(digest.clone()).or_default();

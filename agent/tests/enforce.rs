@@ -784,40 +784,12 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
     };
     let dir = tempfile::tempdir().unwrap();
     let (image, manifest) = podman.push_busybox(&registry.addr, "shop/multi", "multi");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let index = rt.block_on(async {
-        let image = parse_reference(&image).unwrap();
-        let client = Registry::new(&Default::default(), &[&image]).unwrap();
-        let amd64 = client.resolve(&image).await.unwrap();
-        let arm64 = support::push_image(&registry.addr, "shop/multi", "arm64", "arm64");
-        let arm64 = client
-            .resolve(&image.clone_with_digest(arm64.to_string()))
-            .await
-            .unwrap();
-        let list_type = if amd64.media_type == layout::DOCKER_MANIFEST_MEDIA_TYPE {
-            layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE
-        } else {
-            layout::INDEX_MEDIA_TYPE
-        };
-        let entry = |d: &layout::Descriptor, platform: serde_json::Value| {
-            serde_json::json!({
-                "mediaType": d.media_type, "digest": d.digest, "size": d.size,
-                "platform": platform,
-            })
-        };
-        // arm64 first: taking the first entry would be wrong here.
-        let index = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": list_type,
-            "manifests": [
-                entry(&arm64, serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})),
-                entry(&amd64, serde_json::json!({"architecture": "amd64", "os": "linux"})),
-            ],
-        }))
-        .unwrap();
-        let tag = parse_reference(&format!("{}/shop/multi:multi-arch", registry.addr)).unwrap();
-        client.push_manifest(&tag, &index, list_type).await.unwrap()
-    });
+    let image = parse_reference(&image).unwrap();
+    let client = Registry::new(&Default::default(), &[&image]).unwrap();
+    let arm64 = support::push_image(&registry.addr, "shop/multi", "arm64", "arm64");
+    let arm64 = image.clone_with_digest(arm64.to_string());
+    let tag = parse_reference(&format!("{}/shop/multi:multi-arch", registry.addr)).unwrap();
+    let index = common::push_index(&client, &image, &arm64, &tag);
     assert_ne!(index.as_str(), manifest);
 
     // The profile names the amd64 manifest and allows only the shell.

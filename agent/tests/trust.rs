@@ -292,37 +292,9 @@ fn a_pinned_profile_for_a_multi_arch_image_in_a_private_registry_is_enforced_and
             }
             .into(),
         );
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let index = rt.block_on(async {
-        use imprint_oci::layout;
-        let amd64 = client.resolve(&named).await.unwrap();
-        let arm64 = client
-            .resolve(&named.clone_with_digest(other.clone()))
-            .await
-            .unwrap();
-        let list_type = if amd64.media_type == layout::DOCKER_MANIFEST_MEDIA_TYPE {
-            layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE
-        } else {
-            layout::INDEX_MEDIA_TYPE
-        };
-        let entry = |d: &layout::Descriptor, platform: serde_json::Value| {
-            serde_json::json!({
-                "mediaType": d.media_type, "digest": d.digest, "size": d.size,
-                "platform": platform,
-            })
-        };
-        let index = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": list_type,
-            "manifests": [
-                entry(&arm64, serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})),
-                entry(&amd64, serde_json::json!({"architecture": "amd64", "os": "linux"})),
-            ],
-        }))
-        .unwrap();
-        let tag = imprint_oci::parse_reference(&format!("{reg}/shop/multi:latest")).unwrap();
-        client.push_manifest(&tag, &index, list_type).await.unwrap()
-    });
+    let tag = imprint_oci::parse_reference(&format!("{reg}/shop/multi:latest")).unwrap();
+    let arm64 = named.clone_with_digest(other.clone());
+    let index = push_index(&client, &named, &arm64, &tag);
     let (key, public) = trusted_key(dir.path());
     let strict = profile_allowing(dir.path(), "strict", &manifest, &["/bin/sh"]);
     let artifact = publish_with(&client, reg, "profiles/multi", "shop/multi", &strict, &key);
@@ -460,15 +432,8 @@ fn deleting_the_newest_profile_from_the_listing_does_not_bring_back_an_older_one
     // older one, validly signed, is all discovery now finds.
     rewrite_listing(reg, "shop/web", &digest, |d| d != artifact);
     agent.wait_for_log(&format!("{digest}: withdrawn:"), Duration::from_secs(30));
-    let withdrawal = |received: &Received| {
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, batch)| batch.to_string().contains("agent-profile-withdrawn"))
-    };
     wait_until("the withdrawal alert", Duration::from_secs(30), || {
-        withdrawal(&received)
+        alerts_with_rule(&received, "agent-profile-withdrawn") > 0
     });
     // v2 stays in force: busybox still deviates.
     alerts_on(
@@ -688,11 +653,7 @@ fn offline_the_kept_signatures_are_judged_by_the_current_policy_and_the_offline_
         Duration::from_secs(30),
     );
     wait_until("the offline alert", Duration::from_secs(30), || {
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, batch)| batch.to_string().contains("agent-profile-offline-too-long"))
+        alerts_with_rule(&received, "agent-profile-offline-too-long") > 0
     });
 }
 
@@ -811,19 +772,10 @@ fn a_flooded_signature_tag_is_an_alert_even_when_the_signature_is_found() {
         Duration::from_secs(30),
     );
     wait_until("the flood alert", Duration::from_secs(30), || {
-        received
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|(_, batch)| batch.to_string().contains("agent-listing-flooded"))
+        alerts_with_rule(&received, "agent-listing-flooded") > 0
     });
     // Said once, not at every refresh.
     std::thread::sleep(Duration::from_secs(5));
-    let floods = received
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|(_, batch)| batch.to_string().contains("agent-listing-flooded"))
-        .count();
+    let floods = alerts_with_rule(&received, "agent-listing-flooded");
     assert_eq!(floods, 1);
 }

@@ -349,17 +349,7 @@ fn check_bundle(
     bytes: &[u8],
     is_signature: bool,
 ) -> Result<Accepted, Rejection> {
-    // Refuses a bundle holding both a DSSE envelope and a message signature,
-    // or a repeated key: what is verified and what is read must be one content.
-    let bundle = Bundle::parse(bytes)?;
-    let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
-    // By key, imprint verifies the envelope it parsed; keyless, sigstore's
-    // verifier checks the bytes and the statement comes from its parse.
-    let (statement, authority) = if bundle.verification_material.get("publicKey").is_some() {
-        policy::check_envelope(policy, digest, envelope)?
-    } else {
-        check_keyless(policy, digest, bytes)?
-    };
+    let (statement, authority) = bundle_statement(policy, digest, bytes)?;
     if is_signature {
         if statement.predicate_type != signing::COSIGN_SIGN_PREDICATE_TYPE {
             return Err(Rejection::NotASignature(statement.predicate_type));
@@ -372,6 +362,27 @@ fn check_bundle(
         version: policy.attested_version(&statement),
         piece: None,
     })
+}
+
+/// A bundle's verified statement about `digest`, with the authority that signed
+/// it: its DSSE envelope by the policy's keys, or the whole bundle by its keyless
+/// identities.
+pub(crate) fn bundle_statement(
+    policy: &Policy,
+    digest: &Digest,
+    bytes: &[u8],
+) -> Result<(Statement, String), Rejection> {
+    // Refuses a bundle holding both a DSSE envelope and a message signature,
+    // or a repeated key: what is verified and what is read must be one content.
+    let bundle = Bundle::parse(bytes)?;
+    let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
+    // By key, imprint verifies the envelope it parsed; keyless, sigstore's
+    // verifier checks the bytes and the statement comes from its parse.
+    if bundle.verification_material.get("publicKey").is_some() {
+        Ok(policy::check_envelope(policy, digest, envelope)?)
+    } else {
+        check_keyless(policy, digest, bytes)
+    }
 }
 
 /// Verifies a keyless (certificate) bundle with the policy's keyless identities,

@@ -5,7 +5,7 @@
 //! then turns [`Enforcer`]: resolver updates first, so what was verified is in
 //! force before the next event; then the events; then, every second, a tick.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
@@ -98,7 +98,6 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         watch: watch_tx,
         watched: HashMap::new(),
         platforms: HashMap::new(),
-        states: HashMap::new(),
         resolver: Some(resolver),
         node: settings.node.clone(),
     };
@@ -145,8 +144,6 @@ struct Enforcer {
     watched: HashMap<Digest, HashSet<Option<String>>>,
     /// Index digest → the platform manifest this node runs (from the resolver).
     platforms: HashMap<Digest, Digest>,
-    /// Each digest's profile state, as the metrics report it.
-    states: HashMap<Digest, &'static str>,
     /// The resolver's thread, until it is found stopped.
     resolver: Option<std::thread::JoinHandle<()>>,
     /// This node's name, for the agent's own alerts.
@@ -167,7 +164,6 @@ impl Enforcer {
             } => {
                 self.detector.load(&profile);
                 eprintln!("imprint-agent: enforcing {artifact} for {digest}");
-                self.states.insert(digest, "verified");
             }
             Update::Revoke { digest, status } => {
                 if let Status::OfflineTooLong(why) = &status {
@@ -186,7 +182,6 @@ impl Enforcer {
                     "imprint-agent: no longer enforcing a profile for {digest}: {}: {status:?}",
                     status.label()
                 );
-                self.states.insert(digest, status.label());
             }
             Update::Flooded { digest, detail } => {
                 let detail = detail.join("; ");
@@ -201,7 +196,6 @@ impl Enforcer {
             Update::Platform { index, manifest } => {
                 // The index's own state, if any, goes: its events now name the manifest.
                 self.detector.unload(&index);
-                self.states.remove(&index);
                 self.platforms.insert(index, manifest);
             }
             Update::Status { digest, status } => {
@@ -225,13 +219,12 @@ impl Enforcer {
                         status.label()
                     );
                 }
-                self.states.insert(digest, status.label());
             }
         }
-        let mut by_state = BTreeMap::new();
-        for state in self.states.values() {
-            *by_state.entry(state.to_string()).or_insert(0u64) += 1;
-        }
+        // The metric counts what `/status` says, so the two cannot disagree.
+        let by_state = (lock(&self.metrics.status).as_ref())
+            .map(StatusReport::count_by_state)
+            .unwrap_or_default();
         *lock(&self.metrics.profiles_by_state) = by_state;
         self.metrics
             .profiles_enforced
@@ -286,10 +279,7 @@ impl Enforcer {
             Outcome::Suppressed(_) => return None,
             Outcome::Opened(id) | Outcome::Joined(id) => id,
         };
-        self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.metrics.alerts_by_rule)
-            .entry(alert.rule.clone())
-            .or_insert(0) += 1;
+        self.metrics.count_alert(&alert.rule);
         Some((alert, id))
     }
 
@@ -365,10 +355,7 @@ impl Enforcer {
             pid: std::process::id(),
             comm: Some("imprint-agent".to_string()),
         };
-        self.metrics.alerts.fetch_add(1, Ordering::Relaxed);
-        *lock(&self.metrics.alerts_by_rule)
-            .entry(alert.rule.clone())
-            .or_insert(0) += 1;
+        self.metrics.count_alert(&alert.rule);
         let incident = format!("agent-{}", now.as_second());
         self.outputs.send(&[(alert, incident)]);
     }

@@ -143,7 +143,7 @@ pub(super) async fn resolve(
     names: &[Digest],
     places: &[String],
     enforced: Option<&str>,
-    revoked: &mut Learned<'_>,
+    learned: &mut Learned<'_>,
 ) -> Resolved {
     let (delivered, allowed) = {
         let d = lock(&config.delivered);
@@ -163,14 +163,14 @@ pub(super) async fn resolve(
         if let Some(refusal) = pin_refusal(config, pinned) {
             answers.push((pinned.clone(), Answer::Refused(refusal)));
         } else {
-            answers.push(from_pin(config, cache, digest, pinned, &allowed, revoked).await);
+            answers.push(from_pin(config, cache, digest, pinned, &allowed, learned).await);
         }
     }
     // --profile-ref pins are for whichever digest their profile names; those the
     // policy refuses were said once at start, and are not asked.
     for pinned in config.pinned.iter() {
         if pin_refusal(config, pinned).is_none() {
-            answers.push(from_pin(config, cache, digest, pinned, &allowed, revoked).await);
+            answers.push(from_pin(config, cache, digest, pinned, &allowed, learned).await);
         }
     }
     // Pinned artifacts first: the Git-reviewed choice wins over discovery.
@@ -182,31 +182,16 @@ pub(super) async fn resolve(
         return found.into();
     }
     for place in places {
-        let answer = from_repository(config, cache, digest, place, &allowed, revoked).await;
+        let answer = from_repository(config, cache, digest, place, &allowed, learned).await;
         answers.push((place.clone(), answer));
     }
     let enforced_place = enforced.and_then(|e| e.split_once('@')).map(|(r, _)| r);
-    match decide(answers, enforced_place) {
+    let mut outcome = decide(answers, enforced_place);
+    if let Resolved::Enforce { pinned, .. } = &mut outcome {
         // Git delivers this content: its choice, not the order, decides.
-        Resolved::Enforce {
-            repository,
-            artifact,
-            profile,
-            content,
-            evidence,
-            rank,
-            pinned,
-        } => Resolved::Enforce {
-            pinned: pinned || !allowed.is_empty(),
-            repository,
-            artifact,
-            profile,
-            content,
-            evidence,
-            rank,
-        },
-        not => not,
+        *pinned |= !allowed.is_empty();
     }
+    outcome
 }
 
 /// A pinned artifact (`oci://…@sha256:…`): verified when it is a profile for
@@ -218,11 +203,11 @@ async fn from_pin(
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
-    revoked: &mut Learned<'_>,
+    learned: &mut Learned<'_>,
 ) -> (String, Answer) {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let place = repository_name(text).unwrap_or_else(|| text.to_string());
-    let answer = pinned_answer(config, cache, digest, pinned, allowed, revoked).await;
+    let answer = pinned_answer(config, cache, digest, pinned, allowed, learned).await;
     (place, answer)
 }
 
@@ -232,7 +217,7 @@ async fn pinned_answer(
     digest: &Digest,
     pinned: &str,
     allowed: &[Digest],
-    revoked: &mut Learned<'_>,
+    learned: &mut Learned<'_>,
 ) -> Answer {
     let text = pinned.strip_prefix("oci://").unwrap_or(pinned);
     let Ok(reference) = parse_reference(text) else {
@@ -255,10 +240,10 @@ async fn pinned_answer(
         return Answer::Nothing;
     }
     // A revocation beats a pin of the same artifact.
-    revoked
+    learned
         .read(&registry, &reference, digest, &config.policy)
         .await;
-    if let Some(why) = revoked.revoking(&artifact) {
+    if let Some(why) = learned.revoking(&artifact) {
         return Answer::Refused(Status::Revoked(format!("{pinned}: {why}")));
     }
     // Not the delivered content: no need to ask the registry about its signatures.
@@ -273,7 +258,7 @@ async fn pinned_answer(
     );
     let verdict = registry.verify(&reference, &artifact, &config.policy).await;
     if let Ok(v) = &verdict {
-        revoked.flooded.extend(v.unexamined.iter().cloned());
+        learned.flooded.extend(v.unexamined.iter().cloned());
     }
     match verdict {
         Ok(v) if v.verified => Answer::Verified(Candidate {
@@ -303,7 +288,7 @@ async fn from_repository(
     digest: &Digest,
     place: &str,
     allowed: &[Digest],
-    revoked: &mut Learned<'_>,
+    learned: &mut Learned<'_>,
 ) -> Answer {
     let Some(repository) = repository_reference(place) else {
         return Answer::Nothing;
@@ -317,12 +302,12 @@ async fn from_repository(
         Err(e) => return Answer::Refused(Status::Unreachable(e.to_string())),
     };
     if discovery.unexamined > 0 {
-        revoked.flooded.push(format!(
+        learned.flooded.push(format!(
             "referrers of {digest} in {place}: {} more than are examined",
             discovery.unexamined
         ));
     }
-    revoked
+    learned
         .read(&registry, &repository, digest, &config.policy)
         .await;
     let mut failure: Option<Status> = None;
@@ -337,7 +322,7 @@ async fn from_repository(
     // first, which only a verification reads (bounded by discovery's count).
     let mut best: Option<Candidate> = None;
     for found in artifacts {
-        if let Some(why) = revoked.revoking(&found.digest) {
+        if let Some(why) = learned.revoking(&found.digest) {
             // An explicit act: it says more than any other refusal here.
             failure = Some(Status::Revoked(format!("{place}: {why}")));
             continue;
@@ -349,7 +334,7 @@ async fn from_repository(
             &registry,
             &repository,
             found,
-            revoked,
+            learned,
         )
         .await;
         match found {

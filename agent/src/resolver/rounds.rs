@@ -81,7 +81,7 @@ impl Rounds {
                 places,
                 enforced,
             } = prepared;
-            let mut revoked = Learned::new(&known);
+            let mut learned = Learned::new(&known);
             let looked = resolve(
                 &config,
                 &cache,
@@ -89,7 +89,7 @@ impl Rounds {
                 &names,
                 &places,
                 enforced.as_deref(),
-                &mut revoked,
+                &mut learned,
             );
             let outcome = match tokio::time::timeout(deadline, looked).await {
                 Ok(outcome) => outcome,
@@ -98,8 +98,8 @@ impl Rounds {
                     deadline.as_secs()
                 ))),
             };
-            let revocations = std::mem::take(&mut revoked.found);
-            let flooded = std::mem::take(&mut revoked.flooded);
+            let revocations = std::mem::take(&mut learned.found);
+            let flooded = std::mem::take(&mut learned.flooded);
             Finished {
                 digest,
                 names,
@@ -165,9 +165,9 @@ impl Resolver {
         }
         self.remember_revocations(&digest, revocations);
         // No rollback: an outcome below the digest's mark is a withdrawal.
-        let delivered = !self.delivered_contents(&names).is_empty();
+        let allowed = self.delivered_contents(&names);
         let mark = self.remembered.marks.get(&digest);
-        let (outcome, mark) = super::order::hold(outcome, mark, delivered);
+        let (outcome, mark) = super::order::hold(outcome, mark, !allowed.is_empty());
         let outcome = self.offline_limit(&digest, outcome);
         if mark.as_ref() != self.remembered.marks.get(&digest)
             && let Some(mark) = mark
@@ -175,7 +175,6 @@ impl Resolver {
             self.remembered.marks.insert(digest.clone(), mark);
             self.remembered.save(&self.remembered_path);
         }
-        let allowed = self.delivered_contents(&names);
         let Some(w) = self.watched.get_mut(&digest) else {
             return;
         };

@@ -86,3 +86,20 @@ fn the_document_round_trips_and_the_table_says_when_the_resolver_stopped() {
     );
     assert!(text.contains("no-profile"), "{text}");
 }
+
+#[test]
+fn the_metric_counts_decided_states_only() {
+    let mut report = StatusReport::default();
+    report.seen(&d("new"));
+    report.apply(&Update::Status {
+        digest: d("a"),
+        status: Status::NoProfile,
+    });
+    report.apply(&Update::Status {
+        digest: d("b"),
+        status: Status::NoProfile,
+    });
+    let counts = report.count_by_state();
+    assert_eq!(counts.get("no-profile"), Some(&2));
+    assert_eq!(counts.get("resolving"), None);
+}

@@ -287,47 +287,25 @@ pub fn publish_to(
     profile_path: &Path,
     key: Option<&imprint_oci::SigningKey>,
 ) -> String {
-    let rt = tokio::runtime::Runtime::new().unwrap();
     let profile = imprint_schema::parse_profile(&std::fs::read(profile_path).unwrap()).unwrap();
     let image =
         imprint_oci::parse_reference(&format!("{registry}/{image_repo}@{}", profile.image.digest))
             .unwrap();
     let client = imprint_oci::Registry::new(&Default::default(), &[&image]).unwrap();
-    rt.block_on(async {
-        let subject = client.resolve(&image).await.unwrap();
-        let artifact =
-            imprint_oci::layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
-        let repository = imprint_oci::parse_reference(&format!("{registry}/{repo}")).unwrap();
-        let digest = client
-            .push_artifact(&repository, &artifact, None)
-            .await
-            .unwrap();
-        let at = repository.clone_with_digest(digest.to_string());
-        if let Some(key) = key {
-            client
-                .sign(&at, key, false, jiff::Timestamp::now())
-                .await
-                .unwrap();
-            let predicate = imprint_oci::signing::ProfilePredicate::for_artifact(
-                &artifact.manifest,
-                &profile,
-                "https://ci.example/imprint/e2e",
-                0,
-            );
-            client
-                .attest(
-                    &at,
-                    key,
-                    imprint_oci::signing::PROFILE_PREDICATE_TYPE,
-                    serde_json::to_value(predicate).unwrap(),
-                    false,
-                    jiff::Timestamp::now(),
-                )
-                .await
-                .unwrap();
-        }
-        digest.to_string()
-    })
+    match key {
+        Some(key) => publish_with(&client, registry, repo, image_repo, profile_path, key),
+        None => push_profile(&client, registry, repo, &image, &profile).1,
+    }
+}
+
+/// How many alerts of `rule` the webhook receiver got.
+pub fn alerts_with_rule(received: &Received, rule: &str) -> usize {
+    let received = received.lock().unwrap();
+    (received.iter())
+        .filter_map(|(_, batch)| batch.as_array())
+        .flatten()
+        .filter(|alert| alert["rule"] == rule)
+        .count()
 }
 
 /// Request heads and JSON bodies a webhook receiver got.
@@ -428,16 +406,9 @@ pub fn publish_with(
     let image =
         imprint_oci::parse_reference(&format!("{registry}/{image_repo}@{}", profile.image.digest))
             .unwrap();
+    let (artifact, digest) = push_profile(client, registry, repo, &image, &profile);
+    let at = imprint_oci::parse_reference(&format!("{registry}/{repo}@{digest}")).unwrap();
     rt.block_on(async {
-        let subject = client.resolve(&image).await.unwrap();
-        let artifact =
-            imprint_oci::layout::build(&profile, &subject, jiff::Timestamp::now()).unwrap();
-        let repository = imprint_oci::parse_reference(&format!("{registry}/{repo}")).unwrap();
-        let digest = client
-            .push_artifact(&repository, &artifact, None)
-            .await
-            .unwrap();
-        let at = repository.clone_with_digest(digest.to_string());
         client
             .sign(&at, key, false, jiff::Timestamp::now())
             .await
@@ -459,7 +430,30 @@ pub fn publish_with(
             )
             .await
             .unwrap();
-        digest.to_string()
+    });
+    digest
+}
+
+/// Builds `profile`'s artifact for `image` and pushes it to `registry/repo`
+/// (unsigned): the artifact and its digest.
+fn push_profile(
+    client: &imprint_oci::Registry,
+    registry: &str,
+    repo: &str,
+    image: &imprint_oci::Reference,
+    profile: &imprint_schema::Profile,
+) -> (imprint_oci::layout::Artifact, String) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let subject = client.resolve(image).await.unwrap();
+        let artifact =
+            imprint_oci::layout::build(profile, &subject, jiff::Timestamp::now()).unwrap();
+        let repository = imprint_oci::parse_reference(&format!("{registry}/{repo}")).unwrap();
+        let digest = client
+            .push_artifact(&repository, &artifact, None)
+            .await
+            .unwrap();
+        (artifact, digest.to_string())
     })
 }
 
@@ -507,5 +501,43 @@ pub fn exec_anomaly_for(received: &Received, digest: &str) -> bool {
             a.iter()
                 .any(|x| x["rule"] == "anomaly.exec" && x["imageDigest"] == digest)
         })
+    })
+}
+
+/// Pushes, under `tag`, a multi-platform index of the manifests `amd64` and
+/// `arm64` name (arm64 first: taking the first entry would be wrong), of the
+/// kind their media type asks for. Returns the index's digest.
+pub fn push_index(
+    client: &imprint_oci::Registry,
+    amd64: &imprint_oci::Reference,
+    arm64: &imprint_oci::Reference,
+    tag: &imprint_oci::Reference,
+) -> imprint_schema::Digest {
+    use imprint_oci::layout;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let amd64 = client.resolve(amd64).await.unwrap();
+        let arm64 = client.resolve(arm64).await.unwrap();
+        let list_type = if amd64.media_type == layout::DOCKER_MANIFEST_MEDIA_TYPE {
+            layout::DOCKER_MANIFEST_LIST_MEDIA_TYPE
+        } else {
+            layout::INDEX_MEDIA_TYPE
+        };
+        let entry = |d: &layout::Descriptor, platform: serde_json::Value| {
+            serde_json::json!({
+                "mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                "platform": platform,
+            })
+        };
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": list_type,
+            "manifests": [
+                entry(&arm64, serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"})),
+                entry(&amd64, serde_json::json!({"architecture": "amd64", "os": "linux"})),
+            ],
+        }))
+        .unwrap();
+        client.push_manifest(tag, &index, list_type).await.unwrap()
     })
 }

@@ -13,12 +13,11 @@ use super::{
     RevocationError, RevocationPredicate, Revocations, VerifiedRevocation,
     check_revocation_statement,
 };
-use crate::bundle_verify::{BundleTrust, Signed, verify_bundle};
 use crate::layout;
-use crate::policy::{self, Authority, Policy};
+use crate::policy::{self, Policy};
 use crate::registry::{Reference, Registry, RegistryError, at_digest, parse_any_manifest};
 use crate::signing::{self, Bundle, Envelope, Statement};
-use crate::verify::Rejection;
+use crate::verify::{Rejection, bundle_statement};
 
 /// A revocation as stored, before it is judged.
 pub(super) enum Stored {
@@ -323,15 +322,7 @@ pub(super) fn verify_stored(
 ) -> Result<(RevocationPredicate, String), RevocationError> {
     let (statement, authority) = match stored {
         Stored::Envelope(envelope) => policy::check_envelope(revokers, image_digest, &envelope)?,
-        Stored::Bundle(bytes) => {
-            let bundle = Bundle::parse(&bytes)?;
-            let envelope = (bundle.dsse_envelope.as_ref()).ok_or(Rejection::MessageSignature)?;
-            if bundle.verification_material.get("publicKey").is_some() {
-                policy::check_envelope(revokers, image_digest, envelope)?
-            } else {
-                check_keyless(revokers, image_digest, &bytes)?
-            }
-        }
+        Stored::Bundle(bytes) => bundle_statement(revokers, image_digest, &bytes)?,
     };
     let predicate = check_revocation_statement(&statement, image_digest)?;
     Ok((predicate, authority))
@@ -355,50 +346,4 @@ pub(super) fn read_unverified(
         })?;
     let statement = Statement::parse_for(&payload, image_digest)?;
     check_revocation_statement(&statement, image_digest)
-}
-
-/// Verifies a keyless bundle with the revokers' keyless identities; the statement
-/// comes from the payload sigstore's verifier checked.
-fn check_keyless(
-    revokers: &Policy,
-    image_digest: &Digest,
-    bundle_bytes: &[u8],
-) -> Result<(Statement, String), Rejection> {
-    let mut reasons = Vec::new();
-    for authority in &revokers.authorities {
-        let Authority::Keyless {
-            name,
-            identity,
-            trusted_root,
-        } = authority
-        else {
-            continue;
-        };
-        let subject = regex::Regex::new(&identity.subject_reg_exp).map_err(|source| {
-            Rejection::IdentityPattern {
-                authority: name.clone(),
-                source,
-            }
-        })?;
-        let trust = BundleTrust::Keyless {
-            issuer: &identity.issuer,
-            subject: &subject,
-            trusted_root,
-        };
-        match verify_bundle(bundle_bytes, Signed::Digest(image_digest), &trust) {
-            Ok(signer) => {
-                let verified = signer.dsse.ok_or(Rejection::MessageSignature)?;
-                if verified.payload_type != signing::IN_TOTO_PAYLOAD_TYPE {
-                    return Err(Rejection::PayloadType(verified.payload_type));
-                }
-                let statement = Statement::parse_for(&verified.payload, image_digest)?;
-                return Ok((statement, format!("{name} ({})", signer.identity)));
-            }
-            Err(e) => reasons.push(format!("{name}: {e}")),
-        }
-    }
-    if reasons.is_empty() {
-        return Err(Rejection::NoKeylessIdentity);
-    }
-    Err(Rejection::NoIdentityAccepts(reasons))
 }
