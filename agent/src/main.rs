@@ -35,6 +35,8 @@ fn status(args: impl Iterator<Item = std::ffi::OsString>) -> ExitCode {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
+    // Causes quote URLs (reqwest, oci-client): their credentials are not printed.
+    let error = imprint_oci::redact::Redacted(error);
     eprintln!("imprint-agent: error: {error:#}");
     ExitCode::from(2)
 }

@@ -180,6 +180,7 @@ async fn deliver(
             let status = response.status();
             // 4xx other than 408/429 will not get better: drop the batch, loudly.
             if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+                let url = imprint_oci::redact::redact_url(&url);
                 eprintln!("imprint-agent: {url} refused a batch ({status}); dropped");
                 return Ok(());
             }
@@ -323,6 +324,8 @@ fn send_loop(target: Target, spool: Arc<Spool>, stop: Arc<AtomicBool>) {
                 backoff = Duration::from_millis(200);
             }
             Err(e) => {
+                // reqwest's errors and ours quote the URL: its credentials are not logged.
+                let e = imprint_oci::redact::Redacted(&e);
                 eprintln!(
                     "imprint-agent: {} unreachable ({e}); {} batches kept, retrying in {:?}",
                     target.name(),

@@ -29,6 +29,8 @@
 //! outputs:
 //!   alertmanager: {url: http://alertmanager:9093}
 //!   webhook: {url: https://hooks.example/imprint, headers: {Authorization: Bearer …}}
+//!   # Headers or credentials over plain http:// to a host that is not loopback
+//!   # are refused unless `insecure: true` (--webhook-insecure).
 //!   syslog: {url: tls://syslog:6514, ca: /etc/imprint/syslog-ca.pem}  # or udp://, tcp://
 //!   stdout: true
 //! ```
@@ -84,6 +86,19 @@ pub enum SettingsError {
     /// Settings that do not go together (from the flags, the file, or both).
     #[error("{0}")]
     Conflict(String),
+    /// An output would send credentials over plain HTTP to a host that is not
+    /// loopback, and its insecure option does not allow it.
+    #[error(
+        "outputs.{output} ({url}): {what} would be sent over plain http:// to a host that is not loopback; use https://, or allow it with --{output}-insecure (outputs.{output}.insecure: true)"
+    )]
+    PlainHttpCredentials {
+        /// The output: `webhook`, `alertmanager`.
+        output: &'static str,
+        /// Its URL, credentials redacted.
+        url: String,
+        /// What would be exposed: the headers named, credentials in the URL.
+        what: String,
+    },
 }
 
 /// The imprint node agent.
@@ -262,6 +277,16 @@ pub struct AlertmanagerSettings {
     /// Send alerts to this Alertmanager (`http://host:9093`).
     #[arg(long = "alertmanager-url", id = "alertmanager_url")]
     pub url: Option<HttpUrl>,
+    /// Allow credentials in --alertmanager-url (`http://user:pass@host`) over plain
+    /// http:// to a host that is not loopback.
+    #[arg(
+        long = "alertmanager-insecure",
+        id = "alertmanager_insecure",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    #[serde(default)]
+    pub insecure: Option<bool>,
 }
 
 /// `outputs.webhook`.
@@ -275,6 +300,16 @@ pub struct WebhookSettings {
     #[arg(long = "webhook-header", id = "webhook_headers")]
     #[serde(default, deserialize_with = "header_map")]
     pub headers: Vec<WebhookHeader>,
+    /// Allow the headers (and credentials in the URL) over plain http:// to a host
+    /// that is not loopback.
+    #[arg(
+        long = "webhook-insecure",
+        id = "webhook_insecure",
+        num_args = 0,
+        default_missing_value = "true"
+    )]
+    #[serde(default)]
+    pub insecure: Option<bool>,
 }
 
 /// `outputs.syslog`.
@@ -368,6 +403,14 @@ impl Settings {
                 "give enforce keys (--key) or a policy (--policy), not both".into(),
             ));
         }
+        let (webhook, alertmanager) = (&self.outputs.webhook, &self.outputs.alertmanager);
+        if let Some(url) = &webhook.url {
+            let names: Vec<&str> = webhook.headers.iter().map(|h| h.name.as_str()).collect();
+            check_plain_http("webhook", url, &names, webhook.insecure)?;
+        }
+        if let Some(url) = &alertmanager.url {
+            check_plain_http("alertmanager", url, &[], alertmanager.insecure)?;
+        }
         Ok(())
     }
 
@@ -442,6 +485,35 @@ impl OutputSettings {
     pub fn stdout(&self) -> bool {
         self.stdout.unwrap_or(false)
     }
+}
+
+/// Refuses credentials (these headers, userinfo in the URL) over plain HTTP to a
+/// host that is not loopback, unless `insecure` allows it: anyone on the path
+/// would read them.
+fn check_plain_http(
+    output: &'static str,
+    url: &HttpUrl,
+    headers: &[&str],
+    insecure: Option<bool>,
+) -> Result<(), SettingsError> {
+    if insecure == Some(true) || !url.is_plain_http() || url.is_loopback() {
+        return Ok(());
+    }
+    let mut exposed = Vec::new();
+    if !headers.is_empty() {
+        exposed.push(format!("the headers {}", headers.join(", ")));
+    }
+    if url.has_userinfo() {
+        exposed.push("the credentials in the URL".to_string());
+    }
+    if exposed.is_empty() {
+        return Ok(());
+    }
+    Err(SettingsError::PlainHttpCredentials {
+        output,
+        url: imprint_oci::redact::redact_url(url.as_str()),
+        what: exposed.join(" and "),
+    })
 }
 
 fn or_default(value: Option<Period>, default: &str) -> std::time::Duration {

@@ -282,3 +282,86 @@ fn alerts_reach_rsyslog_over_tls_only_with_the_right_ca_and_client_certificate()
         "a receiver we do not trust got the alert"
     );
 }
+
+/// Alerts carry what the attacked container named: a subject with a newline and
+/// a syslog header after it must arrive as one line, not as a forged message.
+/// rsyslog's own escaping on receipt is turned off, so only ours is tested; a
+/// raw newline sent beside it shows that this receiver would split a line.
+#[test]
+fn a_newline_in_a_subject_cannot_forge_a_syslog_line() {
+    if !Path::new("/usr/sbin/rsyslogd").exists() {
+        imprint_test_support::skip("rsyslog is not installed (bash .ci/setup installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (udp, tcp) = (free_port(), free_port());
+    let out = dir.path().join("received.log");
+    let _rsyslog = Rsyslog::start(
+        dir.path(),
+        " parser.escapeControlCharactersOnReceive=\"off\"",
+        &format!(
+            "module(load=\"imudp\")\nmodule(load=\"imtcp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp}\")\ninput(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp}\")\n"
+        ),
+        tcp,
+    );
+    let forged = "/tmp/x\n<13>1 2026-01-01T00:00:00Z node-1 sshd - - - Accepted password for root";
+    let hostile = Alert {
+        subject: forged.into(),
+        message: format!("A file was opened: {forged}"),
+        comm: Some("cat\r\n".into()),
+        ..alert("anomaly.open")
+    };
+    let urls = [
+        format!("udp://127.0.0.1:{udp}"),
+        format!("tcp://127.0.0.1:{tcp}"),
+    ];
+    let outputs = Outputs::start(
+        urls.iter()
+            .map(|u| syslog(u, &TlsFiles::default()))
+            .collect(),
+        false,
+        &dir.path().join("spool"),
+        "node-1".into(),
+    )
+    .unwrap();
+    outputs.send(&[(hostile, "i-1".into())]);
+    outputs.shutdown(Duration::from_secs(10));
+    // The control: a raw newline, octet-counted over TCP, is split by this receiver.
+    SyslogTarget::new(&urls[1], &TlsFiles::default())
+        .unwrap()
+        .send(&["<35>1 - node-1 control - - - raw\n<13>1 control-forged".into()])
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        if text.contains("control-forged") && text.matches("Accepted password").count() >= 2 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "rsyslog received:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.contains(&"<13>1 control-forged"),
+        "the control was not split, so this test shows nothing:\n{text}"
+    );
+    // Our alert: one line per transport, the newline escaped inside it.
+    let ours: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("Accepted password"))
+        .collect();
+    assert_eq!(ours.len(), 2, "{text}");
+    for l in ours {
+        assert!(l.starts_with("<35>1 "), "{l}");
+        assert!(
+            l.contains(" subject=\"/tmp/x\\n<13>1 2026-01-01T00:00:00Z node-1 sshd - - - Accepted password for root\""),
+            "{l}"
+        );
+        assert!(l.contains(" comm=\"cat\\r\\n\""), "{l}");
+        assert!(l.ends_with("A file was opened: /tmp/x\\n<13>1 2026-01-01T00:00:00Z node-1 sshd - - - Accepted password for root"), "{l}");
+    }
+    assert!(
+        !lines.iter().any(|l| l.starts_with("<13>1 2026")),
+        "a forged line arrived:\n{text}"
+    );
+}

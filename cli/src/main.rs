@@ -269,7 +269,8 @@ fn parse_duration(s: &str) -> Result<jiff::SignedDuration, String> {
 fn error_chain(error: &anyhow::Error) -> String {
     let mut message = String::new();
     for cause in error.chain() {
-        let text = cause.to_string();
+        // Causes quote URLs (reqwest, oci-client): their credentials are not printed.
+        let text = imprint_oci::redact::redact_urls(&cause.to_string()).into_owned();
         if message.contains(&text) {
             continue;
         }
@@ -337,6 +338,18 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn printed_errors_redact_the_urls_of_every_cause() {
+        let cause = anyhow::anyhow!(
+            "error sending request for url (https://u:s3cret@r.example/v2/?X-Amz-Signature=s3cret)"
+        );
+        let e = cause.context("pull r.example/p:1");
+        assert_eq!(
+            error_chain(&e),
+            "pull r.example/p:1: error sending request for url (https://***@r.example/v2/?X-Amz-Signature=***)"
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! [`layout`] builds the artifact a profile travels as and checks one pulled back;
 //! [`Registry`] pushes, pulls, discovers, signs, attests and verifies it, against a
 //! verification [`policy`]; [`signing`] holds cosign's and in-toto's formats and
-//! [`credentials`] finds registry credentials where docker, podman and oras keep them.
-//! Those four are namespaces; everything else is re-exported here. The formats
+//! [`credentials`] finds registry credentials where docker, podman and oras keep them;
+//! [`redact`] hides the credentials in URLs before they are printed. Those five are
+//! namespaces; everything else is re-exported here. The formats
 //! are described in `docs/profile-format.md` (the artifact) and `docs/trust.md`.
 
 #![warn(unreachable_pub)]
@@ -17,6 +18,7 @@ mod keys;
 pub mod layout;
 mod manifests;
 pub mod policy;
+pub mod redact;
 mod registry;
 mod revocation;
 pub mod signing;

@@ -27,7 +27,19 @@ const IO_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a TLS receiver has to refuse us after the batch was written.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
+/// RFC 5424's APP-NAME of every message.
+const APP_NAME: &str = "imprint-agent";
+/// RFC 5424's bounds on HOSTNAME and MSGID, in characters (printable US-ASCII).
+const HOSTNAME_MAX: usize = 255;
+const MSGID_MAX: usize = 32;
+
 /// An RFC 5424 syslog message for an alert (facility security/authorization, 4).
+///
+/// What an alert says comes from the attacked container (a file named
+/// `x\n<13>1 … forged`), so no character of it reaches the wire that could end
+/// a line or mislead a reader: in MSG and in structured-data values every
+/// control character is escaped (the form is `push_escaped`'s), and HOSTNAME and MSGID are
+/// printable US-ASCII within their lengths (anything else becomes `_`).
 pub fn syslog_message(alert: &Alert, host: &str) -> String {
     let severity = match alert.severity {
         imprint_engine::Severity::Critical => 2,
@@ -35,23 +47,82 @@ pub fn syslog_message(alert: &Alert, host: &str) -> String {
         imprint_engine::Severity::Medium => 4,
         imprint_engine::Severity::Low => 5,
     };
-    let escape = |s: &str| {
-        s.replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace(']', "\\]")
-    };
+    let pid = alert.pid.to_string();
+    let image = alert.image_digest.as_ref().map_or("", |d| d.as_str());
+    let mut data = String::from("[imprint@32473");
+    for (name, value) in [
+        ("rule", Some(alert.rule.as_str())),
+        ("container", Some(alert.container_id.as_str())),
+        ("image", Some(image)),
+        ("pid", Some(pid.as_str())),
+        ("subject", Some(alert.subject.as_str())),
+        ("comm", alert.comm.as_deref()),
+    ] {
+        if let Some(value) = value {
+            data.push_str(&format!(" {name}=\""));
+            for c in value.chars() {
+                // RFC 5424 6.3.3: `"`, `\` and `]` are escaped in a PARAM-VALUE.
+                if matches!(c, '"' | ']') {
+                    data.push('\\');
+                }
+                push_escaped(&mut data, c);
+            }
+            data.push('"');
+        }
+    }
+    data.push(']');
+    let mut message = String::with_capacity(alert.message.len());
+    for c in alert.message.chars() {
+        push_escaped(&mut message, c);
+    }
     format!(
-        "<{}>1 {} {} imprint-agent - {} [imprint@32473 rule=\"{}\" container=\"{}\" image=\"{}\" pid=\"{}\"] {}",
+        "<{}>1 {} {} {APP_NAME} - {} {data} {message}",
         4 * 8 + severity,
-        alert.time,
-        if host.is_empty() { "-" } else { host },
-        alert.rule,
-        escape(&alert.rule),
-        escape(&alert.container_id),
-        escape(alert.image_digest.as_ref().map_or("", |d| d.as_str())),
-        alert.pid,
-        alert.message
+        timestamp(alert.time),
+        header_field(host, HOSTNAME_MAX),
+        header_field(&alert.rule, MSGID_MAX),
     )
+}
+
+/// Writes `c` as a message carries it. The escape form:
+///
+/// - `\` as `\\`, so every other escape is unambiguous on the wire;
+/// - newline, carriage return and tab as `\n`, `\r`, `\t`;
+/// - other C0 controls and DEL as `\xNN` (two lower-case hex digits);
+/// - C1 controls (U+0080–U+009F), the line and paragraph separators
+///   (U+2028, U+2029), the bidirectional controls (U+200E, U+200F,
+///   U+202A–U+202E, U+2066–U+2069) and U+FEFF (a BOM) as `\u{NNNN}`.
+fn push_escaped(out: &mut String, c: char) {
+    match c {
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\0'..='\x1f' | '\x7f' => out.push_str(&format!("\\x{:02x}", c as u32)),
+        '\u{80}'..='\u{9f}'
+        | '\u{200e}'
+        | '\u{200f}'
+        | '\u{2028}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}'
+        | '\u{feff}' => out.push_str(&format!("\\u{{{:04x}}}", c as u32)),
+        c => out.push(c),
+    }
+}
+
+/// A header field (HOSTNAME, MSGID): printable US-ASCII (`!` to `~`) only, the
+/// rest as `_`, at most `max` characters; nothing is the NILVALUE `-`.
+fn header_field(text: &str, max: usize) -> String {
+    let field: String = text
+        .chars()
+        .take(max)
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .collect();
+    if field.is_empty() { "-".into() } else { field }
+}
+
+/// RFC 5424's TIMESTAMP: RFC 3339 in UTC, at most six fractional digits.
+fn timestamp(time: jiff::Timestamp) -> jiff::Timestamp {
+    jiff::Timestamp::from_microsecond(time.as_microsecond()).unwrap_or(time)
 }
 
 /// TLS files for a `tls://` receiver.
@@ -68,8 +139,9 @@ pub struct TlsFiles {
 /// Why a syslog output cannot be built.
 #[derive(Debug, thiserror::Error)]
 pub enum SyslogError {
-    /// The URL is not `udp://`, `tcp://` or `tls://HOST:PORT`.
-    #[error("{0:?}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT")]
+    /// The URL is not `udp://`, `tcp://` or `tls://HOST:PORT` (shown redacted:
+    /// a mistaken URL may carry credentials).
+    #[error("{:?}: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT", imprint_oci::redact::redact_url(.0))]
     Url(String),
     /// TLS files given for a transport without TLS.
     #[error("{0:?}: a CA, certificate or key is only used with tls://")]
@@ -149,7 +221,8 @@ impl SyslogTarget {
         let (host, port) = address.rsplit_once(':').ok_or_else(bad_url)?;
         // An IPv6 address needs its brackets (`tcp://[::1]:601`), or the port is ambiguous.
         let unbracketed_v6 = host.contains(':') && !(host.starts_with('[') && host.ends_with(']'));
-        if host.is_empty() || unbracketed_v6 || port.parse::<u16>().is_err() {
+        // Syslog has no userinfo: `tcp://user@host:601` is a mistake, not a login.
+        if host.is_empty() || unbracketed_v6 || host.contains('@') || port.parse::<u16>().is_err() {
             return Err(bad_url());
         }
         let transport = match scheme {
@@ -349,6 +422,14 @@ mod tests {
             let e = SyslogTarget::new(bad, &none).unwrap_err().to_string();
             assert!(e.contains(bad) && e.contains("tls://HOST:PORT"), "{e}");
         }
+        // A URL with credentials in it is refused without showing them.
+        let e = SyslogTarget::new("tcp://user:secret@h:601", &none)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("tcp://***@h:601") && !e.contains("secret"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -401,6 +482,86 @@ mod tests {
             "{e:?}"
         );
         assert!(e.to_string().starts_with(&format!("{url}: ")), "{e}");
+    }
+
+    fn hostile_alert() -> Alert {
+        Alert {
+            rule: "anomaly.open".into(),
+            source: imprint_engine::Source::Anomaly,
+            severity: imprint_engine::Severity::High,
+            mitre: vec![],
+            message: "opened /tmp/x\n<13>1 2026-01-01T00:00:00Z h forged - - - root logged in\r\u{85}\u{2028}\u{202e}\x1b[2J\x7f\\n\t\0".into(),
+            subject: "/tmp/x\n<13>1 forged\"] [x@1 a=\"b".into(),
+            time: "2026-11-26T12:00:00.123456789Z".parse().unwrap(),
+            container_id: "c0ffee".into(),
+            image_digest: None,
+            node: None,
+            pid: 7,
+            comm: Some("sh\n]\\".into()),
+        }
+    }
+
+    /// The bytes a receiver may take as ending a line, or as terminal or
+    /// text-direction controls.
+    fn has_unsafe_character(text: &str) -> bool {
+        text.chars().any(|c| {
+            c.is_control()
+                || matches!(
+                    c,
+                    '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{feff}'
+                )
+        })
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_on_the_wire() {
+        let m = syslog_message(&hostile_alert(), "node-1");
+        assert!(!has_unsafe_character(&m), "{m:?}");
+        assert_eq!(m.lines().count(), 1);
+        // MSG: each escape as documented; a backslash is doubled, so the
+        // literal `\n` in the name is told from a newline.
+        assert!(
+            m.ends_with(
+                " opened /tmp/x\\n<13>1 2026-01-01T00:00:00Z h forged - - - root logged in\\r\\u{0085}\\u{2028}\\u{202e}\\x1b[2J\\x7f\\\\n\\t\\x00"
+            ),
+            "{m}"
+        );
+        // Structured data: `"`, `\` and `]` escaped too (RFC 5424 6.3.3), so the
+        // subject cannot close the element and open one of its own.
+        assert!(
+            m.contains(
+                " subject=\"/tmp/x\\n<13>1 forged\\\"\\] [x@1 a=\\\"b\" comm=\"sh\\n\\]\\\\\"]"
+            ),
+            "{m}"
+        );
+        // Microseconds at most (TIME-SECFRAC is 1*6DIGIT).
+        assert!(m.starts_with("<35>1 2026-11-26T12:00:00.123456Z node-1 imprint-agent - anomaly.open [imprint@32473 "), "{m}");
+        // The frame counts the bytes of exactly this message.
+        let mut wire = Vec::new();
+        write_framed(&mut wire, std::slice::from_ref(&m)).unwrap();
+        assert_eq!(wire, format!("{} {m}", m.len()).into_bytes());
+    }
+
+    #[test]
+    fn header_fields_are_printable_ascii_within_their_lengths() {
+        let long_rule = format!("rule\n{}", "r".repeat(40));
+        let alert = Alert {
+            rule: long_rule,
+            ..hostile_alert()
+        };
+        let host = format!("évil host\n{}", "h".repeat(300));
+        let m = syslog_message(&alert, &host);
+        let fields: Vec<&str> = m.splitn(7, ' ').collect();
+        let (hostname, app, msgid) = (fields[2], fields[3], fields[5]);
+        assert_eq!(hostname.len(), 255, "{hostname}");
+        assert!(hostname.starts_with("_vil_host_hhh"), "{hostname}");
+        assert_eq!(app, "imprint-agent");
+        assert_eq!(msgid, format!("rule_{}", "r".repeat(27)));
+        for field in [hostname, app, msgid] {
+            assert!(field.bytes().all(|b| b.is_ascii_graphic()), "{field}");
+        }
+        // No host: the NILVALUE.
+        assert_eq!(syslog_message(&alert, "").split(' ').nth(2), Some("-"));
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn a_flag_given_wins_over_its_key_and_the_rest_comes_from_the_file() {
     std::fs::write(
         &path,
         format!(
-            "{HEAD}mode: learn\nstateDir: /from/file\nkubernetes: true\nlearn: {{learningPeriod: 2h, out: /out}}\nenforce: {{rules: [a.yaml, b.yaml], refresh: 7}}\noutputs: {{stdout: true, webhook: {{url: http://h/x, headers: {{A: b}}}}}}\n"
+            "{HEAD}mode: learn\nstateDir: /from/file\nkubernetes: true\nlearn: {{learningPeriod: 2h, out: /out}}\nenforce: {{rules: [a.yaml, b.yaml], refresh: 7}}\noutputs: {{stdout: true, webhook: {{url: https://h/x, headers: {{A: b}}}}}}\n"
         ),
     )
     .unwrap();
@@ -139,7 +139,7 @@ fn a_flag_given_wins_over_its_key_and_the_rest_comes_from_the_file() {
     assert_eq!(s.learn.out.as_deref(), Some(Path::new("/out")));
     assert_eq!(
         s.outputs.webhook.url.as_ref().map(HttpUrl::as_str),
-        Some("http://h/x")
+        Some("https://h/x")
     );
 }
 
@@ -255,4 +255,130 @@ fn checked_values_say_what_is_wrong() {
         "0".parse::<Period>(),
         Err(imprint_schema::DurationError::NotPositive("0".into()))
     );
+}
+
+#[test]
+fn credentials_over_plain_http_to_another_host_are_refused_unless_allowed() {
+    // Refused, from the flags and from the file alike; the error names the output,
+    // the URL without its secrets, and how to allow it.
+    for (args, needle) in [
+        (
+            &[
+                "--webhook-url",
+                "http://hooks.example/x",
+                "--webhook-header",
+                "Authorization: Bearer s3cret",
+            ][..],
+            "outputs.webhook (http://hooks.example/x): the headers Authorization would be sent over plain http://",
+        ),
+        (
+            &[
+                "--webhook-url",
+                "http://u:s3cret@10.0.0.5:8080/x?token=s3cret",
+            ][..],
+            "outputs.webhook (http://***@10.0.0.5:8080/x?token=***): the credentials in the URL",
+        ),
+        (
+            &[
+                "--alertmanager-url",
+                "http://admin:s3cret@alertmanager:9093",
+            ][..],
+            "outputs.alertmanager (http://***@alertmanager:9093): the credentials in the URL",
+        ),
+        // A host that only looks local is not loopback.
+        (
+            &[
+                "--webhook-url",
+                "http://127.0.0.1.example/x",
+                "--webhook-header",
+                "X-Key: s3cret",
+            ][..],
+            "the headers X-Key",
+        ),
+    ] {
+        let e = load(args).unwrap_err();
+        assert!(
+            matches!(e, SettingsError::PlainHttpCredentials { .. }),
+            "{args:?}: {e:?}"
+        );
+        let e = e.to_string();
+        assert!(e.contains(needle), "{args:?}: {e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(
+            e.contains("--webhook-insecure") || e.contains("--alertmanager-insecure"),
+            "{e}"
+        );
+    }
+    let e = file(
+        "outputs: {webhook: {url: http://h.example/x, headers: {Authorization: Bearer s3cret}}}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.starts_with("agent.yaml: outputs.webhook")
+            && e.contains("outputs.webhook.insecure: true"),
+        "{e}"
+    );
+
+    // Allowed: https, loopback, nothing secret, or the insecure option given.
+    for args in [
+        &[
+            "--webhook-url",
+            "https://h.example/x",
+            "--webhook-header",
+            "Authorization: Bearer t",
+        ][..],
+        &[
+            "--webhook-url",
+            "http://127.0.0.1:8080/x",
+            "--webhook-header",
+            "Authorization: t",
+        ][..],
+        &[
+            "--webhook-url",
+            "http://localhost/x",
+            "--webhook-header",
+            "Authorization: t",
+        ][..],
+        &[
+            "--webhook-url",
+            "http://[::1]:8080/x",
+            "--webhook-header",
+            "Authorization: t",
+        ][..],
+        &["--webhook-url", "http://u:p@127.0.0.2/x"][..],
+        &["--webhook-url", "http://h.example/x"][..],
+        &["--alertmanager-url", "http://alertmanager:9093"][..],
+        &[
+            "--webhook-url",
+            "http://h.example/x",
+            "--webhook-header",
+            "Authorization: t",
+            "--webhook-insecure",
+        ][..],
+        &[
+            "--alertmanager-url",
+            "http://a:b@alertmanager:9093",
+            "--alertmanager-insecure",
+        ][..],
+    ] {
+        load(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    }
+    let s = file("outputs: {webhook: {url: http://h.example/x, headers: {A: b}, insecure: true}, alertmanager: {url: \"http://a:b@am:9093\", insecure: true}}\n")
+        .unwrap();
+    assert_eq!(s.outputs.webhook.insecure, Some(true));
+    assert_eq!(s.outputs.alertmanager.insecure, Some(true));
+}
+
+#[test]
+fn malformed_urls_are_named_without_their_credentials() {
+    // (A flag's value is echoed by clap itself, to the one who typed it.)
+    let e = file("outputs: {alertmanager: {url: \"htp://admin:s3cret@am:9093\"}}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("outputs.alertmanager.url") && e.contains("htp://***@am:9093"),
+        "{e}"
+    );
+    assert!(!e.contains("s3cret"), "{e}");
 }

@@ -63,9 +63,10 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     }
 }
 
-/// Text that is not of the form its setting takes (an `http://` URL, say).
+/// Text that is not of the form its setting takes (an `http://` URL, say). The
+/// message shows URLs in it redacted: a mistaken URL may carry credentials.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} must {rule}")]
+#[error("{:?} must {rule}", imprint_oci::redact::redact_urls(text))]
 pub struct MalformedValue {
     /// The text given.
     pub text: String,
@@ -112,6 +113,39 @@ checked_text!(
     "start with http:// or https://",
     |text| text.starts_with("http://") || text.starts_with("https://")
 );
+
+impl HttpUrl {
+    /// Whether it is `http://`, not `https://`.
+    pub fn is_plain_http(&self) -> bool {
+        self.0.starts_with("http://")
+    }
+
+    /// The authority, `[userinfo@]host[:port]`.
+    fn authority(&self) -> &str {
+        let rest = self.0.split_once("://").map_or("", |(_, rest)| rest);
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    }
+
+    /// Whether credentials come before the host (`http://user:pass@host`).
+    pub fn has_userinfo(&self) -> bool {
+        self.authority().contains('@')
+    }
+
+    /// Whether the host is `localhost` or a loopback address (`127.0.0.0/8`,
+    /// `[::1]`): nothing it is sent leaves the machine.
+    pub fn is_loopback(&self) -> bool {
+        let authority = self.authority();
+        let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let host = match host_port.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host_port.split(':').next().unwrap_or(""),
+        };
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.to_canonical().is_loopback())
+    }
+}
 
 checked_text!(
     /// A syslog receiver's URL: `udp://`, `tcp://` or `tls://` (the rest is checked

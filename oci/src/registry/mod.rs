@@ -43,8 +43,9 @@ pub enum RegistryError {
         /// Why.
         message: String,
     },
-    /// The registry refused or failed a request, or could not be reached.
-    #[error("{operation} {reference}: {source}")]
+    /// The registry refused or failed a request, or could not be reached. The
+    /// client's message quotes URLs; their credentials are redacted here.
+    #[error("{operation} {reference}: {}", crate::redact::redact_urls(&source.to_string()))]
     Request {
         /// What was being done.
         operation: &'static str,
