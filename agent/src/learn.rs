@@ -4,7 +4,9 @@
 //! [`LearnSession`] is the logic, fed events and the time; [`StateLog`] makes it
 //! survive restarts by appending every accepted event to `state-dir/events.jsonl`
 //! and replaying that file at start: a restarted agent continues where it
-//! stopped, with the same containers known from their start.
+//! stopped, with the same containers known from their start. The log records
+//! what containers ran (arguments, paths): it is 0600 in a 0700 directory, and
+//! a symbolic link planted in its place is neither read nor appended through.
 
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
@@ -128,12 +130,14 @@ pub struct StateLog {
 impl StateLog {
     /// Opens (creating) `dir/events.jsonl`, replaying what it holds into `sink`.
     /// A torn last line (a crash mid-write) is skipped; so is any line that does
-    /// not parse, counted in the result.
+    /// not parse, counted in the result. `dir` is made private (0700), the log
+    /// 0600; a link at either is an error.
     pub fn open(dir: &Path, mut sink: impl FnMut(Event)) -> std::io::Result<(StateLog, u64, u64)> {
-        std::fs::create_dir_all(dir)?;
+        imprint_fs::create_private_dir(dir)?;
         let path = dir.join("events.jsonl");
         let (mut replayed, mut skipped) = (0, 0);
-        if let Ok(file) = std::fs::File::open(&path) {
+        // A link or a FIFO there is not replayed; appending below refuses it.
+        if let Ok(file) = imprint_fs::open_no_follow(&path) {
             for line in std::io::BufReader::new(file).lines() {
                 let Ok(line) = line else {
                     skipped += 1;
@@ -151,10 +155,7 @@ impl StateLog {
                 }
             }
         }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
+        let file = imprint_fs::open_append(&path, imprint_fs::PRIVATE)?;
         // A torn last line would glue onto the next one: start on a new line.
         let mut log = StateLog {
             path,

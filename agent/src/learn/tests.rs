@@ -104,3 +104,41 @@ fn the_state_log_replays_and_survives_a_torn_line() {
     let (_, replayed, skipped) = StateLog::open(dir.path(), |_| {}).unwrap();
     assert_eq!((replayed, skipped), (3, 1));
 }
+
+#[test]
+fn the_state_log_is_private_and_not_written_through_a_planted_link() {
+    use std::os::unix::fs::{PermissionsExt, symlink};
+    let mode = |p: &Path| std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    {
+        let (mut log, _, _) = StateLog::open(&state, |_| {}).unwrap();
+        log.append(&event(0, "c1", EventKind::ContainerStart))
+            .unwrap();
+        log.flush().unwrap();
+    }
+    assert_eq!(mode(&state), 0o700);
+    assert_eq!(mode(&state.join("events.jsonl")), 0o600);
+
+    // A link where the log goes, to a file someone wants filled: refused.
+    let victim = dir.path().join("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    symlink(&victim, other.join("events.jsonl")).unwrap();
+    let e = StateLog::open(&other, |_| panic!("nothing is replayed through a link"))
+        .err()
+        .expect("refused");
+    assert!(
+        e.to_string().contains("a symbolic link, not followed"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+
+    // A state directory that is a link: refused, nothing created where it points.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    symlink(&elsewhere, dir.path().join("linked")).unwrap();
+    assert!(StateLog::open(&dir.path().join("linked"), |_| {}).is_err());
+    assert!(std::fs::read_dir(&elsewhere).unwrap().next().is_none());
+}

@@ -40,8 +40,11 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
     let targets = setup::targets(settings)?;
     let stop = sensing::stop_on_signals()?;
     let state_dir = settings.state_dir().to_path_buf();
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("cannot create --state-dir {}", state_dir.display()))?;
+    // The agent's own (0700): spools hold alerts, the resolver what it verified.
+    for dir in [state_dir.clone(), state_dir.join("spool")] {
+        imprint_fs::create_private_dir(&dir)
+            .with_context(|| format!("--state-dir: cannot create {}", dir.display()))?;
+    }
     let host = settings.node.clone().unwrap_or_default();
     let outputs = Outputs::start(
         targets,

@@ -106,12 +106,11 @@ impl Learning {
                 log.path().display()
             );
         }
+        // For users to read (`imprint replay --events`), so 0644; but never
+        // appended through a link planted where it goes.
         let events_out = match &settings.learn.events_out {
             Some(path) => Some(BufWriter::new(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
+                imprint_fs::open_append(path, imprint_fs::PUBLIC)
                     .with_context(|| format!("cannot open --events-out {}", path.display()))?,
             )),
             None => None,
@@ -162,6 +161,9 @@ impl Learning {
         if let Some(out) = self.events_out.as_mut() {
             out.flush()?;
         }
+        // Partial profiles are state (the files themselves stay 0644, as finished ones).
+        imprint_fs::create_private_dir(partial_dir)
+            .with_context(|| format!("cannot create {}", partial_dir.display()))?;
         for profile in self.session.snapshot(now) {
             write_profile(partial_dir, &profile)?;
         }

@@ -24,7 +24,7 @@ fn path(state_dir: &Path, artifact: &Digest) -> PathBuf {
 pub(super) fn save(state_dir: &Path, artifact: &Digest, evidence: &Evidence) {
     let path = path(state_dir, artifact);
     let bytes = serde_json::to_vec(evidence).expect("evidence serializes");
-    let written = std::fs::create_dir_all(state_dir.join("evidence"))
+    let written = imprint_fs::create_private_dir(&state_dir.join("evidence"))
         .and_then(|()| imprint_fs::write_atomic(&path, &bytes, imprint_fs::PRIVATE));
     if let Err(e) = written {
         eprintln!("imprint-agent: cannot write {}: {e}", path.display());
@@ -34,11 +34,12 @@ pub(super) fn save(state_dir: &Path, artifact: &Digest, evidence: &Evidence) {
 /// The evidence kept for `artifact`, if any and readable.
 pub(super) fn load(state_dir: &Path, artifact: &Digest) -> Option<Evidence> {
     let path = path(state_dir, artifact);
-    let size = std::fs::metadata(&path).ok()?.len();
+    // Not through a link planted there: only what the agent itself wrote.
+    let size = std::fs::symlink_metadata(&path).ok()?.len();
     if size > MAX_EVIDENCE_BYTES {
         return None;
     }
-    let bytes = std::fs::read(&path).ok()?;
+    let bytes = imprint_fs::read_no_follow(&path).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 

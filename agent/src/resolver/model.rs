@@ -162,9 +162,9 @@ pub(super) struct Remembered {
 }
 
 impl Remembered {
-    /// What `path` holds; nothing when it is absent or unreadable.
+    /// What `path` holds; nothing when it is absent or unreadable (or a link).
     pub(super) fn load(path: &Path) -> Remembered {
-        std::fs::read(path)
+        imprint_fs::read_no_follow(path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .unwrap_or_default()
