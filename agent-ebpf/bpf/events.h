@@ -38,7 +38,7 @@ struct header {
 	u32 type;
 	u32 pid;       /* thread group id (the process) */
 	u32 tid;
-	u32 reserved;
+	u32 pid_ns;    /* inode number of the task's active pid namespace */
 	u64 cgroup_id; /* cgroup v2 id: the inode of the cgroup directory */
 	u64 time_ns;   /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	char comm[COMM_LEN];
@@ -53,15 +53,28 @@ struct exec_event {
 	u32 reserved;
 	char filename[PATH_LEN];
 	char args[ARGS_LEN];
-	/* The executable's path within its mount, from its dentries (at most
-	 * EXE_DEPTH components; the buffer is twice PATH_LEN for the verifier). */
+	/* The executable's path as the task sees it, from its dentries (at most
+	 * PATH_DEPTH components; the buffer is twice PATH_LEN for the verifier). */
 	char exe[2 * PATH_LEN];
 };
-#define EXE_DEPTH 10
 #define EXEC_STDIN_SOCKET 1
 #define EXEC_STDOUT_SOCKET 2
 
-/* EV_OPEN (flags), EV_MEMFD (name, flags), EV_SYMLINK and EV_LINK (target, link) */
+/*
+ * EV_OPEN: the path made absolute against the working directory or the
+ * directory fd, as the task sees it (its root, mounts crossed); the size of a
+ * path_event.
+ */
+struct open_event {
+	struct header h;
+	u32 flags;
+	u32 info;         /* OPEN_* below */
+	char path[2 * PATH_LEN];
+};
+#define OPEN_RELATIVE 1     /* the name given was relative: path starts with its base */
+#define OPEN_TRUNCATED 2    /* the name or the base did not fit: path is a prefix */
+
+/* EV_MEMFD (name, flags), EV_SYMLINK and EV_LINK (target, link) */
 struct path_event {
 	struct header h;
 	u64 flags;

@@ -23,8 +23,14 @@ typedef unsigned short umode_t;
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+struct super_block {
+	u32 s_dev;
+};
+
 struct inode {
 	umode_t i_mode;
+	unsigned long i_ino;
+	struct super_block *i_sb;
 };
 
 struct qstr {
@@ -36,8 +42,44 @@ struct dentry {
 	struct qstr d_name;
 };
 
+struct vfsmount {
+	struct dentry *mnt_root;
+};
+
 struct path {
+	struct vfsmount *mnt;
 	struct dentry *dentry;
+};
+
+/* A mount: the vfsmount a path names is its `mnt` member (container_of). */
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+};
+
+struct fs_struct {
+	struct path root;
+	struct path pwd;
+};
+
+struct ns_common {
+	unsigned int inum;
+};
+
+struct pid_namespace {
+	struct ns_common ns;
+};
+
+struct upid {
+	int nr;
+	struct pid_namespace *ns;
+};
+
+/* numbers[] has level + 1 entries: the task's pid in each namespace up to its own. */
+struct pid {
+	unsigned int level;
+	struct upid numbers[1];
 };
 
 struct file {
@@ -91,6 +133,8 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct mm_struct *mm;
 	struct files_struct *files;
+	struct fs_struct *fs;
+	struct pid *thread_pid;
 };
 
 /*

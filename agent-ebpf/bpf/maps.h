@@ -25,6 +25,14 @@ struct {
 	__type(value, u64);
 } drops SEC(".maps");
 
+/* Records lost because the ring buffer was full, by cgroup (user space reads and clears it). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_CGROUPS);
+	__type(key, u64);
+	__type(value, u64);
+} drops_by_cgroup SEC(".maps");
+
 /* Records suppressed by in-kernel dedup, by event type. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -33,10 +41,19 @@ struct {
 	__type(value, u64);
 } deduped SEC(".maps");
 
+/*
+ * hash is SipHash-2-4 of what the event names (a path, an address) under
+ * dedup_key, a random key user space sets at each load, so a name crafted to
+ * collide with another cannot hide it. exe_inode and exe_ino name the
+ * executable (its inode's address and number): what one process opened first
+ * does not hide the same open by another program.
+ */
 struct dedup_key {
 	u64 cgroup_id;
 	u64 epoch;
 	u64 hash;
+	u64 exe_inode;
+	u64 exe_ino;
 	u32 type;
 	u32 aux;
 };
@@ -88,7 +105,10 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, u32);
-	__type(value, char[PATH_LEN]);
+	__type(value, char[2 * PATH_LEN]);
 } path_scratch SEC(".maps");
+
+/* The dedup hash's key: random, set by user space before load (agent/src/sensor.rs). */
+const volatile u64 dedup_key[2] = {};
 
 #endif

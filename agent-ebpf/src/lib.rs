@@ -61,12 +61,21 @@ pub const RING_BUFFER: &str = "events";
 pub const DROPS: &str = "drops";
 /// Name of the per-CPU array of records suppressed by in-kernel dedup, by type.
 pub const DEDUPED: &str = "deduped";
+/// Name of the hash of records lost to a full ring buffer, by cgroup id.
+pub const DROPS_BY_CGROUP: &str = "drops_by_cgroup";
+/// Name of the in-kernel dedup map.
+pub const DEDUP: &str = "dedup";
+/// Name of the global holding the dedup hash's 128-bit key (two `u64`), which
+/// the loader must set to random bytes.
+pub const DEDUP_KEY: &str = "dedup_key";
 
 const COMM_LEN: usize = 16;
 const PATH_LEN: usize = 256;
 const ARGS_LEN: usize = 512;
 const DNS_LEN: usize = 256;
 const HEADER_LEN: usize = 48;
+const OPEN_RELATIVE: u32 = 1;
+const OPEN_TRUNCATED: u32 = 2;
 
 /// The size of each record type, as `bpf/events.h` lays it out.
 pub mod sizes {
@@ -90,6 +99,10 @@ pub struct Header {
     pub pid: u32,
     /// The thread.
     pub tid: u32,
+    /// The inode number of the task's active pid namespace (0 when unknown):
+    /// tells a container's process in a cgroup that names no container from a
+    /// host process.
+    pub pid_ns: u32,
     /// The cgroup v2 id (the cgroup directory's inode).
     pub cgroup_id: u64,
     /// `CLOCK_MONOTONIC` nanoseconds.
@@ -157,12 +170,18 @@ pub enum Record {
         /// Its exit code (wait status).
         code: u64,
     },
-    /// A file was opened (first time per cgroup, path and flags).
+    /// A file was opened (first time per cgroup, executable, path and flags).
     Open {
-        /// The path as given.
+        /// The path: as given when absolute, else joined to the working
+        /// directory or directory fd it was resolved from (as the task sees
+        /// it). `..` and `.` are left as given.
         path: String,
         /// `O_*` flags.
         flags: u64,
+        /// The name given was relative.
+        relative: bool,
+        /// The name or its base did not fit: `path` is only a prefix.
+        truncated: bool,
     },
     /// A syscall was used for the first time in the cgroup.
     Syscall {
@@ -298,6 +317,7 @@ pub fn decode(b: &[u8]) -> Result<(Header, Record), DecodeError> {
     let header = Header {
         pid: u32_at(b, 4),
         tid: u32_at(b, 8),
+        pid_ns: u32_at(b, 12),
         cgroup_id: u64_at(b, 16),
         time_ns: u64_at(b, 24),
         comm: c_string(&b[32..32 + COMM_LEN]),
@@ -349,8 +369,10 @@ pub fn decode(b: &[u8]) -> Result<(Header, Record), DecodeError> {
         },
         3 => Record::Exit { code: a() },
         4 => Record::Open {
-            path: path(),
-            flags: a(),
+            path: c_string(&body[8..8 + 2 * PATH_LEN]),
+            flags: u64::from(u32_at(body, 0)),
+            relative: u32_at(body, 4) & OPEN_RELATIVE != 0,
+            truncated: u32_at(body, 4) & OPEN_TRUNCATED != 0,
         },
         5 => Record::Syscall { nr: a() },
         6 => Record::Capability {

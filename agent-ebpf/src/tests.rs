@@ -136,3 +136,35 @@ fn the_object_is_built_where_clang_is() {
         eprintln!("skipped: {why}");
     }
 }
+
+#[test]
+fn open_records_carry_the_whole_path_and_how_it_was_resolved() {
+    let mut b = header(4, sizes::PATH);
+    b[12..16].copy_from_slice(&4026531836u32.to_le_bytes());
+    let body = HEADER_LEN;
+    b[body..body + 4].copy_from_slice(&0o101u32.to_le_bytes());
+    b[body + 4..body + 8].copy_from_slice(&(OPEN_RELATIVE | OPEN_TRUNCATED).to_le_bytes());
+    // A path longer than PATH_LEN runs on into the second half of the buffer.
+    let long = format!("/srv/{}", "d/".repeat(200));
+    b[body + 8..body + 8 + long.len()].copy_from_slice(long.as_bytes());
+    let (h, r) = decode(&b).unwrap();
+    assert_eq!(h.pid_ns, 4026531836);
+    assert_eq!(
+        r,
+        Record::Open {
+            path: long,
+            flags: 0o101,
+            relative: true,
+            truncated: true,
+        }
+    );
+    // One byte short of its size is refused, not read past.
+    assert_eq!(
+        decode(&b[..sizes::PATH - 1]),
+        Err(DecodeError::Short {
+            kind: 4,
+            got: sizes::PATH - 1,
+            want: sizes::PATH
+        })
+    );
+}

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use aya::Ebpf;
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{RawTracePoint, TracePoint};
+use aya::{Ebpf, EbpfLoader};
 use imprint_agent_ebpf::{
-    DEDUPED, DROPS, Header, OBJECT, RAW_TRACEPOINTS, RING_BUFFER, Record, TRACEPOINTS, decode,
+    DEDUP, DEDUP_KEY, DEDUPED, DROPS, DROPS_BY_CGROUP, Header, OBJECT, RAW_TRACEPOINTS,
+    RING_BUFFER, Record, TRACEPOINTS, decode,
 };
+use rand_core::{OsRng, RngCore};
 
 /// Why the sensor could not start.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +89,7 @@ fn with_sources(e: &dyn std::error::Error) -> String {
 /// The loaded, attached sensor.
 pub struct Sensor {
     ebpf: Ebpf,
+    dedup_key: [u64; 2],
     /// Programs attached.
     pub attached: Vec<&'static str>,
     /// Programs skipped: the kernel lacks their tracepoint.
@@ -112,7 +115,13 @@ impl Sensor {
         if !events.is_dir() {
             return Err(SensorError::NoTracefs);
         }
-        let mut ebpf = Ebpf::load(object).map_err(|e| SensorError::Load(e.to_string()))?;
+        // A new random key each load: nobody can craft names that collide in
+        // dedup without it, and it never leaves this process.
+        let dedup_key = [OsRng.next_u64(), OsRng.next_u64()];
+        let mut ebpf = EbpfLoader::new()
+            .override_global(DEDUP_KEY, &dedup_key, true)
+            .load(object)
+            .map_err(|e| SensorError::Load(e.to_string()))?;
         let mut attached = Vec::new();
         let mut skipped = Vec::new();
         // Programs to leave out (comma-separated names), to measure what each costs.
@@ -177,6 +186,7 @@ impl Sensor {
         }
         Ok(Sensor {
             ebpf,
+            dedup_key,
             attached,
             skipped,
         })
@@ -190,6 +200,47 @@ impl Sensor {
     /// Records suppressed in the kernel by dedup.
     pub fn deduped(&self) -> u64 {
         per_cpu_total(&self.ebpf, DEDUPED)
+    }
+
+    /// Records lost to a full ring buffer since the last call, by cgroup id
+    /// (the counts are taken out of the kernel's map).
+    pub fn take_drops_by_cgroup(&mut self) -> Vec<(u64, u64)> {
+        let Some(map) = self.ebpf.map_mut(DROPS_BY_CGROUP) else {
+            return Vec::new();
+        };
+        let Ok(mut drops) = BpfHashMap::<_, u64, u64>::try_from(map) else {
+            return Vec::new();
+        };
+        let found: Vec<(u64, u64)> = drops.iter().filter_map(Result::ok).collect();
+        for (cgroup, _) in &found {
+            let _ = drops.remove(cgroup);
+        }
+        found
+    }
+
+    /// The key of the in-kernel dedup hash (SipHash-2-4), for tests that check
+    /// the kernel's hashing. Never logged.
+    pub fn dedup_key(&self) -> [u64; 2] {
+        self.dedup_key
+    }
+
+    /// The hashes in the dedup map now, with their event type: for tests.
+    pub fn dedup_hashes(&self) -> Vec<(u32, u64)> {
+        let Some(map) = self.ebpf.map(DEDUP) else {
+            return Vec::new();
+        };
+        let Ok(dedup) = BpfHashMap::<_, [u8; 48], u8>::try_from(map) else {
+            return Vec::new();
+        };
+        dedup
+            .keys()
+            .filter_map(Result::ok)
+            .map(|k| {
+                let hash = u64::from_le_bytes(k[16..24].try_into().expect("8 bytes"));
+                let kind = u32::from_le_bytes(k[40..44].try_into().expect("4 bytes"));
+                (kind, hash)
+            })
+            .collect()
     }
 
     /// Takes the ring buffer, to be read by [`read_ring`] on its own thread.

@@ -11,6 +11,16 @@
 //! kubelet writes its id into the pod status, a moment after the entrypoint ran.
 //! Its events are held meanwhile (bounded in count and time), and replayed in
 //! order once the status names it, so the entrypoint exec is not lost.
+//!
+//! Nobody is invisible: a container whose image stays unknown (a local image,
+//! no answer from the runtime, a hold that ran out) has its events attributed
+//! with no image, so the behaviour rules still judge them; so does a process of
+//! another pid namespace in a cgroup that names no container (one it moved
+//! itself to): it is the container `pidns-<inode>`. An event that does not fit
+//! the hold is judged at once without its image, and counted for the container
+//! ([`Tracker::take_unheld`]); when the hold is full over all containers, the
+//! container holding the most gives up its newest event first, so one flood
+//! cannot crowd out another container's entrypoint.
 
 use std::collections::{HashMap, HashSet};
 
@@ -82,19 +92,6 @@ struct Container {
     hold_until: Option<Timestamp>,
 }
 
-impl Container {
-    /// Stops holding; returns how many held events are dropped. When the entrypoint
-    /// was among them the container is watched from here on: its later events are
-    /// its own, not the runtime's setup.
-    fn give_up(&mut self) -> usize {
-        self.hold_until = None;
-        if self.held.iter().any(|h| h.entrypoint) {
-            self.watching = true;
-        }
-        std::mem::take(&mut self.held).len()
-    }
-}
-
 /// An event of a container whose image is not known yet.
 struct Held {
     time: Timestamp,
@@ -118,6 +115,10 @@ pub struct Tracker {
     /// pid → the path it last executed, for exec parents.
     programs: HashMap<u32, String>,
     unresolved: u64,
+    /// Events judged at once, without their image, as the hold was full: by container.
+    unheld: HashMap<String, u64>,
+    /// The agent's own pid namespace: a process in another one is a container's.
+    host_pid_ns: u32,
     host_events: u64,
     /// Events held now, over all containers.
     held: usize,
@@ -144,6 +145,8 @@ impl Tracker {
             containers: HashMap::new(),
             programs: HashMap::new(),
             unresolved: 0,
+            unheld: HashMap::new(),
+            host_pid_ns: own_pid_ns(),
             host_events: 0,
             held: 0,
             last_release: Timestamp::UNIX_EPOCH,
@@ -155,9 +158,23 @@ impl Tracker {
         self.preexisting.len()
     }
 
-    /// Events dropped because the container's image is unknown.
+    /// Events attributed with no image (judged by the rules only).
     pub fn unresolved(&self) -> u64 {
         self.unresolved
+    }
+
+    /// Events judged without their image because the hold was full, by
+    /// container, since the last call.
+    pub fn take_unheld(&mut self) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = self.unheld.drain().collect();
+        out.sort();
+        out
+    }
+
+    /// The container a cgroup id belongs to, for reports (ring-buffer losses):
+    /// its id, or `None` for the host.
+    pub fn container_of_cgroup(&mut self, cgroup_id: u64) -> Option<String> {
+        self.container_of(cgroup_id)
     }
 
     /// Events of host processes.
@@ -168,7 +185,7 @@ impl Tracker {
     /// What was dropped, for the log.
     pub fn summary(&self) -> String {
         format!(
-            "{} containers seen, {} events of containers whose image is unknown dropped, {} still held for a pod status, {} host events",
+            "{} containers seen, {} events of containers whose image is unknown judged by the rules only, {} still held for a pod status, {} host events",
             self.containers.len(),
             self.unresolved,
             self.held,
@@ -227,7 +244,13 @@ impl Tracker {
             kind,
             entrypoint,
         };
-        let Some(id) = self.container_of(header.cgroup_id) else {
+        let id = self.container_of(header.cgroup_id).or_else(|| {
+            // Another pid namespace in a cgroup that names no container: a
+            // container's process that left its cgroup, not the host's.
+            (header.pid_ns != 0 && self.host_pid_ns != 0 && header.pid_ns != self.host_pid_ns)
+                .then(|| format!("pidns-{}", header.pid_ns))
+        });
+        let Some(id) = id else {
             self.host_events += 1;
             return if self.include_host {
                 vec![make_event(HOST.to_string(), None, &self.node, event)]
@@ -236,8 +259,15 @@ impl Tracker {
             };
         };
         if !self.containers.contains_key(&id) {
-            let image = self.resolver.resolve(&id);
-            let watching = self.preexisting.contains(&id);
+            // A process that left its container's cgroup was running already:
+            // watched at once, and no runtime knows such an id.
+            let escaped = id.starts_with("pidns-");
+            let image = if escaped {
+                None
+            } else {
+                self.resolver.resolve(&id)
+            };
+            let watching = escaped || self.preexisting.contains(&id);
             // Only the pod watcher can name it later; a runtime's answer is final.
             let hold_until =
                 (image.is_none() && self.resolver.watches_cluster()).then(|| time + HOLD_FOR);
@@ -257,33 +287,79 @@ impl Tracker {
             container.image = self.resolver.from_cluster(&id);
         }
         let Some(image) = container.image.clone() else {
-            match container.hold_until {
-                Some(until) if time < until => {
-                    if container.held.len() < MAX_HELD_PER_CONTAINER && self.held < MAX_HELD {
-                        container.held.push(event);
-                        self.held += 1;
-                    } else {
-                        self.unresolved += 1;
-                    }
-                }
-                Some(_) => {
-                    // Past the hold: what was held is dropped, and nothing more is held.
-                    let dropped = container.give_up();
-                    self.held -= dropped;
-                    self.unresolved += dropped as u64 + 1;
-                }
-                None => self.unresolved += 1,
-            }
-            return Vec::new();
+            return self.unknown_image(&id, event, time);
         };
         let mut out = Vec::new();
         let held = std::mem::take(&mut container.held);
         container.hold_until = None;
         self.held -= held.len();
         for event in held.into_iter().chain([event]) {
-            attribute(container, &id, &image, &self.node, event, &mut out);
+            attribute(container, &id, Some(&image), &self.node, event, &mut out);
         }
         out
+    }
+
+    /// An event of a container whose image is not known: held while the pod
+    /// watcher may still name it and there is room, else judged now without it.
+    fn unknown_image(&mut self, id: &str, event: Held, time: Timestamp) -> Vec<Event> {
+        let mut out = Vec::new();
+        let container = self.containers.get_mut(id).expect("known container");
+        match container.hold_until {
+            Some(until) if time < until => {
+                if container.held.len() < MAX_HELD_PER_CONTAINER {
+                    if self.held >= MAX_HELD {
+                        let mine = container.held.len();
+                        self.make_room(id, mine, &mut out);
+                    }
+                    let container = self.containers.get_mut(id).expect("known container");
+                    if self.held < MAX_HELD {
+                        container.held.push(event);
+                        self.held += 1;
+                        return out;
+                    }
+                }
+                *self.unheld.entry(id.to_string()).or_default() += 1;
+            }
+            Some(_) => {
+                // Past the hold: what was held is judged now, without the image.
+                let held = std::mem::take(&mut container.held);
+                container.hold_until = None;
+                self.held -= held.len();
+                self.unresolved += held.len() as u64;
+                for h in held {
+                    attribute(container, id, None, &self.node, h, &mut out);
+                }
+            }
+            None => {}
+        }
+        let container = self.containers.get_mut(id).expect("known container");
+        self.unresolved += 1;
+        attribute(container, id, None, &self.node, event, &mut out);
+        out
+    }
+
+    /// The hold is full: the container holding the most, if it holds more than
+    /// `mine` + 1, gives up its newest event, judged now without its image.
+    fn make_room(&mut self, id: &str, mine: usize, out: &mut Vec<Event>) {
+        let Some((largest, count)) = (self.containers.iter())
+            .filter(|(other, _)| other.as_str() != id)
+            .map(|(other, c)| (other.clone(), c.held.len()))
+            .max_by_key(|(_, n)| *n)
+        else {
+            return;
+        };
+        if count <= mine + 1 {
+            return;
+        }
+        let container = self.containers.get_mut(&largest).expect("found");
+        // Its entrypoint is its first held event and stays: only the newest goes.
+        let Some(newest) = container.held.pop() else {
+            return;
+        };
+        self.held -= 1;
+        self.unresolved += 1;
+        *self.unheld.entry(largest.clone()).or_default() += 1;
+        attribute(container, &largest, None, &self.node, newest, out);
     }
 
     /// Releases the held events of containers the pod watcher names by now, and
@@ -309,12 +385,17 @@ impl Tracker {
                 container.image = Some(image.clone());
                 container.hold_until = None;
                 for event in held {
-                    attribute(container, id, &image, &self.node, event, &mut out);
+                    attribute(container, id, Some(&image), &self.node, event, &mut out);
                 }
             } else if container.hold_until.is_none_or(|until| now >= until) {
-                let dropped = container.give_up();
-                self.held -= dropped;
-                self.unresolved += dropped as u64;
+                // Past the hold: judged now, without the image.
+                let held = std::mem::take(&mut container.held);
+                container.hold_until = None;
+                self.held -= held.len();
+                self.unresolved += held.len() as u64;
+                for event in held {
+                    attribute(container, id, None, &self.node, event, &mut out);
+                }
             }
         }
         out.sort_by_key(|e| e.time);
@@ -328,7 +409,7 @@ impl Tracker {
 fn attribute(
     container: &mut Container,
     id: &str,
-    image: &ContainerImage,
+    image: Option<&ContainerImage>,
     node: &Option<String>,
     event: Held,
     out: &mut Vec<Event>,
@@ -343,9 +424,9 @@ fn attribute(
             comm: event.comm.clone(),
             ..event
         };
-        out.push(make_event(id.to_string(), Some(image), node, start));
+        out.push(make_event(id.to_string(), image, node, start));
     }
-    out.push(make_event(id.to_string(), Some(image), node, event));
+    out.push(make_event(id.to_string(), image, node, event));
 }
 
 fn make_event(
@@ -366,6 +447,12 @@ fn make_event(
         comm: Some(event.comm),
         kind: event.kind,
     }
+}
+
+/// The inode number of this process's pid namespace (0 when unreadable).
+fn own_pid_ns() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino() as u32)
 }
 
 #[cfg(test)]

@@ -72,6 +72,45 @@ fn protocol(t: SocketType, port: u16) -> Protocol {
     }
 }
 
+/// What a path from the sensor is judged as: `.`, `..` and repeated slashes
+/// folded lexically (`..` never climbs above `/`), and `/proc/self/root/…`,
+/// `/proc/thread-self/root/…` and `/proc/<pid>/root/…` read as the `/…` they
+/// open. Symlinks are not followed (the sensor reads names, not the files they
+/// reach; making a symlink is its own event). A name that did not fit the
+/// sensor's buffer is only a prefix of what was opened: it is marked
+/// `[truncated]`, so it is never learned and never matches a profile.
+pub fn judged_path(path: &str, truncated: bool) -> String {
+    if !path.starts_with('/') {
+        return path.to_string();
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    // Each process's root is its container's: /proc/<pid>/root is `/` there.
+    while parts.len() >= 3
+        && parts[0] == "proc"
+        && parts[2] == "root"
+        && (parts[1] == "self"
+            || parts[1] == "thread-self"
+            || parts[1].bytes().all(|b| b.is_ascii_digit()))
+    {
+        parts.drain(..3);
+    }
+    let joined = format!("/{}", parts.join("/"));
+    if truncated {
+        format!("[truncated]{joined}")
+    } else {
+        joined
+    }
+}
+
 /// The first question of a DNS query: (name, type).
 pub fn dns_question(payload: &[u8]) -> Option<(String, Option<String>)> {
     // Header: 12 bytes; QDCOUNT at 4..6 must be ≥ 1; QR bit (0x80 of byte 2) clear.
@@ -184,8 +223,13 @@ pub fn event_kind(record: &Record, parent_path: Option<String>) -> Option<EventK
         Record::Exit { code } => EventKind::Exit {
             code: (*code >> 8) as i32 & 0xff,
         },
-        Record::Open { path, flags } => EventKind::Open {
-            path: path.clone(),
+        Record::Open {
+            path,
+            flags,
+            truncated,
+            ..
+        } => EventKind::Open {
+            path: judged_path(path, *truncated),
             flags: OpenFlags::from_linux_bits(*flags as u32),
         },
         Record::Syscall { nr } => EventKind::Syscall {
@@ -313,6 +357,32 @@ mod tests {
     }
 
     #[test]
+    fn judged_paths_fold_dots_and_proc_roots() {
+        let cases = [
+            ("/app/cache/../../etc/shadow", "/etc/shadow"),
+            ("/app/./cache//x", "/app/cache/x"),
+            ("/../../etc/passwd", "/etc/passwd"),
+            ("/proc/self/root/etc/shadow", "/etc/shadow"),
+            (
+                "/proc/1/root/proc/thread-self/root/etc/shadow",
+                "/etc/shadow",
+            ),
+            ("/proc/self/rootx/etc", "/proc/self/rootx/etc"),
+            ("/proc/self/status", "/proc/self/status"),
+            ("/tmp/", "/tmp"),
+            ("/", "/"),
+            ("relative/x", "relative/x"),
+        ];
+        for (given, judged) in cases {
+            assert_eq!(judged_path(given, false), judged, "{given}");
+        }
+        assert_eq!(
+            judged_path("/app/cache/aaa/..", true),
+            "[truncated]/app/cache"
+        );
+    }
+
+    #[test]
     fn records_become_model_events() {
         let kind = event_kind(&Record::Syscall { nr: 59 }, None).unwrap();
         assert_eq!(
@@ -339,6 +409,8 @@ mod tests {
             &Record::Open {
                 path: "/etc/passwd".into(),
                 flags: 0o2000000, // O_CLOEXEC
+                relative: false,
+                truncated: false,
             },
             None,
         )

@@ -113,3 +113,162 @@ fn compat_syscalls_are_not_decoded_by_their_x86_64_numbers() {
         "the compat process's exec was not seen"
     );
 }
+
+/// The sensor loaded, with its records collected until `finish`.
+struct Recording {
+    sensor: Sensor,
+    stop: Arc<AtomicBool>,
+    records: Arc<Mutex<Vec<(Header, Record)>>>,
+    reader: std::thread::JoinHandle<imprint_agent::sensor::ReadStats>,
+}
+
+impl Recording {
+    fn start() -> Recording {
+        let mut sensor = Sensor::start().unwrap();
+        let ring = sensor.take_ring().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let records: Arc<Mutex<Vec<(Header, Record)>>> = Arc::default();
+        let (s, r) = (stop.clone(), records.clone());
+        let reader = std::thread::spawn(move || {
+            read_ring(ring, s, Duration::from_millis(20), |h, record| {
+                r.lock().unwrap().push((h, record));
+            })
+        });
+        Recording {
+            sensor,
+            stop,
+            records,
+            reader,
+        }
+    }
+
+    /// Waits until `want` holds of the records (10 s at most).
+    fn wait_for(&self, what: &str, want: impl Fn(&[(Header, Record)]) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !want(&self.records.lock().unwrap()) {
+            assert!(Instant::now() < deadline, "not seen: {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn finish(self) -> Vec<(Header, Record)> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.reader.join().unwrap();
+        std::mem::take(&mut *self.records.lock().unwrap())
+    }
+}
+
+fn opens_of(records: &[(Header, Record)], wanted: &str) -> Vec<(String, bool)> {
+    records
+        .iter()
+        .filter_map(|(h, r)| match r {
+            Record::Open { path, relative, .. } if path == wanted => {
+                Some((h.comm.clone(), *relative))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {out:?}");
+}
+
+/// Relative names are reported as the files they name: against the working
+/// directory (`cd / && cat etc/shadow`), a directory fd, and a server that
+/// chdir'd and then writes by a relative name.
+#[test]
+fn relative_opens_are_reported_against_their_working_directory_or_directory_fd() {
+    if let Some(why) = common::skip_reason() {
+        common::support::skip(why);
+        return;
+    }
+    let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("srv/data");
+    std::fs::create_dir_all(&work).unwrap();
+    let recording = Recording::start();
+
+    run(
+        "/bin/sh",
+        &["-c", "cd / && exec /bin/cat etc/shadow > /dev/null"],
+    );
+    let script = format!(
+        "import os\nos.chdir({work:?})\nfd = os.open('state.json', os.O_WRONLY | os.O_CREAT, 0o600)\nos.close(fd)\nd = os.open('/etc', os.O_RDONLY)\nos.close(os.open('hostname', os.O_RDONLY, dir_fd=d))\n",
+        work = work.display().to_string()
+    );
+    run("python3", &["-c", &script]);
+    let written = work.join("state.json").display().to_string();
+    recording.wait_for("the relative opens", |r| {
+        !opens_of(r, "/etc/shadow").is_empty()
+            && !opens_of(r, &written).is_empty()
+            && !opens_of(r, "/etc/hostname").is_empty()
+    });
+    let records = recording.finish();
+    assert!(
+        opens_of(&records, "/etc/shadow").contains(&("cat".into(), true)),
+        "{:?}",
+        opens_of(&records, "/etc/shadow")
+    );
+    assert!(opens_of(&records, &written).iter().any(|(_, rel)| *rel));
+    assert!(
+        opens_of(&records, "/etc/hostname")
+            .iter()
+            .any(|(c, rel)| c.starts_with("python") && *rel)
+    );
+    // No relative name reaches user space unresolved.
+    let unresolved: Vec<&String> = records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Record::Open { path, .. } if !path.starts_with('/') => Some(path),
+            _ => None,
+        })
+        .collect();
+    assert!(unresolved.is_empty(), "relative paths left: {unresolved:?}");
+}
+
+/// The dedup key is keyed and per program: the kernel's hash is SipHash-2-4
+/// under this load's random key (so nobody outside can craft a collision), and
+/// one program's open does not hide the same open by another.
+#[test]
+fn dedup_is_keyed_and_does_not_let_one_program_hide_another() {
+    if let Some(why) = common::skip_reason() {
+        common::support::skip(why);
+        return;
+    }
+    let _serial = common::SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("secret.txt");
+    std::fs::write(&target, "x\n").unwrap();
+    let target = target.display().to_string();
+    let recording = Recording::start();
+    let other_key = Sensor::start().unwrap().dedup_key();
+    assert_ne!(
+        recording.sensor.dedup_key(),
+        other_key,
+        "the key is random per load"
+    );
+
+    run("/bin/cat", &[&target]);
+    run("/usr/bin/head", &["-n1", &target]);
+    recording.wait_for("both programs' opens", |r| {
+        let comms: Vec<String> = opens_of(r, &target).into_iter().map(|(c, _)| c).collect();
+        comms.iter().any(|c| c == "cat") && comms.iter().any(|c| c == "head")
+    });
+    #[allow(deprecated)] // std's SipHasher is SipHash-2-4: the reference here.
+    let expected = {
+        use std::hash::Hasher;
+        let [k0, k1] = recording.sensor.dedup_key();
+        let mut h = std::hash::SipHasher::new_with_keys(k0, k1);
+        h.write(&[0u8; 16]);
+        h.write(target.as_bytes());
+        h.finish()
+    };
+    let hashes = recording.sensor.dedup_hashes();
+    assert!(
+        hashes.contains(&(4, expected)),
+        "no dedup entry of {target} hashed with SipHash-2-4 under the load's key"
+    );
+    recording.finish();
+}

@@ -40,13 +40,16 @@ static __always_inline int emit_net(u32 type, struct sockaddr_any *sa, int fd)
 	/* An accept is reported with the peer's address and the local port. */
 	if (type == EV_ACCEPT)
 		port = socket_local_port(fd);
-	u64 hash = sa->v4;
+	u64 lo = sa->v4, hi = 0;
 	if (sa->family == AF_INET6) {
-		u64 lo = 0, hi = 0;
 		__builtin_memcpy(&lo, sa->v6, 8);
 		__builtin_memcpy(&hi, sa->v6 + 8, 8);
-		hash = lo ^ (hi * 1099511628211ULL);
 	}
+	u32 zero = 0;
+	char *scratch = bpf_map_lookup_elem(&path_scratch, &zero);
+	if (!scratch)
+		return 0;
+	u64 hash = keyed_hash(lo, hi, scratch, 0);
 	if (seen_recently(bpf_get_current_cgroup_id(), hash, type, port))
 		return 0;
 	struct net_event *e = reserve(sizeof(*e), type);

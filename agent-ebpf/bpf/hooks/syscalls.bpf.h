@@ -110,15 +110,18 @@ int on_sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!s)
 		return 0;
 	if (nr == NR_OPENAT)
-		emit_open(regs, cgroup_id, s->epoch, (const char *)SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2));
+		emit_open(regs, cgroup_id, s->epoch, (int)SYSCALL_ARG(regs, 0),
+			  (const char *)SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2));
 #ifdef NR_OPEN
 	else if (nr == NR_OPEN)
-		emit_open(regs, cgroup_id, s->epoch, (const char *)SYSCALL_ARG(regs, 0), SYSCALL_ARG(regs, 1));
+		emit_open(regs, cgroup_id, s->epoch, AT_FDCWD, (const char *)SYSCALL_ARG(regs, 0),
+			  SYSCALL_ARG(regs, 1));
 #endif
 	else if (nr == NR_OPENAT2) {
 		struct open_how_user how = {};
 		bpf_probe_read_user(&how, sizeof(how), (void *)SYSCALL_ARG(regs, 2));
-		emit_open(regs, cgroup_id, s->epoch, (const char *)SYSCALL_ARG(regs, 1), how.flags);
+		emit_open(regs, cgroup_id, s->epoch, (int)SYSCALL_ARG(regs, 0),
+			  (const char *)SYSCALL_ARG(regs, 1), how.flags);
 	}
 	else if (nr == NR_WRITE)
 		dns_write(regs, SYSCALL_ARG(regs, 0), (const void *)SYSCALL_ARG(regs, 1), SYSCALL_ARG(regs, 2));

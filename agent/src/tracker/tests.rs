@@ -72,6 +72,7 @@ impl Fixture {
         let header = Header {
             pid,
             tid: pid,
+            pid_ns: 0,
             cgroup_id,
             time_ns: 0,
             comm: "sh".into(),
@@ -96,6 +97,8 @@ fn open(path: &str) -> Record {
     Record::Open {
         path: path.into(),
         flags: 0,
+        relative: false,
+        truncated: false,
     }
 }
 
@@ -165,24 +168,32 @@ fn a_quiet_container_is_released_on_the_loops_turn() {
 }
 
 #[test]
-fn held_events_are_dropped_and_counted_when_no_status_names_the_container() {
+fn held_events_are_judged_without_an_image_when_no_status_names_the_container() {
     let mut f = Fixture::new(true);
     let cgroup = f.start_container();
     f.feed(cgroup, 10, runc_init(), 0);
     f.feed(cgroup, 10, entrypoint(), 5);
     f.feed(cgroup, 10, open("/a"), 10);
     assert_eq!(f.tracker.unresolved(), 0);
-    // Past the hold, on the loop's turn: dropped, counted.
-    assert!(f.tracker.release_held(f.at(31_000)).is_empty());
+    // Past the hold, on the loop's turn: released for the rules, with no image
+    // (the runtime's init is still not the container's own).
+    let events = f.tracker.release_held(f.at(31_000));
+    assert_eq!(kinds(&events), ["container_start", "exec", "open"]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e.image_digest.is_none() && e.container_id == ID)
+    );
     assert_eq!(f.tracker.unresolved(), 3);
-    // Nothing more is held for it; a late status names it, and as its entrypoint
-    // had run, its later events are its own (not the runtime's setup).
-    assert!(f.feed(cgroup, 10, open("/b"), 31_100).is_empty());
-    assert_eq!(f.tracker.unresolved(), 4);
+    // Nothing more is held for it: its next event is judged at once.
+    let events = f.feed(cgroup, 10, open("/b"), 31_100);
+    assert_eq!(kinds(&events), ["open"]);
+    assert!(events[0].image_digest.is_none());
+    // A late status names it: its later events carry the image.
     f.pod_status_written();
     let events = f.feed(cgroup, 10, open("/c"), 32_000);
     assert_eq!(kinds(&events), ["open"]);
-    assert!(matches!(&events[0].kind, EventKind::Open { path, .. } if path == "/c"));
+    assert_eq!(events[0].image_digest.as_ref().unwrap().as_str(), DIGEST);
 }
 
 #[test]
@@ -205,20 +216,55 @@ fn an_event_past_the_hold_gives_the_container_up_at_once() {
     let mut f = Fixture::new(true);
     let cgroup = f.start_container();
     f.feed(cgroup, 10, entrypoint(), 0);
-    assert!(f.feed(cgroup, 10, open("/late"), 30_000).is_empty());
+    let events = f.feed(cgroup, 10, open("/late"), 30_000);
+    assert_eq!(kinds(&events), ["container_start", "exec", "open"]);
     assert_eq!(f.tracker.unresolved(), 2);
     f.pod_status_written();
     assert!(f.tracker.release_held(f.at(30_200)).is_empty());
 }
 
 #[test]
-fn without_a_pod_watcher_nothing_is_held() {
+fn without_a_pod_watcher_an_unknown_image_is_judged_at_once() {
     let mut f = Fixture::new(false);
     let cgroup = f.start_container();
-    assert!(f.feed(cgroup, 10, entrypoint(), 0).is_empty());
+    let events = f.feed(cgroup, 10, entrypoint(), 0);
+    assert_eq!(kinds(&events), ["container_start", "exec"]);
+    assert!(events.iter().all(|e| e.image_digest.is_none()));
     assert_eq!(f.tracker.unresolved(), 1);
-    f.pod_status_written();
     assert!(f.tracker.release_held(f.at(1000)).is_empty());
+}
+
+#[test]
+fn a_process_of_another_pid_namespace_outside_container_cgroups_is_a_container() {
+    let mut f = Fixture::new(false);
+    // A cgroup that names no container, as one a process made and moved to.
+    let dir = f.root.path().join("escaped");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cgroup = std::fs::metadata(&dir).unwrap().ino();
+    let header = Header {
+        pid: 77,
+        tid: 77,
+        pid_ns: f.tracker.host_pid_ns.wrapping_add(1),
+        cgroup_id: cgroup,
+        time_ns: 0,
+        comm: "cat".into(),
+    };
+    let events = f.tracker.events(&header, &open("/etc/shadow"), f.at(0));
+    assert_eq!(kinds(&events), ["open"]);
+    let expected = format!("pidns-{}", header.pid_ns);
+    assert_eq!(events[0].container_id, expected);
+    assert!(events[0].image_digest.is_none());
+    // The host's own pid namespace there is the host.
+    let host = Header {
+        pid_ns: f.tracker.host_pid_ns,
+        ..header
+    };
+    assert!(
+        f.tracker
+            .events(&host, &open("/etc/shadow"), f.at(1))
+            .is_empty()
+    );
+    assert_eq!(f.tracker.host_events(), 1);
 }
 
 #[test]
@@ -232,10 +278,11 @@ fn a_flood_keeps_what_was_held_first_and_crowds_out_no_other_container() {
     }
     // The bound per container: the entrypoint and the first opens are kept.
     assert_eq!(f.tracker.held, MAX_HELD_PER_CONTAINER);
-    assert_eq!(
-        f.tracker.unresolved(),
-        (MAX_HELD + 10 + 1 - MAX_HELD_PER_CONTAINER) as u64
-    );
+    // What did not fit was judged at once without the image, and counted for it.
+    let over = (MAX_HELD + 10 + 1 - MAX_HELD_PER_CONTAINER) as u64;
+    assert_eq!(f.tracker.unresolved(), over);
+    assert_eq!(f.tracker.take_unheld(), [(ID.to_string(), over)]);
+    assert!(f.tracker.take_unheld().is_empty(), "taken once");
     // Another new container still has room for its entrypoint.
     let quiet = f.start_container_with(OTHER);
     f.feed(quiet, 20, entrypoint(), 2);
@@ -251,16 +298,30 @@ fn a_flood_keeps_what_was_held_first_and_crowds_out_no_other_container() {
 }
 
 #[test]
-fn held_events_are_bounded_over_all_containers() {
+fn a_full_hold_makes_room_from_the_container_holding_the_most() {
     let mut f = Fixture::new(true);
-    let containers = MAX_HELD / MAX_HELD_PER_CONTAINER + 1;
+    let containers = MAX_HELD / MAX_HELD_PER_CONTAINER;
     for c in 0..containers {
-        let id = format!("{c:064x}");
-        let cgroup = f.start_container_with(&id);
+        let cgroup = f.start_container_with(&format!("{c:064x}"));
         for i in 0..MAX_HELD_PER_CONTAINER {
             f.feed(cgroup, 10, open(&format!("/f{i}")), 0);
         }
     }
     assert_eq!(f.tracker.held, MAX_HELD);
-    assert_eq!(f.tracker.unresolved(), MAX_HELD_PER_CONTAINER as u64);
+    // A new container's entrypoint is still held: the largest holder gave up
+    // its newest event, judged now (with no image), and is told so.
+    let late = format!("{:064x}", containers + 1);
+    let cgroup = f.start_container_with(&late);
+    let judged = f.feed(cgroup, 20, entrypoint(), 1);
+    assert_eq!(
+        judged.len(),
+        0,
+        "a plain open before an exec is the runtime's: {judged:?}"
+    );
+    assert_eq!(f.tracker.held, MAX_HELD);
+    assert!(f.tracker.containers[&late].held.len() == 1);
+    let unheld = f.tracker.take_unheld();
+    assert_eq!(unheld.len(), 1);
+    assert_eq!(unheld[0].1, 1);
+    assert_ne!(unheld[0].0, late);
 }

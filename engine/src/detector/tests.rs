@@ -100,16 +100,20 @@ fn what_the_profile_allows_raises_nothing() {
             name: "api.example.com".into(),
             qtype: None,
         },
-        EventKind::Open {
-            path: "relative/path".into(),
-            flags: flags(&["O_RDONLY"]),
-        },
     ] {
         assert_eq!(
             anomalies(&d, kind.clone()),
             Vec::<String>::new(),
             "{kind:?}"
         );
+    }
+    // A name the sensor could not make absolute, or truncated, is never allowed.
+    for path in ["relative/path", "[truncated]/etc/hostname"] {
+        let kind = EventKind::Open {
+            path: path.into(),
+            flags: flags(&["O_RDONLY"]),
+        };
+        assert_eq!(anomalies(&d, kind), ["anomaly.open"], "{path}");
     }
 }
 
