@@ -159,6 +159,31 @@ impl Sensing {
         events
     }
 
+    /// What was lost or judged without its image since the last call, by
+    /// container: ring-buffer drops (from the kernel's per-cgroup count) and
+    /// events that did not fit the hold. Host processes' drops are left to the
+    /// metric.
+    pub fn take_losses(&mut self) -> Vec<Loss> {
+        let mut losses = Vec::new();
+        for (cgroup, count) in self.sensor.take_drops_by_cgroup() {
+            if let Some(container) = self.tracker.container_of_cgroup(cgroup) {
+                losses.push(Loss {
+                    container,
+                    kind: LossKind::RingBufferFull,
+                    count,
+                });
+            }
+        }
+        for (container, count) in self.tracker.take_unheld() {
+            losses.push(Loss {
+                container,
+                kind: LossKind::HoldFull,
+                count,
+            });
+        }
+        losses
+    }
+
     /// Publishes the sensor's and attribution's counters.
     pub fn observe(&self, metrics: &Metrics) {
         metrics.observe_sensing(&self.sensor, &self.tracker);
@@ -175,6 +200,26 @@ impl Sensing {
             attribution: self.tracker.summary(),
         }
     }
+}
+
+/// Events of one container that were lost, or judged without its image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loss {
+    /// The container.
+    pub container: String,
+    /// What happened to them.
+    pub kind: LossKind,
+    /// How many.
+    pub count: u64,
+}
+
+/// What happened to the events of a [`Loss`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LossKind {
+    /// The ring buffer was full: the kernel's records were lost.
+    RingBufferFull,
+    /// The hold for a pod status was full: judged at once, by the rules only.
+    HoldFull,
 }
 
 /// What a stopped sensing saw, for the last log line.

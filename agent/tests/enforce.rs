@@ -913,3 +913,89 @@ fn a_container_started_from_an_index_is_judged_by_its_platform_manifest() {
     );
     drop(agent);
 }
+
+/// A container no runtime names the image of (the agent asks CRI, the
+/// container is podman's) still meets every behaviour rule, with no image; and
+/// relative names and `..` are judged as the files they open: `cd /proc/1 &&
+/// cat environ`, a write by a relative name after a `cd`, and
+/// `/app/cache/../../proc/self/environ`.
+#[test]
+fn relative_paths_and_containers_of_unknown_images_meet_the_rules() {
+    let Some(Env {
+        serial: _serial,
+        registry,
+        podman,
+    }) = setup()
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (image, _) = podman.push_busybox(&registry.addr, "shop/unknown", "unknown");
+    let (webhook, received) = webhook_receiver();
+    let (_key, public) = trusted_key(dir.path());
+    let args: Vec<std::ffi::OsString> = vec![
+        "--mode".into(),
+        "enforce".into(),
+        "--runtime".into(),
+        "cri".into(),
+        "--state-dir".into(),
+        dir.path().join("state").into(),
+        "--key".into(),
+        public.into(),
+        "--webhook-url".into(),
+        format!("http://{webhook}/hook").into(),
+    ];
+    let agent = Agent::spawn(&args);
+    let script = [
+        "cd /proc/1 && /bin/busybox cat environ > /dev/null",
+        "mkdir -p /var/run/secrets/kubernetes.io/serviceaccount",
+        "cd /var/run/secrets/kubernetes.io && echo t > serviceaccount/token",
+        "mkdir -p /app/cache && /bin/busybox cat /app/cache/../../proc/self/environ > /dev/null",
+        "true",
+    ]
+    .join("; ");
+    let out = podman
+        .command()
+        .args(["run", "--rm", "--tls-verify=false", &image, "/bin/sh", "-c"])
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let expected = [
+        "process-environment-read /proc/1/environ",
+        "service-account-token-read /var/run/secrets/kubernetes.io/serviceaccount/token",
+        "process-environment-read /proc/self/environ",
+    ];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let alerts: Vec<serde_json::Value> = (received.lock().unwrap().iter())
+            .flat_map(|(_, batch)| batch.as_array().cloned().unwrap_or_default())
+            .collect();
+        let fired: Vec<String> = alerts
+            .iter()
+            .map(|a| {
+                let rule = a["rule"].as_str().unwrap_or_default();
+                let subject = a["subject"].as_str().unwrap_or_default();
+                format!("{rule} {}", subject.split(' ').next().unwrap_or_default())
+            })
+            .collect();
+        if expected.iter().all(|e| fired.iter().any(|f| f == e)) {
+            // No runtime named the image: the alerts say none.
+            for a in alerts.iter().filter(|a| a["source"] != "agent") {
+                assert!(a.get("imageDigest").is_none(), "{a}");
+                assert!(
+                    !a["containerId"].as_str().unwrap_or_default().is_empty(),
+                    "{a}"
+                );
+            }
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected {expected:?}; fired: {fired:?}\nagent:\n{}",
+            agent.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    drop(agent);
+}

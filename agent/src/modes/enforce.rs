@@ -114,6 +114,7 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
         enforcer.on_events(events);
         if stopping || last_tick.elapsed() >= TICK {
             enforcer.on_tick(stopping);
+            enforcer.on_losses(sensing.take_losses());
             sensing.observe(&metrics);
             last_tick = Instant::now();
         }
@@ -298,6 +299,49 @@ impl Enforcer {
             .store(self.outputs.queued() as u64, Ordering::Relaxed);
     }
 
+    /// Losses are alerts, naming the container and the count: what the sensor
+    /// could not deliver cannot be judged, and a flood may be the attack.
+    fn on_losses(&mut self, losses: Vec<sensing::Loss>) {
+        for loss in losses {
+            let (rule, severity, message) = match loss.kind {
+                sensing::LossKind::RingBufferFull => (
+                    EVENTS_LOST,
+                    Severity::High,
+                    format!(
+                        "{} kernel records of container {} were lost: the sensor's ring buffer was full",
+                        loss.count, loss.container
+                    ),
+                ),
+                sensing::LossKind::HoldFull => (
+                    EVENTS_UNPROFILED,
+                    Severity::Medium,
+                    format!(
+                        "{} events of container {} were judged by the behaviour rules only: its image was not known yet and the hold for its pod status was full",
+                        loss.count, loss.container
+                    ),
+                ),
+            };
+            let now = jiff::Timestamp::now();
+            let alert = Alert {
+                rule: rule.to_string(),
+                source: Source::Agent,
+                severity,
+                mitre: vec![],
+                message,
+                subject: loss.container.clone(),
+                time: now,
+                container_id: loss.container,
+                image_digest: None,
+                node: self.node.clone(),
+                pid: std::process::id(),
+                comm: Some("imprint-agent".to_string()),
+            };
+            self.metrics.count_alert(&alert.rule);
+            let incident = format!("agent-{}", now.as_second());
+            self.outputs.send(&[(alert, incident)]);
+        }
+    }
+
     /// The resolver runs until the agent stops. If it ends before (its cache is
     /// unusable, it panicked), no profile changes any more and new images stay
     /// on behaviour rules: `/readyz` fails, `imprint_resolver_up` is 0, `/status`
@@ -376,6 +420,12 @@ pub const LISTING_FLOODED: &str = "agent-listing-flooded";
 
 /// The rule id of the alert a withdrawn profile raises.
 pub const PROFILE_WITHDRAWN: &str = "agent-profile-withdrawn";
+
+/// The rule id of the alert lost kernel records raise.
+pub const EVENTS_LOST: &str = "agent-events-lost";
+
+/// The rule id of the alert events judged without their image raise.
+pub const EVENTS_UNPROFILED: &str = "agent-events-unprofiled";
 
 /// The rule id of the alert a stopped resolver raises.
 pub const RESOLVER_STOPPED: &str = "agent-resolver-stopped";
