@@ -17,6 +17,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
+use crate::outputs::{SEVERITIES, SpoolReport, severity_name};
 use crate::status::StatusReport;
 
 /// Counters and gauges, updated by the agent, read by the endpoint.
@@ -44,6 +45,8 @@ pub struct Metrics {
     pub profiles_enforced: AtomicU64,
     /// Batches waiting in the output spools.
     pub output_queue: AtomicU64,
+    /// Each output's spool: bytes waiting, alerts and bytes lost by severity.
+    pub spools: Mutex<Vec<SpoolReport>>,
     /// Alerts sent, by rule.
     pub alerts_by_rule: Mutex<BTreeMap<String, u64>>,
     /// Image digests by profile state (`verified`, `unsigned`, `no-profile`…).
@@ -188,6 +191,7 @@ impl Metrics {
                 out.push_str(&format!("{name}{{{label}=\"{key}\"}} {n}\n"));
             }
         }
+        render_spools(&lock(&self.spools), &mut out);
         if let Some(status) = &*lock(&self.status) {
             let up = u8::from(status.resolver.running);
             out.push_str(&format!(
@@ -195,6 +199,48 @@ impl Metrics {
             ));
         }
         out
+    }
+}
+
+/// The spools' rows: bytes waiting per output, and what each lost, in alerts
+/// and in bytes, by severity (every severity, so a rate starts from zero).
+fn render_spools(spools: &[SpoolReport], out: &mut String) {
+    if spools.is_empty() {
+        return;
+    }
+    let label = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    out.push_str("# HELP imprint_output_spool_bytes Bytes waiting in an output's spool.\n# TYPE imprint_output_spool_bytes gauge\n");
+    for spool in spools {
+        let output = label(&spool.output);
+        out.push_str(&format!(
+            "imprint_output_spool_bytes{{output=\"{output}\"}} {}\n",
+            spool.bytes
+        ));
+    }
+    for (name, help, alerts) in [
+        (
+            "imprint_alerts_dropped_total",
+            "Alerts an output dropped (its spool full, or too big to send), by severity.",
+            true,
+        ),
+        (
+            "imprint_alert_bytes_dropped_total",
+            "Bytes of the alerts an output dropped, by severity.",
+            false,
+        ),
+    ] {
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for spool in spools {
+            let output = label(&spool.output);
+            for severity in SEVERITIES {
+                let loss = spool.lost.of(severity);
+                let n = if alerts { loss.alerts } else { loss.bytes };
+                let severity = severity_name(severity);
+                out.push_str(&format!(
+                    "{name}{{output=\"{output}\",severity=\"{severity}\"}} {n}\n"
+                ));
+            }
+        }
     }
 }
 
@@ -341,6 +387,24 @@ mod tests {
             get("/metrics").contains("imprint_alerts_by_rule_total{rule=\"reverse-shell\"} 2\n")
         );
         assert!(get("/nope").starts_with("HTTP/1.1 404"));
+        // The spools: bytes waiting, and losses by output and severity.
+        let mut lost = crate::outputs::Losses::default();
+        lost.add(imprint_engine::Severity::Low, 3, 1200);
+        *metrics.spools.lock().unwrap() = vec![SpoolReport {
+            output: "webhook".into(),
+            batches: 2,
+            bytes: 4096,
+            lost,
+        }];
+        let text = get("/metrics");
+        for row in [
+            "imprint_output_spool_bytes{output=\"webhook\"} 4096\n",
+            "imprint_alerts_dropped_total{output=\"webhook\",severity=\"low\"} 3\n",
+            "imprint_alerts_dropped_total{output=\"webhook\",severity=\"critical\"} 0\n",
+            "imprint_alert_bytes_dropped_total{output=\"webhook\",severity=\"low\"} 1200\n",
+        ] {
+            assert!(text.contains(row), "{row} in {text}");
+        }
         // Learn mode has no status; enforcing, it is the report, and a stopped
         // resolver makes the agent unready and says so in a gauge.
         assert!(get("/status").starts_with("HTTP/1.1 404"));

@@ -2,24 +2,36 @@
 //! UDP, TCP or TLS) and JSON lines on stdout, together.
 //!
 //! Every network output writes each batch to its own on-disk spool first
-//! (`state-dir/spool/<output>/<sequence>.json`), and a sender thread delivers the
-//! spool in order, deleting a file only once the receiver accepted it, with
-//! exponential backoff while it does not. A receiver outage loses nothing; the
-//! spool is bounded (`MAX_SPOOLED` files), and what does not fit is counted.
+//! (`state-dir/spool/<output>/<sequence>-<severity>-<alerts>.json`), and a
+//! sender thread delivers the spool in order, deleting a file only once the
+//! receiver accepted it, with exponential backoff while it does not. A short
+//! receiver outage loses nothing. A long one, or a flood, meets the spool's
+//! bounds ([`SpoolLimits`]: bytes per batch, bytes and batches per output): the
+//! least severe alerts go first, each loss is counted, and once the receiver
+//! takes batches again an `agent-alerts-dropped` alert says what was lost.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use imprint_engine::Alert;
+use imprint_engine::{Alert, Severity, Source};
 
+mod spool;
 mod syslog;
 
+pub use spool::{
+    Batch, DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BYTES, Loss, Losses, MAX_SPOOLED, MIN_BATCH_BYTES,
+    Pushed, SEVERITIES, Spool, SpoolLimits, pack, severity_name,
+};
 pub use syslog::{SyslogError, SyslogSendError, SyslogTarget, TlsFiles, syslog_message};
 
-/// Most batches kept per output while its receiver is down.
-pub const MAX_SPOOLED: usize = 10_000;
+/// The rule id of the alert saying an output lost alerts.
+pub const ALERTS_DROPPED: &str = "agent-alerts-dropped";
+
+/// Least time between two `agent-alerts-dropped` alerts of one output, so a
+/// flood that goes on raises one every so often, not one per batch.
+const REPORT_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The Alertmanager v2 alert for an imprint alert.
 pub fn alertmanager_alert(alert: &Alert, incident: &str) -> serde_json::Value {
@@ -52,66 +64,6 @@ pub fn alertmanager_alert(alert: &Alert, incident: &str) -> serde_json::Value {
         "endsAt": (alert.time + jiff::SignedDuration::from_mins(5)).to_string(),
         "generatorURL": format!("https://imprint.dev/rules#{}", alert.rule),
     })
-}
-
-/// A spool directory of batches, in order.
-pub struct Spool {
-    dir: PathBuf,
-    next: AtomicU64,
-    /// Batches refused because the spool was full.
-    pub refused: AtomicU64,
-}
-
-impl Spool {
-    /// Opens (creating) a spool; numbering continues after what is there.
-    pub fn open(dir: &Path) -> std::io::Result<Spool> {
-        std::fs::create_dir_all(dir)?;
-        let last = Spool::entries(dir).last().map_or(0, |(n, _)| n + 1);
-        Ok(Spool {
-            dir: dir.to_path_buf(),
-            next: AtomicU64::new(last),
-            refused: AtomicU64::new(0),
-        })
-    }
-
-    fn entries(dir: &Path) -> Vec<(u64, PathBuf)> {
-        let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().to_string();
-                let n = name.strip_suffix(".json")?.parse::<u64>().ok()?;
-                Some((n, e.path()))
-            })
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Adds a batch (atomically: a temporary file renamed).
-    pub fn push(&self, body: &[u8]) -> std::io::Result<()> {
-        if Spool::entries(&self.dir).len() >= MAX_SPOOLED {
-            self.refused.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
-        }
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        // Alerts name containers, pods and paths: for the agent's eyes only.
-        let path = self.dir.join(format!("{n:020}.json"));
-        imprint_fs::write_atomic(&path, body, imprint_fs::PRIVATE)
-    }
-
-    /// Batches waiting.
-    pub fn depth(&self) -> usize {
-        Spool::entries(&self.dir).len()
-    }
-
-    /// The oldest batch.
-    pub fn oldest(&self) -> Option<(PathBuf, Vec<u8>)> {
-        let (_, path) = Spool::entries(&self.dir).into_iter().next()?;
-        let body = std::fs::read(&path).ok()?;
-        Some((path, body))
-    }
 }
 
 /// One network output.
@@ -197,22 +149,182 @@ async fn deliver(
     }
 }
 
+/// One alert as `target` sends it, a JSON value: an Alertmanager alert, the
+/// alert with its incident (webhook), or the syslog line as a string.
+fn render(target: &Target, alert: &Alert, incident: &str, host: &str) -> Vec<u8> {
+    let value = match target {
+        Target::Alertmanager(_) => alertmanager_alert(alert, incident),
+        Target::Webhook(..) => {
+            let mut v = serde_json::to_value(alert).unwrap_or_default();
+            v["incident"] = incident.into();
+            v
+        }
+        Target::Syslog(_) => syslog_message(alert, host).into(),
+    };
+    serde_json::to_vec(&value).unwrap_or_default()
+}
+
+/// [`render`], within a batch of `max` bytes: an alert too big alone has its
+/// message and subject (what a workload chooses) truncated, saying so. Err with
+/// its size when even that does not fit.
+fn render_within(
+    target: &Target,
+    alert: &Alert,
+    incident: &str,
+    host: &str,
+    max: usize,
+) -> Result<Vec<u8>, usize> {
+    let item = render(target, alert, incident, host);
+    // The brackets of the batch around it.
+    if item.len() + 2 <= max {
+        return Ok(item);
+    }
+    let full = item.len();
+    let mut keep = max / 4;
+    while keep >= 64 {
+        let cut = Alert {
+            message: truncated(&alert.message, keep),
+            subject: truncated(&alert.subject, keep),
+            ..alert.clone()
+        };
+        let item = render(target, &cut, incident, host);
+        if item.len() + 2 <= max {
+            return Ok(item);
+        }
+        // Escaping can make a short text long (a control character is 6 bytes).
+        keep /= 2;
+    }
+    Err(full)
+}
+
+/// `text` cut to at most `keep` bytes (on a character boundary), saying how much
+/// was cut.
+fn truncated(text: &str, keep: usize) -> String {
+    if text.len() <= keep {
+        return text.to_string();
+    }
+    let mut end = keep;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes truncated)", &text[..end], text.len() - end)
+}
+
+/// The agent alert saying `output` lost alerts: how many of each severity, and
+/// how many bytes.
+pub fn dropped_alert(output: &str, losses: &Losses, host: &str) -> Alert {
+    let total = losses.total();
+    let by_severity: Vec<String> = (SEVERITIES.iter().rev())
+        .map(|s| (s, losses.of(*s).alerts))
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| format!("{n} {}", severity_name(*s)))
+        .collect();
+    let message = format!(
+        "The {output} output dropped {} alerts ({}; {} bytes): its spool was full while the receiver was unreachable or slow, or an alert was too big to send; the least severe went first",
+        total.alerts,
+        by_severity.join(", "),
+        total.bytes
+    );
+    Alert {
+        rule: ALERTS_DROPPED.to_string(),
+        source: Source::Agent,
+        severity: Severity::High,
+        mitre: vec![],
+        message,
+        subject: output.to_string(),
+        time: jiff::Timestamp::now(),
+        container_id: String::new(),
+        image_digest: None,
+        node: (!host.is_empty()).then(|| host.to_string()),
+        pid: std::process::id(),
+        comm: Some("imprint-agent".to_string()),
+    }
+}
+
+/// Renders alerts for one output and spools them in batches; what cannot be
+/// sent is counted as lost.
+fn spool_alerts(sink: &Sink, alerts: &[(Alert, String)], host: &str) {
+    let max = sink.spool.limits().max_batch_bytes;
+    let mut items = Vec::with_capacity(alerts.len());
+    for (alert, incident) in alerts {
+        match render_within(&sink.target, alert, incident, host, max) {
+            Ok(item) => items.push((alert.severity, item)),
+            Err(bytes) => {
+                eprintln!(
+                    "imprint-agent: {}: an alert of {bytes} bytes does not fit a batch ({max}); dropped",
+                    sink.name
+                );
+                sink.spool.count_loss(alert.severity, 1, bytes as u64);
+            }
+        }
+    }
+    for (severity, body, n) in pack(items, max) {
+        let pushed = sink.spool.push(&body, severity, n);
+        let lost = match &pushed {
+            Ok(Pushed::Spooled { evicted }) => *evicted > 0,
+            Ok(Pushed::Dropped) => true,
+            Err(e) => {
+                eprintln!("imprint-agent: cannot spool for {}: {e}", sink.name);
+                false
+            }
+        };
+        // Once per outage: the count and the alert tell the rest.
+        if lost && sink.spool.warn_once() {
+            eprintln!(
+                "imprint-agent: the {} spool is full: dropping the least severe alerts (imprint_alerts_dropped_total; {ALERTS_DROPPED} follows)",
+                sink.name
+            );
+        }
+    }
+}
+
+/// One network output: where it goes, its name (its spool's directory).
+struct Sink {
+    target: Target,
+    name: String,
+    spool: Arc<Spool>,
+}
+
+/// An output's spool, as the metrics report it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpoolReport {
+    /// The output (its spool's directory): `webhook`, `syslog-1`…
+    pub output: String,
+    /// Batches waiting.
+    pub batches: usize,
+    /// Bytes waiting.
+    pub bytes: u64,
+    /// What it lost since the agent started.
+    pub lost: Losses,
+}
+
 /// The outputs, each with its spool and sender thread.
 pub struct Outputs {
     stdout: bool,
     host: String,
-    sinks: Vec<(Target, Arc<Spool>)>,
+    sinks: Vec<Sink>,
     senders: Vec<std::thread::JoinHandle<()>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Outputs {
-    /// Starts the sender threads.
+    /// Starts the sender threads, with the default spool limits.
     pub fn start(
         targets: Vec<Target>,
         stdout: bool,
         spool_root: &Path,
         host: String,
+    ) -> std::io::Result<Outputs> {
+        Outputs::start_with(targets, stdout, spool_root, host, SpoolLimits::default())
+    }
+
+    /// Starts the sender threads; each output's spool keeps up to `limits`.
+    pub fn start_with(
+        targets: Vec<Target>,
+        stdout: bool,
+        spool_root: &Path,
+        host: String,
+        limits: SpoolLimits,
     ) -> std::io::Result<Outputs> {
         let stop = Arc::new(AtomicBool::new(false));
         let mut sinks = Vec::new();
@@ -222,14 +334,24 @@ impl Outputs {
             // One spool per output: `syslog`, then `syslog-1` for a second one…
             let n = seen.iter().filter(|k| **k == target.name()).count();
             seen.push(target.name());
-            let dir = match n {
+            let name = match n {
                 0 => target.name().to_string(),
                 n => format!("{}-{n}", target.name()),
             };
-            let spool = Arc::new(Spool::open(&spool_root.join(dir))?);
-            let (t, s, st) = (target.clone(), spool.clone(), stop.clone());
-            senders.push(std::thread::spawn(move || send_loop(t, s, st)));
-            sinks.push((target, spool));
+            let spool = Arc::new(Spool::open(&spool_root.join(&name), limits)?);
+            let sink = Sink {
+                target,
+                name,
+                spool,
+            };
+            let sender = Sink {
+                target: sink.target.clone(),
+                name: sink.name.clone(),
+                spool: sink.spool.clone(),
+            };
+            let (host, stop) = (host.clone(), stop.clone());
+            senders.push(std::thread::spawn(move || send_loop(sender, host, stop)));
+            sinks.push(sink);
         }
         Ok(Outputs {
             stdout,
@@ -252,42 +374,26 @@ impl Outputs {
                 println!("{v}");
             }
         }
-        for (target, spool) in &self.sinks {
-            let body = match target {
-                Target::Alertmanager(_) => serde_json::to_vec(
-                    &alerts
-                        .iter()
-                        .map(|(a, i)| alertmanager_alert(a, i))
-                        .collect::<Vec<_>>(),
-                ),
-                Target::Webhook(..) => serde_json::to_vec(
-                    &alerts
-                        .iter()
-                        .map(|(a, i)| {
-                            let mut v = serde_json::to_value(a).unwrap_or_default();
-                            v["incident"] = i.clone().into();
-                            v
-                        })
-                        .collect::<Vec<_>>(),
-                ),
-                Target::Syslog(_) => serde_json::to_vec(
-                    &alerts
-                        .iter()
-                        .map(|(a, _)| syslog_message(a, &self.host))
-                        .collect::<Vec<_>>(),
-                ),
-            };
-            if let Ok(body) = body
-                && let Err(e) = spool.push(&body)
-            {
-                eprintln!("imprint-agent: cannot spool for {}: {e}", target.name());
-            }
+        for sink in &self.sinks {
+            spool_alerts(sink, alerts, &self.host);
         }
     }
 
     /// Batches waiting, all outputs together.
     pub fn queued(&self) -> usize {
-        self.sinks.iter().map(|(_, s)| s.depth()).sum()
+        self.sinks.iter().map(|s| s.spool.depth()).sum()
+    }
+
+    /// Each output's spool: what waits, what was lost.
+    pub fn spools(&self) -> Vec<SpoolReport> {
+        (self.sinks.iter())
+            .map(|s| SpoolReport {
+                output: s.name.clone(),
+                batches: s.spool.depth(),
+                bytes: s.spool.bytes(),
+                lost: s.spool.lost(),
+            })
+            .collect()
     }
 
     /// Waits up to `grace` for the spools to drain, then stops the senders.
@@ -303,7 +409,22 @@ impl Outputs {
     }
 }
 
-fn send_loop(target: Target, spool: Arc<Spool>, stop: Arc<AtomicBool>) {
+/// Spools the alert saying what `sink` lost since the last one, if it lost
+/// anything; says whether it did. Should it be dropped in turn, it counts
+/// itself, for the next.
+fn report_losses(sink: &Sink, host: &str) -> bool {
+    let Some(losses) = sink.spool.take_unreported() else {
+        return false;
+    };
+    let alert = dropped_alert(&sink.name, &losses, host);
+    eprintln!("imprint-agent: {}", alert.message);
+    let incident = format!("agent-{}", alert.time.as_second());
+    spool_alerts(sink, &[(alert, incident)], host);
+    true
+}
+
+fn send_loop(sink: Sink, host: String, stop: Arc<AtomicBool>) {
+    let (target, spool) = (&sink.target, &sink.spool);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -313,17 +434,29 @@ fn send_loop(target: Target, spool: Arc<Spool>, stop: Arc<AtomicBool>) {
         .build()
         .expect("an HTTP client builds");
     let mut backoff = Duration::from_millis(200);
+    // Losses are reported while the receiver takes batches, at most once per
+    // REPORT_INTERVAL.
+    let mut reachable = true;
+    let mut reported: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
-        let Some((path, body)) = spool.oldest() else {
+        if reachable
+            && reported.is_none_or(|at| at.elapsed() >= REPORT_INTERVAL)
+            && report_losses(&sink, &host)
+        {
+            reported = Some(Instant::now());
+        }
+        let Some(batch) = spool.oldest() else {
             std::thread::sleep(Duration::from_millis(100));
             continue;
         };
-        match runtime.block_on(deliver(&client, &target, &body)) {
+        match runtime.block_on(deliver(&client, target, &batch.body)) {
             Ok(()) => {
-                let _ = std::fs::remove_file(&path);
+                spool.remove(batch.sequence);
                 backoff = Duration::from_millis(200);
+                reachable = true;
             }
             Err(e) => {
+                reachable = false;
                 // reqwest's errors and ours quote the URL: its credentials are not logged.
                 let e = imprint_oci::redact::Redacted(&e);
                 eprintln!(
@@ -404,19 +537,55 @@ mod tests {
     }
 
     #[test]
-    fn the_spool_keeps_order_and_survives_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::open(dir.path()).unwrap();
-        for i in 0..3 {
-            spool.push(format!("[{i}]").as_bytes()).unwrap();
-        }
-        let reopened = Spool::open(dir.path()).unwrap();
-        reopened.push(b"[3]").unwrap();
-        let mut seen = Vec::new();
-        while let Some((path, body)) = reopened.oldest() {
-            seen.push(String::from_utf8(body).unwrap());
-            std::fs::remove_file(path).unwrap();
-        }
-        assert_eq!(seen, vec!["[0]", "[1]", "[2]", "[3]"]);
+    fn an_alert_too_big_for_a_batch_is_truncated_and_one_that_cannot_be_is_refused() {
+        let huge = Alert {
+            message: format!("A file was opened: /tmp/{}", "é".repeat(100_000)),
+            subject: format!("/tmp/{}", "x".repeat(100_000)),
+            ..alert()
+        };
+        let webhook = Target::Webhook("http://127.0.0.1:1/".into(), vec![]);
+        let max = MIN_BATCH_BYTES;
+        let item = render_within(&webhook, &huge, "i-1", "node-1", max).unwrap();
+        assert!(item.len() + 2 <= max, "{}", item.len());
+        let v: serde_json::Value = serde_json::from_slice(&item).unwrap();
+        let message = v["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("A file was opened: /tmp/éé"),
+            "{message}"
+        );
+        assert!(message.ends_with(" bytes truncated)"), "{message}");
+        assert!(
+            v["subject"]
+                .as_str()
+                .unwrap()
+                .ends_with(" bytes truncated)")
+        );
+        assert_eq!(v["rule"], "reverse-shell");
+        // Small alerts are left alone; a limit nothing fits in refuses, with the size.
+        let small = render_within(&webhook, &alert(), "i-1", "node-1", max).unwrap();
+        assert_eq!(small, render(&webhook, &alert(), "i-1", "node-1"));
+        let refused = render_within(&webhook, &huge, "i-1", "node-1", 100);
+        assert!(
+            matches!(refused, Err(size) if size > 200_000),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn the_dropped_alert_names_the_output_the_counts_by_severity_and_the_bytes() {
+        let mut losses = Losses::default();
+        losses.add(Severity::Low, 7, 7_000);
+        losses.add(Severity::Critical, 1, 900);
+        let a = dropped_alert("webhook", &losses, "node-1");
+        assert_eq!(a.rule, ALERTS_DROPPED);
+        assert_eq!((a.source, a.severity), (Source::Agent, Severity::High));
+        assert_eq!(a.subject, "webhook");
+        assert_eq!(a.node.as_deref(), Some("node-1"));
+        assert!(
+            a.message
+                .starts_with("The webhook output dropped 8 alerts (1 critical, 7 low; 7900 bytes)"),
+            "{}",
+            a.message
+        );
     }
 }

@@ -33,6 +33,7 @@
 //!   # are refused unless `insecure: true` (--webhook-insecure).
 //!   syslog: {url: tls://syslog:6514, ca: /etc/imprint/syslog-ca.pem}  # or udp://, tcp://
 //!   stdout: true
+//!   spoolMaxBytes: 67108864              # per output (64 MiB)
 //! ```
 
 use std::collections::BTreeMap;
@@ -268,6 +269,12 @@ pub struct OutputSettings {
     #[arg(long, num_args = 0, default_missing_value = "true")]
     #[serde(default)]
     pub stdout: Option<bool>,
+    /// Most bytes each network output's spool keeps while its receiver is down
+    /// or slow; past it the least severe alerts are dropped, counted and
+    /// reported [default: 67108864 (64 MiB)].
+    #[arg(long)]
+    #[serde(default)]
+    pub spool_max_bytes: Option<u64>,
 }
 
 /// `outputs.alertmanager`.

@@ -365,3 +365,183 @@ fn a_newline_in_a_subject_cannot_forge_a_syslog_line() {
         "a forged line arrived:\n{text}"
     );
 }
+
+/// A webhook receiver on a loopback port that can be stopped and started again
+/// on the same port: the alert batches it got, each a JSON array.
+struct Webhook {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+type Batches = std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>;
+
+impl Webhook {
+    fn start(port: u16, received: &Batches) -> Webhook {
+        use std::io::{BufRead, BufReader, Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (flag, sink) = (stop.clone(), received.clone());
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(conn);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                if let Ok(v) = serde_json::from_slice(&body) {
+                    sink.lock().unwrap().push(v);
+                }
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        Webhook {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Webhook {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The alerts received, each with its batch's index.
+fn received_alerts(received: &Batches) -> Vec<(usize, serde_json::Value)> {
+    let batches = received.lock().unwrap();
+    (batches.iter().enumerate())
+        .flat_map(|(i, b)| {
+            b.as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |a| (i, a))
+        })
+        .collect()
+}
+
+fn waits_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_full_spool_drops_the_least_severe_and_says_so_when_the_webhook_is_back() {
+    use imprint_agent::outputs::{SpoolLimits, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let received = Batches::default();
+    let webhook = Webhook::start(port, &received);
+    // A small spool: 16 KiB, some 30 alerts, batches of up to 4 KiB.
+    let limits = SpoolLimits {
+        max_bytes: 16 << 10,
+        max_batch_bytes: 4 << 10,
+        max_batches: 10_000,
+    };
+    let outputs = Outputs::start_with(
+        vec![Target::Webhook(format!("http://127.0.0.1:{port}/"), vec![])],
+        false,
+        &dir.path().join("spool"),
+        "node-1".into(),
+        limits,
+    )
+    .unwrap();
+    outputs.send(&[(alert("before-the-outage"), "i-0".into())]);
+    waits_for("the first alert", || received_alerts(&received).len() == 1);
+
+    drop(webhook);
+    let of = |severity: Severity, n: usize| Alert {
+        severity,
+        message: format!("{severity:?} {n} {}", "x".repeat(200)),
+        ..alert(&format!("{severity:?}-alert").to_lowercase())
+    };
+    // Criticals first, then a flood of low ones: the spool fills and the low
+    // ones past it are dropped; then high ones and criticals push out low ones.
+    for n in 0..5 {
+        outputs.send(&[(of(Severity::Critical, n), format!("c-{n}"))]);
+    }
+    for n in 0..100 {
+        outputs.send(&[(of(Severity::Low, n), format!("l-{n}"))]);
+    }
+    for n in 0..10 {
+        outputs.send(&[(of(Severity::High, n), format!("h-{n}"))]);
+    }
+    // One batch of many: split to fit.
+    let many: Vec<(Alert, String)> = (0..10)
+        .map(|n| (of(Severity::Critical, 100 + n), format!("m-{n}")))
+        .collect();
+    outputs.send(&many);
+    let spool = outputs.spools().pop().unwrap();
+    assert!(spool.bytes <= 16 << 10, "{spool:?}");
+    let lost = spool.lost;
+    let lost_low = lost.of(Severity::Low).alerts;
+    assert!(lost_low > 50, "{lost:?}");
+    assert_eq!(lost.of(Severity::Critical).alerts, 0, "{lost:?}");
+    assert_eq!(lost.of(Severity::High).alerts, 0, "{lost:?}");
+    let on_disk: u64 = (std::fs::read_dir(dir.path().join("spool/webhook")).unwrap())
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk, spool.bytes);
+
+    let _webhook = Webhook::start(port, &received);
+    waits_for("the alert saying what was dropped", || {
+        received_alerts(&received)
+            .iter()
+            .any(|(_, a)| a["rule"] == "agent-alerts-dropped")
+    });
+    let alerts = received_alerts(&received);
+    let count = |rule: &str| alerts.iter().filter(|(_, a)| a["rule"] == rule).count();
+    assert_eq!(count("critical-alert"), 15, "no critical alert is lost");
+    assert_eq!(count("high-alert"), 10);
+    assert_eq!(count("low-alert") as u64 + lost_low, 100);
+    let (_, dropped) = alerts
+        .iter()
+        .find(|(_, a)| a["rule"] == "agent-alerts-dropped")
+        .unwrap();
+    assert_eq!(dropped["source"], "agent");
+    assert_eq!(dropped["severity"], "high");
+    assert_eq!(dropped["subject"], "webhook");
+    let message = dropped["message"].as_str().unwrap();
+    let bytes = lost.total().bytes;
+    assert!(
+        message.starts_with(&format!(
+            "The webhook output dropped {lost_low} alerts ({lost_low} low; {bytes} bytes)"
+        )),
+        "{message}"
+    );
+    // No batch went over its limit, and the ten criticals came in several.
+    let batches = received.lock().unwrap().clone();
+    for batch in &batches {
+        assert!(serde_json::to_vec(batch).unwrap().len() <= 4 << 10);
+    }
+    let split: std::collections::BTreeSet<usize> = (alerts.iter())
+        .filter(|(_, a)| a["incident"].as_str().unwrap().starts_with("m-"))
+        .map(|(i, _)| *i)
+        .collect();
+    assert!(split.len() > 1, "{split:?}");
+    outputs.shutdown(Duration::from_secs(10));
+}

@@ -17,7 +17,7 @@ use imprint_schema::Digest;
 
 use crate::delivered::SharedDeliveries;
 use crate::metrics::Metrics;
-use crate::outputs::Outputs;
+use crate::outputs::{Outputs, SpoolLimits};
 use crate::resolver::{self, ResolverConfig, Status, Update};
 use crate::sensing::{self, Sensing};
 use crate::settings::Settings;
@@ -46,11 +46,14 @@ pub fn run(settings: &Settings) -> anyhow::Result<()> {
             .with_context(|| format!("--state-dir: cannot create {}", dir.display()))?;
     }
     let host = settings.node.clone().unwrap_or_default();
-    let outputs = Outputs::start(
+    let limits = (settings.outputs.spool_max_bytes)
+        .map_or_else(SpoolLimits::default, SpoolLimits::with_max_bytes);
+    let outputs = Outputs::start_with(
         targets,
         settings.outputs.stdout(),
         &state_dir.join("spool"),
         host,
+        limits,
     )
     .context("cannot open the output spools")?;
 
@@ -297,6 +300,7 @@ impl Enforcer {
         self.metrics
             .output_queue
             .store(self.outputs.queued() as u64, Ordering::Relaxed);
+        *lock(&self.metrics.spools) = self.outputs.spools();
     }
 
     /// Losses are alerts, naming the container and the count: what the sensor
