@@ -325,24 +325,8 @@ impl Enforcer {
                     ),
                 ),
             };
-            let now = jiff::Timestamp::now();
-            let alert = Alert {
-                rule: rule.to_string(),
-                source: Source::Agent,
-                severity,
-                mitre: vec![],
-                message,
-                subject: loss.container.clone(),
-                time: now,
-                container_id: loss.container,
-                image_digest: None,
-                node: self.node.clone(),
-                pid: std::process::id(),
-                comm: Some("imprint-agent".to_string()),
-            };
-            self.metrics.count_alert(&alert.rule);
-            let incident = format!("agent-{}", now.as_second());
-            self.outputs.send(&[(alert, incident)]);
+            let container = loss.container;
+            self.send_agent_alert(rule, severity, message, container.clone(), container, None);
         }
     }
 
@@ -388,10 +372,24 @@ impl Enforcer {
         message: String,
         digest: Option<Digest>,
     ) {
-        let now = jiff::Timestamp::now();
         let subject = digest
             .as_ref()
             .map_or("resolver".to_string(), |d| d.to_string());
+        self.send_agent_alert(rule, severity, message, subject, String::new(), digest);
+    }
+
+    /// Sends an alert of the agent's own (source `agent`), counted; a container
+    /// id only when it is about one (its events were lost).
+    fn send_agent_alert(
+        &mut self,
+        rule: &str,
+        severity: Severity,
+        message: String,
+        subject: String,
+        container_id: String,
+        digest: Option<Digest>,
+    ) {
+        let now = jiff::Timestamp::now();
         let alert = Alert {
             rule: rule.to_string(),
             source: Source::Agent,
@@ -400,7 +398,7 @@ impl Enforcer {
             message,
             subject,
             time: now,
-            container_id: String::new(),
+            container_id,
             image_digest: digest,
             node: self.node.clone(),
             pid: std::process::id(),
