@@ -173,7 +173,7 @@ pub struct Spool {
 impl Spool {
     /// Opens (creating) a spool; numbering continues after what is there.
     pub fn open(dir: &Path, limits: SpoolLimits) -> std::io::Result<Spool> {
-        std::fs::create_dir_all(dir)?;
+        imprint_fs::create_private_dir(dir)?;
         let entries = scan(dir);
         let state = State {
             bytes: entries.values().map(|e| e.bytes).sum(),
@@ -275,7 +275,7 @@ impl Spool {
         let mut state = lock(&self.state);
         loop {
             let (&sequence, entry) = state.entries.iter().next()?;
-            match std::fs::read(&entry.path) {
+            match imprint_fs::read_no_follow(&entry.path) {
                 Ok(body) => {
                     state.in_flight = Some(sequence);
                     return Some(Batch { sequence, body });
@@ -343,7 +343,7 @@ fn scan(dir: &Path) -> BTreeMap<u64, Entry> {
                 (sequence, Some((severity, alerts))) => (sequence, severity, alerts),
                 // An older agent's batch: its alerts are counted, its severity unknown.
                 (sequence, None) => {
-                    let body = std::fs::read(file.path()).ok()?;
+                    let body = imprint_fs::read_no_follow(&file.path()).ok()?;
                     let alerts = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(&body)
                         .map_or(1, |v| v.len() as u64);
                     (sequence, Severity::Critical, alerts)
@@ -548,6 +548,30 @@ mod tests {
         assert_eq!(waiting(&spool), vec![(2, High)]);
         assert_eq!(spool.bytes(), 100);
         assert_eq!(spool.lost().of(Low).alerts, 1, "delivered is not lost");
+    }
+
+    #[test]
+    fn a_planted_link_is_never_sent_and_the_directory_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("webhook");
+        std::fs::create_dir(&dir).unwrap();
+        let secret = root.path().join("secret");
+        std::fs::write(&secret, b"[\"not an alert\"]").unwrap();
+        // Someone who can write the spool links a batch name to another file.
+        std::os::unix::fs::symlink(&secret, dir.join("00000000000000000000-critical-1.json"))
+            .unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("00000000000000000001.json")).unwrap();
+        let spool = small(&dir, 1000, MAX_SPOOLED);
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        spool.push(b"[1]", Low, 1).unwrap();
+        let mut sent = Vec::new();
+        while let Some(batch) = spool.oldest() {
+            sent.push(String::from_utf8(batch.body).unwrap());
+            spool.remove(batch.sequence);
+        }
+        assert_eq!(sent, vec!["[1]"]);
     }
 
     #[test]
