@@ -382,6 +382,49 @@ mod tests {
         );
     }
 
+    /// `/app/cache/../../etc/shadow`, against a profile allowing `/app/cache/**`:
+    /// judged as `/etc/shadow`, a deviation; a real cache file is allowed.
+    #[test]
+    fn dot_dot_does_not_escape_an_allowed_directory() {
+        let digest = "sha256:5b0fd3b4c0c1b0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5";
+        let yaml = format!(
+            "apiVersion: imprint.dev/v1\nkind: Profile\nimage: {{digest: \"{digest}\"}}\nlearning: {{completeness: complete}}\nopens:\n  - {{path: \"/app/cache/**\", flags: [O_RDONLY]}}\n"
+        );
+        let mut detector = imprint_engine::Detector::new(Default::default());
+        detector.load(&imprint_schema::parse_profile(yaml.as_bytes()).unwrap());
+        let judge = |path: &str| {
+            let record = Record::Open {
+                path: path.into(),
+                flags: 0,
+                relative: false,
+                truncated: false,
+            };
+            let event = imprint_engine::Event {
+                time: "2026-12-02T12:00:00Z".parse().unwrap(),
+                container_id: "c1".into(),
+                image_digest: Some(digest.parse().unwrap()),
+                image_ref: None,
+                node: None,
+                namespace: None,
+                pod: None,
+                pid: 7,
+                comm: Some("cat".into()),
+                kind: event_kind(&record, None).unwrap(),
+            };
+            let mut alerts = Vec::new();
+            detector.check(&event, &mut alerts);
+            alerts
+                .into_iter()
+                .map(|a| format!("{} {}", a.rule, a.subject))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            judge("/app/cache/../../etc/shadow"),
+            ["anomaly.open /etc/shadow O_RDONLY"]
+        );
+        assert!(judge("/app/cache/./pages/1").is_empty());
+    }
+
     #[test]
     fn records_become_model_events() {
         let kind = event_kind(&Record::Syscall { nr: 59 }, None).unwrap();
