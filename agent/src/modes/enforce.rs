@@ -307,24 +307,7 @@ impl Enforcer {
     /// could not deliver cannot be judged, and a flood may be the attack.
     fn on_losses(&mut self, losses: Vec<sensing::Loss>) {
         for loss in losses {
-            let (rule, severity, message) = match loss.kind {
-                sensing::LossKind::RingBufferFull => (
-                    EVENTS_LOST,
-                    Severity::High,
-                    format!(
-                        "{} kernel records of container {} were lost: the sensor's ring buffer was full",
-                        loss.count, loss.container
-                    ),
-                ),
-                sensing::LossKind::HoldFull => (
-                    EVENTS_UNPROFILED,
-                    Severity::Medium,
-                    format!(
-                        "{} events of container {} were judged by the behaviour rules only: its image was not known yet and the hold for its pod status was full",
-                        loss.count, loss.container
-                    ),
-                ),
-            };
+            let (rule, severity, message) = loss_alert(&loss);
             let container = loss.container;
             self.send_agent_alert(rule, severity, message, container.clone(), container, None);
         }
@@ -410,6 +393,29 @@ impl Enforcer {
     }
 }
 
+/// The rule, severity and message of the alert a loss raises: the container
+/// and the count are named.
+fn loss_alert(loss: &sensing::Loss) -> (&'static str, Severity, String) {
+    match loss.kind {
+        sensing::LossKind::RingBufferFull => (
+            EVENTS_LOST,
+            Severity::High,
+            format!(
+                "{} kernel records of container {} were lost: the sensor's ring buffer was full",
+                loss.count, loss.container
+            ),
+        ),
+        sensing::LossKind::HoldFull => (
+            EVENTS_UNPROFILED,
+            Severity::Medium,
+            format!(
+                "{} events of container {} were judged by the behaviour rules only: its image was not known yet and the hold for its pod status was full",
+                loss.count, loss.container
+            ),
+        ),
+    }
+}
+
 /// How many distinct references of one digest are sent to the resolver (which
 /// bounds what it remembers on its own).
 const MAX_REFERENCES_SENT: usize = 32;
@@ -434,4 +440,24 @@ pub const RESOLVER_STOPPED: &str = "agent-resolver-stopped";
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn losses_are_alerts_naming_the_container_and_the_count() {
+        let loss = |kind| sensing::Loss {
+            container: "4c2b1f8a9d7e".into(),
+            kind,
+            count: 1234,
+        };
+        let (rule, severity, message) = loss_alert(&loss(sensing::LossKind::RingBufferFull));
+        assert_eq!((rule, severity), (EVENTS_LOST, Severity::High));
+        assert!(message.starts_with("1234 kernel records of container 4c2b1f8a9d7e"));
+        let (rule, severity, message) = loss_alert(&loss(sensing::LossKind::HoldFull));
+        assert_eq!((rule, severity), (EVENTS_UNPROFILED, Severity::Medium));
+        assert!(message.contains("1234 events of container 4c2b1f8a9d7e"));
+    }
 }
